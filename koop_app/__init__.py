@@ -1,0 +1,1 @@
+"""koop_app: serve geodata from anywhere as Esri GeoServices FeatureServers and GeoJSON."""

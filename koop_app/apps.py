@@ -1,0 +1,14 @@
+"""App config: imports the checks and connects the signals."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class KoopAppConfig(AppConfig):
+    name = "koop_app"
+    verbose_name = "Koop geodata services"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from koop_app import checks, signals  # noqa: F401  (registration on import)

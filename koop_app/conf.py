@@ -1,0 +1,63 @@
+"""The app's settings: one ``KOOP`` dict in Django settings, read through ``koop_settings``.
+
+    KOOP = {
+        "PROVIDERS": ["providers.geojson.GeoJSONProvider"],
+        "DATA_DIR": "/srv/geodata",
+        "MAX_DOWNLOAD_BYTES": 200 * 1024 * 1024,
+    }
+
+Every key has a default below; an unknown key fails loudly so that a typo is not silently
+ignored. Values are read on each access, so ``override_settings(KOOP=...)`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULTS: dict[str, Any] = {
+    # Dotted paths of Provider subclasses; installed packages add the "koop.providers" group.
+    "PROVIDERS": [],
+    "ENTRY_POINT_GROUP": "koop.providers",
+    # Local files that providers may read; paths outside it are refused.
+    "DATA_DIR": None,
+    # Remote sources: (connect, read) timeouts in seconds and the largest body accepted.
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 30.0,
+    "MAX_DOWNLOAD_BYTES": 512 * 1024 * 1024,
+    # Cache time-to-live for datasets that set none (seconds).
+    "DEFAULT_TTL": 3600,
+    "DEFAULT_MAX_RECORD_COUNT": 2000,
+    # Validate GeoJSON from providers and log problems; None means "when DEBUG".
+    "VALIDATE_GEOJSON": None,
+    # Memory budget for decoded tables kept in each process.
+    "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
+    # How many rows one query may return at most, whatever maxRecordCount says.
+    "MAX_RESULT_RECORDS": 100_000,
+}
+
+
+class KoopSettings:
+    """Attribute access to the KOOP dict with defaults, e.g. ``koop_settings.DATA_DIR``."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Invalid KOOP setting: {name!r}")
+        user = getattr(settings, "KOOP", {}) or {}
+        unknown = set(user) - set(DEFAULTS)
+        if unknown:
+            raise ImproperlyConfigured(
+                f"Unknown key(s) in settings.KOOP: {', '.join(sorted(unknown))}. "
+                f"Known keys: {', '.join(sorted(DEFAULTS))}."
+            )
+        return user.get(name, DEFAULTS[name])
+
+    @property
+    def validate_geojson(self) -> bool:
+        value = self.VALIDATE_GEOJSON
+        return bool(settings.DEBUG) if value is None else bool(value)
+
+
+koop_settings = KoopSettings()

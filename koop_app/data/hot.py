@@ -1,0 +1,110 @@
+"""Hot tables: decoded layers kept in this process's DuckDB, keyed by (cache key, version).
+
+One in-memory DuckDB database per process holds one table per hot layer, with the geometry as
+a spatial GEOMETRY column. Least recently used tables are dropped beyond
+KOOP['HOT_TABLES_MAX_BYTES']. Queries use ``cursor()``: one DuckDB cursor per call, safe across
+threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from koop_app.conf import koop_settings
+from koop_app.data import duck
+from koop_app.data.normalize import GEOMETRY_COLUMN
+from koop_app.data.schema import LayerSchema
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """A layer ready to query: its DuckDB table name and schema."""
+
+    key: str
+    version: str
+    table_name: str
+    schema: LayerSchema
+    count: int
+    fetched_at: float
+    nbytes: int
+
+
+class HotTables:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._tables: OrderedDict[str, LayerTable] = OrderedDict()
+        self._names = itertools.count(1)
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._con = duck.connect()
+        return self._con
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            return self._connection().cursor()
+
+    def get(self, key: str, version: str) -> LayerTable | None:
+        with self._lock:
+            entry = self._tables.get(key)
+            if entry is None or entry.version != version:
+                return None
+            self._tables.move_to_end(key)
+            return entry
+
+    def put(
+        self, key: str, version: str, table: pa.Table, schema: LayerSchema, fetched_at: float
+    ) -> LayerTable:
+        """Load ``table`` as the hot copy of ``key``, replacing an older version."""
+        with self._lock:
+            current = self.get(key, version)
+            if current is not None:
+                return current
+            con = self._connection()
+            name = f"layer_{next(self._names)}"
+            columns = ", ".join(
+                f"ST_GeomFromWKB({duck.quote_ident(c)}) AS {duck.quote_ident(c)}"
+                if c == GEOMETRY_COLUMN else duck.quote_ident(c)
+                for c in table.column_names
+            )
+            con.register("incoming_layer", table)
+            try:
+                con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming_layer")
+            finally:
+                con.unregister("incoming_layer")
+            entry = LayerTable(key, version, name, schema, table.num_rows, fetched_at,
+                               table.nbytes)
+            old = self._tables.pop(key, None)
+            if old is not None:
+                con.execute(f"DROP TABLE IF EXISTS {old.table_name}")
+            self._tables[key] = entry
+            self._evict(keep=key)
+            return entry
+
+    def discard(self, key: str) -> None:
+        with self._lock:
+            old = self._tables.pop(key, None)
+            if old is not None and self._con is not None:
+                self._con.execute(f"DROP TABLE IF EXISTS {old.table_name}")
+
+    def _evict(self, keep: str) -> None:
+        budget = int(koop_settings.HOT_TABLES_MAX_BYTES)
+        while sum(t.nbytes for t in self._tables.values()) > budget and len(self._tables) > 1:
+            oldest = next(iter(self._tables))
+            if oldest == keep:
+                break
+            self.discard(oldest)
+
+    def clear(self) -> None:
+        for key in list(self._tables):
+            self.discard(key)
+
+
+hot_tables = HotTables()

@@ -1,0 +1,343 @@
+"""GeoJSON FeatureCollection -> one columnar layer (Arrow table + LayerSchema).
+
+Whatever the provider, a layer ends up as: the object id column, one typed column per attribute,
+the geometry as WKB (polygons wound per RFC 7946) and its bounding box as four float columns.
+This runs once per refresh, off the query path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import shapely
+
+from koop_app.data import validate
+from koop_app.data.schema import (
+    ARROW_TYPES,
+    DATE,
+    GEOMETRY_TYPES,
+    OID,
+    SMALL_INTEGER,
+    STRING,
+    Field,
+    LayerSchema,
+    esri_geometry_type,
+    esri_type,
+)
+from koop_app.data.values import INT32_MAX, coerce_column, infer_type
+from koop_app.errors import SourceFormatError
+
+logger = logging.getLogger(__name__)
+
+GEOMETRY_COLUMN = "_koop_geom"
+BBOX_COLUMNS = ("_koop_xmin", "_koop_ymin", "_koop_xmax", "_koop_ymax")
+RESERVED_COLUMNS = {GEOMETRY_COLUMN, *BBOX_COLUMNS}
+MIN_STRING_LENGTH = 256
+
+# shapely type id -> GeoJSON type name
+_TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+               6: "MultiPolygon", 7: "GeometryCollection"}
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the administrator set on the dataset, winning over the provider's metadata."""
+
+    name: str = ""
+    description: str = ""
+    id_field: str = ""
+    display_field: str = ""
+    geometry_type: str = ""
+    max_record_count: int | None = None
+    fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NormalizedLayer:
+    table: pa.Table
+    schema: LayerSchema
+
+
+AssignIds = Callable[[pa.Array], pa.Array]
+
+
+def normalize(
+    collection: Any,
+    *,
+    label: str,
+    assign_ids: AssignIds,
+    overrides: Overrides | None = None,
+    check_geojson: bool = False,
+) -> NormalizedLayer:
+    """Turn a provider's FeatureCollection into a NormalizedLayer.
+
+    ``assign_ids`` maps feature keys (strings) to stable integer ids; it is only called when
+    the layer has no usable integer id field. ``label`` names the dataset in log lines.
+    """
+    overrides = overrides or Overrides()
+    features = _features(collection)
+    metadata = dict(collection.get("metadata") or {})
+    count = len(features)
+
+    names, columns = _columns(features, count)
+    declared = _declared_fields(metadata, overrides, label)
+    fields: list[Field] = []
+    arrays: dict[str, pa.Array] = {}
+    for name in names:
+        spec = declared.get(name.lower(), {})
+        values = columns[name]
+        if spec.get("type"):
+            kind, boolean = spec["type"], spec.get("boolean", False)
+        else:
+            kind, boolean = infer_type(values)
+        typed, lost = coerce_column(values, kind, boolean)
+        if lost:
+            logger.warning("%s: %d value(s) of field %r are not %s and were set to null",
+                           label, lost, name, kind.removeprefix("esriFieldType"))
+        length = None
+        if kind == STRING:
+            longest = max((len(v) for v in typed if v is not None), default=0)
+            length = max(MIN_STRING_LENGTH, longest)
+        elif kind == DATE:
+            length = 8
+        fields.append(Field(name, kind, spec.get("alias") or name, length, boolean))
+        arrays[name] = pa.array(typed, type=ARROW_TYPES[kind])
+
+    oid_name, oid_values = _object_ids(features, fields, arrays, metadata, overrides, assign_ids,
+                                       label)
+    if oid_name in arrays:
+        index = next(i for i, f in enumerate(fields) if f.name == oid_name)
+        fields[index] = Field(oid_name, OID, fields[index].alias or oid_name)
+    else:
+        fields.insert(0, Field(oid_name, OID, oid_name))
+    arrays[oid_name] = oid_values
+
+    geometries, geometry_type = _geometries(features, metadata, overrides, label, check_geojson)
+    bounds = shapely.bounds(geometries)
+    extent = None
+    if count and not np.isnan(bounds).all():
+        extent = (
+            float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
+            float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3])),
+        )
+    ordered = [f.name for f in fields]
+    table = pa.table(
+        {
+            **{name: arrays[name] for name in ordered},
+            GEOMETRY_COLUMN: pa.array(shapely.to_wkb(geometries), type=pa.binary()),
+            **{col: pa.array(bounds[:, i], type=pa.float64(), from_pandas=True)
+               for i, col in enumerate(BBOX_COLUMNS)},
+        }
+    )
+    schema = LayerSchema(
+        fields=tuple(fields),
+        object_id_field=oid_name,
+        geometry_type=geometry_type,
+        extent=extent,
+        metadata=_layer_metadata(metadata, overrides, fields),
+    )
+    return NormalizedLayer(table, schema)
+
+
+def _features(collection: Any) -> list[dict[str, Any]]:
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        raise SourceFormatError("The provider did not return a GeoJSON FeatureCollection.")
+    features = collection.get("features")
+    if not isinstance(features, list):
+        raise SourceFormatError("The FeatureCollection has no 'features' list.")
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict):
+            raise SourceFormatError(f"Feature {index} is not a JSON object.")
+    return features
+
+
+def _columns(features: list[dict[str, Any]], count: int) -> tuple[list[str], dict[str, list]]:
+    """Gather property values column by column; names are unique case-insensitively."""
+    columns: dict[str, list[Any]] = {}
+    canonical: dict[str, str] = {}  # lower-cased source name -> column name
+    renamed: dict[str, str] = {}  # exact source name -> column name
+    for index, feature in enumerate(features):
+        properties = feature.get("properties")
+        if not isinstance(properties, dict):
+            continue
+        for key, value in properties.items():
+            name = renamed.get(key)
+            if name is None:
+                name = _column_name(str(key), canonical)
+                renamed[key] = name
+                columns[name] = [None] * count
+            columns[name][index] = value
+    return list(columns), columns
+
+
+def _column_name(key: str, canonical: dict[str, str]) -> str:
+    base = key if key.lower() not in RESERVED_COLUMNS else f"{key}_"
+    name, n = base, 0
+    while name.lower() in canonical:
+        n += 1
+        name = f"{base}_{n}"
+    canonical[name.lower()] = name
+    return name
+
+
+def _declared_fields(
+    metadata: Mapping[str, Any], overrides: Overrides, label: str
+) -> dict[str, dict[str, Any]]:
+    """Field types/aliases from the provider's metadata, then the administrator's overrides."""
+    declared: dict[str, dict[str, Any]] = {}
+    provided = metadata.get("fields") or []
+    entries = [(f.get("name"), f) for f in provided if isinstance(f, dict)]
+    entries += list(overrides.fields.items())
+    for name, spec in entries:
+        if not name or not isinstance(spec, Mapping):
+            continue
+        entry = declared.setdefault(str(name).lower(), {})
+        if spec.get("alias"):
+            entry["alias"] = str(spec["alias"])
+        if spec.get("type"):
+            try:
+                entry["type"] = esri_type(str(spec["type"]))
+            except ValueError:
+                logger.warning("%s: field %r has unknown type %r; inferring it", label, name,
+                               spec["type"])
+                continue
+            entry["boolean"] = str(spec["type"]).lower() in ("boolean", "bool")
+            if entry["type"] == OID:
+                entry["type"] = "esriFieldTypeInteger"
+    return declared
+
+
+def _object_ids(features, fields, arrays, metadata, overrides, assign_ids, label):
+    """Choose the object id column: a usable integer id field, else stable assigned ids."""
+    names = {f.name.lower(): f.name for f in fields}
+    wanted = overrides.id_field or metadata.get("idField") or ""
+    candidate = names.get(str(wanted).lower()) if wanted else names.get("objectid")
+    if candidate and _usable_ids(arrays[candidate]):
+        return candidate, arrays[candidate].cast(pa.int64())
+    if wanted and not candidate:
+        logger.warning("%s: idField %r is not a field; assigning object ids", label, wanted)
+    elif wanted:
+        logger.warning("%s: idField %r is not unique positive 32-bit integers; assigning object "
+                       "ids keyed on it", label, wanted)
+    key_values = arrays[candidate].to_pylist() if candidate and wanted else None
+    keys = pa.array(_feature_keys(features, key_values), type=pa.string())
+    oid_values = assign_ids(keys)
+    name = "OBJECTID"
+    n = 0
+    while name.lower() in names:
+        n += 1
+        name = f"OBJECTID_{n}"
+    return name, oid_values
+
+
+def _usable_ids(array: pa.Array) -> bool:
+    if not pa.types.is_integer(array.type) or array.null_count:
+        return False
+    if len(array) == 0:
+        return True
+    values = array.to_numpy()
+    in_range = values.min() > 0 and values.max() <= INT32_MAX
+    return bool(in_range and len(np.unique(values)) == len(values))
+
+
+def _feature_keys(features: list[dict[str, Any]], key_values: list[Any] | None) -> list[str]:
+    """A key per feature: the id field, the GeoJSON id, or a digest of its content.
+
+    Repeats get an occurrence suffix so that identical features still get distinct ids.
+    """
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for index, feature in enumerate(features):
+        if key_values is not None and key_values[index] is not None:
+            key = f"f:{key_values[index]}"
+        elif feature.get("id") is not None:
+            key = f"i:{feature['id']}"
+        else:
+            content = orjson.dumps(
+                [feature.get("properties"), feature.get("geometry")],
+                option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY,
+            )
+            key = "h:" + hashlib.blake2b(content, digest_size=12).hexdigest()
+        occurrence = seen.get(key, 0)
+        seen[key] = occurrence + 1
+        keys.append(key if occurrence == 0 else f"{key}#{occurrence}")
+    return keys
+
+
+def _geometries(features, metadata, overrides, label, check_geojson):
+    """Parse geometries (vectorised), pick the layer's geometry type, wind polygons per RFC 7946."""
+    texts = np.empty(len(features), dtype=object)
+    for index, feature in enumerate(features):
+        geometry = feature.get("geometry")
+        if geometry is not None:
+            try:
+                texts[index] = orjson.dumps(geometry)
+            except TypeError:
+                texts[index] = b"{}"
+    parsed = shapely.from_geojson(texts, on_invalid="ignore")
+    unparsable = np.flatnonzero((texts != None) & shapely.is_missing(parsed))  # noqa: E711
+    if len(unparsable):
+        logger.warning("%s: %d geometr%s could not be read (bad coordinates or type) and are "
+                       "null, e.g. feature %d", label, len(unparsable),
+                       "y" if len(unparsable) == 1 else "ies", int(unparsable[0]))
+    type_ids = shapely.get_type_id(parsed)
+    present = type_ids >= 0
+    wanted = overrides.geometry_type or metadata.get("geometryType") or ""
+    geometry_type: str | None = None
+    if wanted:
+        try:
+            geometry_type = esri_geometry_type(str(wanted))
+        except ValueError:
+            logger.warning("%s: unknown geometryType %r; inferring it", label, wanted)
+    if geometry_type is None and present.any():
+        first = int(type_ids[present][0])
+        geometry_type = GEOMETRY_TYPES.get(_TYPE_NAMES[first]) if first != 7 else None
+    if check_geojson:
+        validate.log_problems(parsed, type_ids, label)
+    if geometry_type:
+        allowed = [t for t, name in _TYPE_NAMES.items()
+                   if name in GEOMETRY_TYPES and GEOMETRY_TYPES[name] == geometry_type]
+        foreign = present & ~np.isin(type_ids, allowed)
+        if foreign.any():
+            logger.warning("%s: %d feature(s) are not %s like the layer and have no geometry",
+                           label, int(foreign.sum()), geometry_type.removeprefix("esriGeometry"))
+            parsed[foreign] = None
+    elif present.any():
+        logger.warning("%s: geometries are collections only; served without geometry", label)
+        parsed[:] = None
+    if geometry_type == "esriGeometryPolygon":
+        parsed = shapely.orient_polygons(parsed, exterior_cw=False)
+    parsed = shapely.force_2d(parsed)
+    return parsed, geometry_type
+
+
+def _layer_metadata(
+    metadata: Mapping[str, Any], overrides: Overrides, fields: list[Field]
+) -> dict[str, Any]:
+    """The descriptive metadata kept with the layer (names checked against the fields)."""
+    names = {f.name.lower(): f.name for f in fields}
+    display = overrides.display_field or metadata.get("displayField") or ""
+    display = names.get(str(display).lower(), "")
+    if not display:
+        display = next((f.name for f in fields if f.type == STRING), fields[0].name)
+    kept: dict[str, Any] = {
+        "name": overrides.name or metadata.get("name") or "",
+        "description": overrides.description or metadata.get("description") or "",
+        "displayField": display,
+    }
+    max_records = overrides.max_record_count or metadata.get("maxRecordCount")
+    if max_records:
+        kept["maxRecordCount"] = int(max_records)
+    for key in ("timeInfo", "limitExceeded", "copyrightText"):
+        if key in metadata:
+            kept[key] = metadata[key]
+    if any(f.type == SMALL_INTEGER and f.boolean for f in fields):
+        kept["booleanFields"] = [f.name for f in fields if f.boolean]
+    return kept

@@ -1,0 +1,127 @@
+"""The one error tree of the app.
+
+    KoopError                       500, anything we raise on purpose
+    ├── BadRequestError             400, bad input from the client
+    │   └── InvalidParameterError   400, one named query parameter is wrong
+    ├── NotFoundError               404, no such service, layer or feature
+    ├── OptionsError                    a dataset's options break the provider's schema
+    └── ProviderError               a provider failed (status chosen by the provider)
+        ├── SourceAccessError       403, a path outside the data directory
+        ├── SourceNotFoundError     404, the file or remote resource does not exist
+        └── SourceError             502, the source failed or sent something unusable
+            ├── SourceTimeoutError  504, the source did not answer in time
+            ├── SourceTooLargeError 502, the source sent more than MAX_DOWNLOAD_BYTES
+            └── SourceFormatError   502, the content could not be parsed
+
+Each error carries an HTTP ``status``, a GeoServices ``code`` and two messages: ``message`` is
+safe to show to clients, ``log_message`` may hold URLs and details and only goes to the log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class KoopError(Exception):
+    """Base of all errors the app raises on purpose."""
+
+    status: int = 500
+    default_message: str = "Internal error."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: Sequence[str] = (),
+        log_message: str | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = list(details)
+        self.log_message = log_message or self.message
+        super().__init__(self.log_message)
+
+    @property
+    def code(self) -> int:
+        """The GeoServices error code: the HTTP status, as ArcGIS Server reports it."""
+        return self.status
+
+
+class BadRequestError(KoopError):
+    status = 400
+    default_message = "Unable to complete operation."
+
+
+class InvalidParameterError(BadRequestError):
+    """A named query parameter has a value that cannot be used."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        self.parameter = parameter
+        super().__init__(
+            "Unable to complete operation.",
+            details=[f"'{parameter}' parameter is invalid: {problem}"],
+        )
+
+
+class NotFoundError(KoopError):
+    status = 404
+    default_message = "Not found."
+
+
+class OptionsError(KoopError):
+    """Options that break a provider's ``options_schema``; ``errors`` maps option to message."""
+
+    status = 400
+    default_message = "Invalid provider options."
+
+    def __init__(self, errors: Mapping[str, str], provider: str = "") -> None:
+        self.errors = dict(errors)
+        details = [f"{key}: {msg}" for key, msg in self.errors.items()]
+        prefix = f"{provider}: " if provider else ""
+        super().__init__(f"{prefix}invalid options ({'; '.join(details)})", details=details)
+
+
+class ProviderError(KoopError):
+    """Raised by providers: ``ProviderError(404, "No such item")``."""
+
+    status = 500
+    default_message = "The data source failed."
+
+    def __init__(
+        self,
+        status: int | None = None,
+        message: str | None = None,
+        *,
+        details: Sequence[str] = (),
+        log_message: str | None = None,
+    ) -> None:
+        if status is not None:
+            self.status = status
+        super().__init__(message, details=details, log_message=log_message)
+
+
+class SourceAccessError(ProviderError):
+    status = 403
+    default_message = "The data source location is not allowed."
+
+
+class SourceNotFoundError(ProviderError):
+    status = 404
+    default_message = "The data source was not found."
+
+
+class SourceError(ProviderError):
+    status = 502
+    default_message = "The data source failed."
+
+
+class SourceTimeoutError(SourceError):
+    status = 504
+    default_message = "The data source did not answer in time."
+
+
+class SourceTooLargeError(SourceError):
+    default_message = "The data source sent more data than allowed."
+
+
+class SourceFormatError(SourceError):
+    default_message = "The data source sent content that could not be read."

@@ -1,0 +1,32 @@
+"""Write the demo data files and register (or update) the demo datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from koop_app.conf import koop_settings
+from koop_app.demo import DEMO_DATASETS, write_demo_files
+from koop_app.models import Dataset, Provider
+
+
+class Command(BaseCommand):
+    help = "Generate the demo data under KOOP['DATA_DIR']/demo and register its datasets."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        write_demo_files(Path(koop_settings.DATA_DIR))
+        providers = {p.name: p for p in Provider.sync_from_registry()}
+        for provider_name, dataset_id, source, name, description in DEMO_DATASETS:
+            if provider_name not in providers:
+                self.stderr.write(f"Provider {provider_name!r} is not registered; skipped.")
+                continue
+            dataset, _ = Dataset.objects.update_or_create(
+                provider=providers[provider_name], host="", dataset_id=dataset_id,
+                defaults={"name": name, "description": description,
+                          "options": {"source": source}},
+            )
+            path = dataset.feature_server_path()
+            self.stdout.write(f"  {name:<10} {path}/0")
+        self.stdout.write(self.style.SUCCESS("Demo datasets registered."))

@@ -1,0 +1,190 @@
+"""Registered providers and datasets, with each dataset's cache and refresh state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import NoReverseMatch, reverse
+
+from koop_app.conf import koop_settings
+from koop_app.errors import NotFoundError, OptionsError
+from koop_app.provider import Provider as ProviderPlugin
+
+GEOMETRY_TYPES = [
+    ("esriGeometryPoint", "Point"),
+    ("esriGeometryMultipoint", "Multipoint"),
+    ("esriGeometryPolyline", "Polyline"),
+    ("esriGeometryPolygon", "Polygon"),
+]
+
+
+class Provider(models.Model):
+    """A provider plugin known to the registry, with the site's settings for it."""
+
+    CACHED = "cached"
+    PASS_THROUGH = "pass-through"
+    CACHE_POLICIES = [(CACHED, "Cached"), (PASS_THROUGH, "Pass-through")]
+
+    name = models.SlugField(max_length=64, unique=True, help_text="The plugin's URL namespace.")
+    enabled = models.BooleanField(default=True)
+    cache_policy = models.CharField(max_length=16, choices=CACHE_POLICIES, default=CACHED)
+    default_ttl = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds; empty means KOOP['DEFAULT_TTL']."
+    )
+    hosts = models.BooleanField(default=False, editable=False)
+    disable_id_param = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def plugin(self) -> ProviderPlugin:
+        from koop_app.registry import registry
+
+        return registry.get(self.name)
+
+    @classmethod
+    def sync_from_registry(cls) -> list[Provider]:
+        """Create a row for each registered plugin and refresh its facts."""
+        from koop_app.registry import registry
+
+        rows = []
+        for plugin in registry.all():
+            row, created = cls.objects.get_or_create(
+                name=plugin.name,
+                defaults={"cache_policy": plugin.cache_policy},
+            )
+            facts = {"hosts": plugin.hosts, "disable_id_param": plugin.disable_id_param}
+            if any(getattr(row, key) != value for key, value in facts.items()):
+                cls.objects.filter(pk=row.pk).update(**facts)
+                for key, value in facts.items():
+                    setattr(row, key, value)
+            rows.append(row)
+        return rows
+
+
+class Dataset(models.Model):
+    """One service: a provider, its route parameters and options, overrides and cache state."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="datasets")
+    host = models.CharField(max_length=200, blank=True, default="")
+    dataset_id = models.CharField(
+        "id", max_length=200, blank=True, default="", help_text="The :id route segment."
+    )
+    name = models.CharField(max_length=200, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    options = models.JSONField(default=dict, blank=True)
+    ttl = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Cache seconds; empty means the provider's default."
+    )
+    # Metadata overrides; empty means "as the provider says or as inferred".
+    id_field = models.CharField(max_length=128, blank=True, default="")
+    display_field = models.CharField(max_length=128, blank=True, default="")
+    geometry_type = models.CharField(max_length=32, blank=True, default="", choices=GEOMETRY_TYPES)
+    fields_override = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Per field: {"name": {"alias": "Name", "type": "Date"}}.',
+    )
+    max_record_count = models.PositiveIntegerField(null=True, blank=True)
+
+    # Cache state, written by refreshes.
+    cache_key = models.CharField(max_length=500, blank=True, default="", editable=False)
+    version = models.CharField(max_length=64, blank=True, default="", editable=False)
+    last_refresh = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    feature_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    refresh_duration_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider__name", "host", "dataset_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "host", "dataset_id"], name="unique_dataset_route"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.route_label
+
+    @property
+    def route_label(self) -> str:
+        return "/".join(part for part in (self.provider.name, self.host, self.dataset_id) if part)
+
+    @property
+    def effective_ttl(self) -> int:
+        for value in (self.ttl, self.provider.default_ttl):
+            if value is not None:
+                return int(value)
+        return int(koop_settings.DEFAULT_TTL)
+
+    @property
+    def effective_max_record_count(self) -> int:
+        return int(self.max_record_count or koop_settings.DEFAULT_MAX_RECORD_COUNT)
+
+    def route_kwargs(self) -> dict[str, str]:
+        kwargs = {}
+        if self.provider.hosts:
+            kwargs["host"] = self.host
+        if not self.provider.disable_id_param:
+            kwargs["id"] = self.dataset_id
+        return kwargs
+
+    def feature_server_path(self) -> str | None:
+        try:
+            name = f"koop:{self.provider.name}:geoservices-service"
+            return reverse(name, kwargs=self.route_kwargs())
+        except NoReverseMatch:
+            return None
+
+    def clean(self) -> None:
+        errors: dict[str, Any] = {}
+        if not self.provider_id:
+            return
+        try:
+            plugin = self.provider.plugin
+        except NotFoundError:
+            raise ValidationError({"provider": "This provider plugin is not registered."}) from None
+        if plugin.hosts and not self.host:
+            errors["host"] = f"The {plugin.name} provider's routes need a host."
+        if not plugin.hosts and self.host:
+            errors["host"] = f"The {plugin.name} provider takes no host."
+        if not plugin.disable_id_param and not self.dataset_id:
+            errors["dataset_id"] = "An id is required."
+        if self.dataset_id and "/" in self.dataset_id:
+            errors["dataset_id"] = "The id cannot contain '/'."
+        try:
+            self.options = plugin.clean_options(self.options)
+        except OptionsError as exc:
+            errors["options"] = [f"{key}: {msg}" for key, msg in exc.errors.items()]
+        if errors:
+            raise ValidationError(errors)
+
+
+class FeatureIdMap(models.Model):
+    """Stable object ids of one cached table: feature key -> integer id, kept across refreshes.
+
+    ``data`` is an Arrow IPC stream of (key string, oid int64), so a refresh of a million
+    features joins the whole map in one columnar step rather than a row per feature.
+    """
+
+    cache_key = models.CharField(max_length=500, unique=True)
+    data = models.BinaryField()
+    next_id = models.BigIntegerField(default=1)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"ids of {self.cache_key}"
+
+

@@ -1,0 +1,179 @@
+"""GeoServices views: each parses, calls ``data.get_table`` and ``query.run``, and responds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from koop_app import data, query
+from koop_app.errors import InvalidParameterError, NotFoundError
+from koop_app.models import Dataset
+from koop_app.outputs.geoservices import serializers
+from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
+from koop_app.outputs.geoservices.negotiation import FormatNegotiation
+from koop_app.outputs.geoservices.renderers import (
+    EsriJSONRenderer,
+    GeoJSONRenderer,
+    PrettyJSONRenderer,
+    jsonp_callback,
+)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Esri-Authorization",
+}
+
+
+class GeoServicesView(APIView):
+    """Base: merged GET/POST parameters, ``f`` negotiation, JSONP, CORS, GeoServices errors."""
+
+    renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer]
+    parser_classes = [FormParser, MultiPartParser]
+    content_negotiation_class = FormatNegotiation
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    def get_exception_handler(self):
+        return geoservices_exception_handler
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        params = {key: request.GET.get(key, "") for key in request.GET}
+        if request.method == "POST":
+            params.update({key: request.POST.get(key, "") for key in request.POST})
+        drf_request.koop_params = params
+        return drf_request
+
+    def get_renderer_context(self) -> dict[str, Any]:
+        context = super().get_renderer_context()
+        params = getattr(self.request, "koop_params", {}) if self.request else {}
+        try:
+            context["callback"] = jsonp_callback(params)
+        except InvalidParameterError:
+            context["callback"] = None  # initial() answers the error
+        return context
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        jsonp_callback(request.koop_params)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any,
+                          **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in CORS_HEADERS.items():
+            response[header] = value
+        return response
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(None, status=204)
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        return Response(self.answer(request, **kwargs))
+
+    def post(self, request: Request, **kwargs: Any) -> Response:
+        return self.get(request, **kwargs)
+
+    def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class RestInfoView(GeoServicesView):
+    """``/rest/info`` and ``/<provider>/rest/info``."""
+
+    def answer(self, request: Request, provider: str | None = None, **kwargs: Any
+               ) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "currentVersion": serializers.CURRENT_VERSION,
+            "fullVersion": f"{serializers.CURRENT_VERSION}.0",
+            "authInfo": {"isTokenBasedSecurity": False},
+        }
+        if provider:
+            info["provider"] = provider
+        return info
+
+
+class DatasetView(GeoServicesView):
+    """Views under ``.../FeatureServer``: resolve the registered dataset first."""
+
+    def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
+        found = (
+            Dataset.objects.select_related("provider")
+            .filter(provider__name=provider, provider__enabled=True, enabled=True,
+                    host=host or "", dataset_id=id or "")
+            .first()
+        )
+        if found is None:
+            raise NotFoundError("Service not found.")
+        return found
+
+    def table(self, request: Request, dataset: Dataset, layer: int | None, method: str | None):
+        provider_request = data.provider_request(
+            dataset, layer=layer, method=method, query=request.koop_params,
+            http_request=request._request,
+        )
+        return data.get_table(dataset, provider_request)
+
+    @staticmethod
+    def layer_id(layer: str) -> int:
+        try:
+            number = int(layer)
+        except ValueError:
+            raise NotFoundError("Layer not found.",
+                                details=[f"Invalid layer id {layer!r}"]) from None
+        if number != 0:
+            raise NotFoundError("Layer not found.", details=[f"No layer {number}"])
+        return number
+
+    @staticmethod
+    def name_of(dataset: Dataset) -> str:
+        return dataset.name or dataset.dataset_id or dataset.provider.name
+
+
+class ServiceView(DatasetView):
+    def answer(self, request: Request, provider: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        table = self.table(request, dataset, None, None)
+        return serializers.service_json(table, name=self.name_of(dataset),
+                                        description=dataset.description,
+                                        max_records=dataset.effective_max_record_count)
+
+
+class LayersView(DatasetView):
+    def answer(self, request: Request, provider: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        table = self.table(request, dataset, None, "layers")
+        info = serializers.layer_json(table, 0, name=self.name_of(dataset),
+                                      max_records=dataset.effective_max_record_count)
+        key = "layers" if table.schema.geometry_type else "tables"
+        return {"layers": [], "tables": [], key: [info]}
+
+
+class LayerView(DatasetView):
+    def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        table = self.table(request, dataset, layer_id, None)
+        return serializers.layer_json(table, layer_id, name=self.name_of(dataset),
+                                      max_records=dataset.effective_max_record_count)
+
+
+class QueryView(DatasetView):
+    def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        table = self.table(request, dataset, layer_id, "query")
+        parsed = query.parse_query(request.koop_params, table.schema)
+        result = query.run(parsed, table, dataset.effective_max_record_count)
+        if request.accepted_renderer.format == "geojson":
+            return serializers.geojson_query_json(result)
+        return serializers.esri_query_json(result)

@@ -1,0 +1,174 @@
+"""The provider contract: the Python shape of Koop's provider specification.
+
+A provider is a subclass of ``Provider`` that turns a source into a GeoJSON FeatureCollection.
+Class attributes state facts about it; ``get_data`` is the one required hook; the others have
+working defaults. Register it by dotted path in ``KOOP["PROVIDERS"]`` or through the
+``koop.providers`` entry-point group.
+
+    class TrailsProvider(Provider):
+        name = "trails"
+        def get_data(self, request):
+            return {"type": "FeatureCollection", "features": fetch_trails(request.params["id"])}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from koop_app.options import Option, validate_options
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+    from koop_app.models import Dataset
+
+CachePolicy = Literal["cached", "pass-through"]
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass
+class ProviderRequest:
+    """What a provider hook is given about one request.
+
+    ``params`` holds the route parameters (``host``, ``id``, ``layer``, ``method``); ``query``
+    the query string merged with a POSTed form; ``dataset`` the registered Dataset row (None for
+    provider-level routes); ``options`` its validated options; ``http_request`` the Django
+    request (None when a refresh runs outside a request, e.g. in Celery or the admin).
+    """
+
+    params: dict[str, Any] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
+    dataset: Dataset | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    http_request: HttpRequest | None = None
+
+    @property
+    def host(self) -> str | None:
+        return self.params.get("host")
+
+    @property
+    def id(self) -> str | None:
+        return self.params.get("id")
+
+
+@dataclass(frozen=True)
+class Route:
+    """An extra endpoint under the provider's namespace, handled by a controller method.
+
+    ``path`` is relative to ``/<provider>/`` and uses Django path syntax, e.g. ``"items/<id>"``.
+    """
+
+    path: str
+    handler: str
+    methods: tuple[str, ...] = ("GET",)
+
+
+class Controller:
+    """Handles a provider's extra routes: ``handler(http_request, **kwargs) -> HttpResponse``."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+
+class Provider:
+    """Base class of provider plugins.
+
+    Facts (class attributes):
+      ``name``              URL namespace, lowercase (``/geojson/rest/services/...``).
+      ``hosts``             routes take a ``:host`` segment before ``:id``.
+      ``disable_id_param``  routes take no ``:id`` segment.
+      ``version``           the plugin's version, shown in ``/<name>/rest/info``.
+      ``cache_policy``      ``"cached"`` (fetch, keep for the TTL) or ``"pass-through"``
+                            (call ``get_data`` on every request).
+      ``options_schema``    the options a dataset of this provider may set (see options.py).
+      ``routes``            extra endpoints, handled by an instance of ``controller_class``.
+    """
+
+    name: ClassVar[str] = ""
+    hosts: ClassVar[bool] = False
+    disable_id_param: ClassVar[bool] = False
+    version: ClassVar[str] = "0.0.0"
+    cache_policy: ClassVar[CachePolicy] = "cached"
+    options_schema: ClassVar[Sequence[Option]] = ()
+    routes: ClassVar[Sequence[Route]] = ()
+    controller_class: ClassVar[type[Controller]] = Controller
+
+    def get_data(self, request: ProviderRequest) -> dict[str, Any]:
+        """Return the data for ``request`` as a GeoJSON FeatureCollection (a dict).
+
+        Optional members of the returned dict:
+          ``metadata``        name, description, extent, displayField, geometryType, idField,
+                              maxRecordCount, limitExceeded, timeInfo, fields [{name, type,
+                              alias, length}] with Esri or plain types ("Integer", "Date", ...).
+          ``ttl``             seconds to keep it cached; overrides the dataset's TTL.
+          ``filtersApplied``  for pass-through providers: {"where": True, ...} for the query
+                              steps already done at the source.
+        On failure raise ``ProviderError(status, safe_message)`` or one of its subclasses;
+        never put secrets or upstream URLs in the safe message.
+
+            def get_data(self, request):
+                rows = my_api.list(request.params["id"])
+                return {"type": "FeatureCollection", "features": [to_feature(r) for r in rows]}
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement get_data(request)")
+
+    def create_key(self, request: ProviderRequest) -> str:
+        """Return the cache key of the data ``request`` asks for.
+
+        Every query of one dataset shares one cached copy, so the default is the provider name
+        with the route's host and id. Override it when the data depends on more (e.g. a layer).
+        """
+        parts = [self.name, request.params.get("host") or "", request.params.get("id") or ""]
+        return ":".join(parts)
+
+    def clean_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validate a dataset's raw options against ``options_schema``; raise OptionsError."""
+        return validate_options(self.options_schema, options, provider=type(self).__name__)
+
+    # Koop's authentication hooks. Providers that guard their data override all three.
+    def get_authentication_specification(self) -> dict[str, Any] | None:
+        """Describe the provider's token security (``{"useHttp": bool}``) or None for none."""
+        return None
+
+    def authenticate(self, request: ProviderRequest) -> dict[str, Any]:
+        """Check credentials (username/password) and return a token dict: {token, expires}."""
+        raise NotImplementedError(f"{type(self).__name__} does not support authentication")
+
+    def authorize(self, request: ProviderRequest) -> None:
+        """Raise a ProviderError(401/403) when the request may not read the data."""
+        return None
+
+    def get_controller(self) -> Controller:
+        return self.controller_class(self)
+
+    def get_route_handlers(self) -> list[tuple[Route, Callable[..., HttpResponse]]]:
+        """Bind each extra route to its controller method."""
+        controller = self.get_controller()
+        return [(route, getattr(controller, route.handler)) for route in self.routes]
+
+
+def contract_problems(provider_class: type) -> list[str]:
+    """List how ``provider_class`` breaks the contract (empty when it keeps it)."""
+    if not isinstance(provider_class, type) or not issubclass(provider_class, Provider):
+        return [f"{provider_class!r} is not a subclass of koop_app.provider.Provider"]
+    problems = []
+    if not NAME_PATTERN.match(provider_class.name or ""):
+        problems.append(
+            f"name {provider_class.name!r} must be lowercase letters, digits, '-' or '_'"
+        )
+    if provider_class.get_data is Provider.get_data:
+        problems.append("get_data(request) is not implemented")
+    if provider_class.cache_policy not in ("cached", "pass-through"):
+        problems.append(f"cache_policy {provider_class.cache_policy!r} is not cached/pass-through")
+    if not all(isinstance(option, Option) for option in provider_class.options_schema):
+        problems.append("options_schema must hold koop_app.options.Option items")
+    for route in provider_class.routes:
+        if not callable(getattr(provider_class.controller_class, route.handler, None)):
+            problems.append(
+                f"route {route.path!r} names handler {route.handler!r}, which "
+                f"{provider_class.controller_class.__name__} does not have"
+            )
+    return problems

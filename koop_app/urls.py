@@ -1,0 +1,71 @@
+"""The route table: every output's routes multiplied by the registered providers.
+
+``$namespace`` becomes the provider's name and ``$providerParams`` its route parameters
+(``<host>/<id>/``, ``<id>/`` or nothing), following Koop's URL layout. Provider extra routes
+are mounted under ``<name>/``. URL names are ``koop:<provider>:<route name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpResponseNotAllowed
+from django.urls import include, path, re_path
+
+from koop_app.outputs import output_modules
+from koop_app.provider import Provider
+from koop_app.registry import registry
+
+app_name = "koop"
+
+
+def provider_params(provider: Provider) -> str:
+    parts = []
+    if provider.hosts:
+        parts.append(r"(?P<host>[^/]+)/")
+    if not provider.disable_id_param:
+        parts.append(r"(?P<id>[^/]+)/")
+    return "".join(parts)
+
+
+def _allow(methods: tuple[str, ...], handler: Callable[..., Any]) -> Callable[..., Any]:
+    def view(request: Any, **kwargs: Any) -> Any:
+        if request.method not in methods:
+            return HttpResponseNotAllowed(methods)
+        return handler(request, **kwargs)
+
+    return view
+
+
+def build_urlpatterns() -> list[Any]:
+    routes = [route for module in output_modules() for route in module.routes]
+    patterns: list[Any] = [
+        re_path(rf"^{route.path}/?$", route.view, name=route.name)
+        for route in routes
+        if route.absolute
+    ]
+    for provider in registry.all():
+        provider_patterns = [
+            re_path(
+                "^"
+                + route.path.replace("$namespace", provider.name).replace(
+                    "$providerParams", provider_params(provider)
+                )
+                + "/?$",
+                route.view,
+                {"provider": provider.name},
+                name=route.name,
+            )
+            for route in routes
+            if not route.absolute
+        ]
+        provider_patterns += [
+            path(f"{provider.name}/{route.path}", _allow(route.methods, handler))
+            for route, handler in provider.get_route_handlers()
+        ]
+        patterns.append(path("", include((provider_patterns, provider.name))))
+    return patterns
+
+
+urlpatterns = build_urlpatterns()

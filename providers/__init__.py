@@ -1,0 +1,1 @@
+"""Built-in provider plugins, one package each."""
