@@ -81,19 +81,24 @@ class OptionsError(KoopError):
 
 
 class ProviderError(KoopError):
-    """Raised by providers: ``ProviderError(404, "No such item")``."""
+    """Raised by providers: ``ProviderError(404, "No such item")``.
+
+    The status may be left out (``SourceTimeoutError("Too slow")``): the class's own is used.
+    """
 
     status = 500
     default_message = "The data source failed."
 
     def __init__(
         self,
-        status: int | None = None,
+        status: int | str | None = None,
         message: str | None = None,
         *,
         details: Sequence[str] = (),
         log_message: str | None = None,
     ) -> None:
+        if isinstance(status, str):
+            status, message = None, status
         if status is not None:
             self.status = status
         super().__init__(message, details=details, log_message=log_message)

@@ -131,7 +131,8 @@ class Dataset(models.Model):
 
     @property
     def effective_max_record_count(self) -> int:
-        return int(self.max_record_count or koop_settings.DEFAULT_MAX_RECORD_COUNT)
+        wanted = int(self.max_record_count or koop_settings.DEFAULT_MAX_RECORD_COUNT)
+        return min(wanted, int(koop_settings.MAX_RESULT_RECORDS))
 
     def route_kwargs(self) -> dict[str, str]:
         kwargs = {}
@@ -164,10 +165,23 @@ class Dataset(models.Model):
             errors["dataset_id"] = "An id is required."
         if self.dataset_id and "/" in self.dataset_id:
             errors["dataset_id"] = "The id cannot contain '/'."
+        if errors:
+            raise ValidationError(errors)
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """Field checks, then the options against the provider's schema (one line per key)."""
+        errors: dict[str, Any] = {}
         try:
-            self.options = plugin.clean_options(self.options)
-        except OptionsError as exc:
-            errors["options"] = [f"{key}: {msg}" for key, msg in exc.errors.items()]
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if "options" not in (exclude or ()) and "options" not in errors and self.provider_id:
+            try:
+                self.options = self.provider.plugin.clean_options(self.options)
+            except OptionsError as exc:
+                errors["options"] = [f"{key}: {msg}" for key, msg in exc.errors.items()]
+            except NotFoundError:
+                pass  # reported by clean()
         if errors:
             raise ValidationError(errors)
 

@@ -41,7 +41,7 @@ def assign_ids(cache_key: str, keys: pa.Array) -> pa.Array:
                 ORDER BY i.pos
                 """,
                 [row.next_id],
-            ).fetch_arrow_table()
+            ).to_arrow_table()
         finally:
             con.close()
         new = result.filter(result["is_new"])

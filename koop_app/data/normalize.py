@@ -299,11 +299,15 @@ def _geometries(features, metadata, overrides, label, check_geojson):
     if geometry_type is None and present.any():
         first = int(type_ids[present][0])
         geometry_type = GEOMETRY_TYPES.get(_TYPE_NAMES[first]) if first != 7 else None
+        if geometry_type == "esriGeometryPoint" and (type_ids == 4).any():
+            geometry_type = "esriGeometryMultipoint"  # Esri points cannot hold a MultiPoint
     if check_geojson:
         validate.log_problems(parsed, type_ids, label)
     if geometry_type:
         allowed = [t for t, name in _TYPE_NAMES.items()
                    if name in GEOMETRY_TYPES and GEOMETRY_TYPES[name] == geometry_type]
+        if geometry_type == "esriGeometryMultipoint":
+            allowed.append(0)  # a Point is a one-point Multipoint
         foreign = present & ~np.isin(type_ids, allowed)
         if foreign.any():
             logger.warning("%s: %d feature(s) are not %s like the layer and have no geometry",

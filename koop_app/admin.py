@@ -1,0 +1,190 @@
+"""The admin: providers from the registry, datasets with validated options and cache state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
+
+from koop_app import data
+from koop_app.errors import KoopError, NotFoundError, OptionsError
+from koop_app.models import Dataset, Provider
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "enabled", "cache_policy", "default_ttl", "hosts",
+                    "disable_id_param", "dataset_count"]
+    list_editable = ["enabled"]
+    readonly_fields = ["name", "hosts", "disable_id_param", "options_reference"]
+    fields = ["name", "enabled", "cache_policy", "default_ttl", "hosts", "disable_id_param",
+              "options_reference"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # rows come from the registry
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
+        return super().get_queryset(request).annotate(_datasets=Count("datasets"))
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        Provider.sync_from_registry()
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="datasets", ordering="_datasets")
+    def dataset_count(self, obj: Provider) -> int:
+        return obj._datasets
+
+    @admin.display(description="options")
+    def options_reference(self, obj: Provider) -> str:
+        return options_table(obj)
+
+
+def options_table(provider: Provider) -> str:
+    try:
+        schema = provider.plugin.options_schema
+    except NotFoundError:
+        return "This provider plugin is not registered."
+    if not schema:
+        return "No options."
+    rows = format_html_join(
+        "", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((o.name, o.type.__name__, "required" if o.required else "", o.help) for o in schema),
+    )
+    return format_html("<table><tr><th>option</th><th>type</th><th></th><th>meaning</th></tr>"
+                       "{}</table>", rows)
+
+
+class DatasetForm(forms.ModelForm):
+    class Meta:
+        model = Dataset
+        fields = ["provider", "host", "dataset_id", "name", "description", "enabled", "options",
+                  "ttl", "id_field", "display_field", "geometry_type", "fields_override",
+                  "max_record_count"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "provider" in self.fields:
+            registered = [p.pk for p in Provider.sync_from_registry()]
+            self.fields["provider"].queryset = Provider.objects.filter(pk__in=registered)
+
+    def clean_options(self) -> dict[str, Any]:
+        """Check options against the chosen provider's schema, one message per option."""
+        options = self.cleaned_data.get("options") or {}
+        if not isinstance(options, dict):
+            raise forms.ValidationError("Options must be a JSON object.")
+        provider = self.cleaned_data.get("provider")
+        if provider is None:
+            return options
+        try:
+            return provider.plugin.clean_options(options)
+        except NotFoundError:
+            raise forms.ValidationError("The provider plugin is not registered.") from None
+        except OptionsError as exc:
+            raise forms.ValidationError(
+                [forms.ValidationError(f"{key}: {msg}", code="option")
+                 for key, msg in exc.errors.items()]
+            ) from None
+
+
+class HasErrorFilter(admin.SimpleListFilter):
+    title = "last refresh"
+    parameter_name = "refresh_state"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("error", "failed"), ("ok", "succeeded"), ("never", "never refreshed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> QuerySet[Dataset]:
+        if self.value() == "error":
+            return queryset.exclude(last_error="")
+        if self.value() == "ok":
+            return queryset.filter(last_error="", last_refresh__isnull=False)
+        if self.value() == "never":
+            return queryset.filter(last_refresh__isnull=True)
+        return queryset
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    form = DatasetForm
+    list_display = ["__str__", "provider", "route", "enabled", "feature_count", "last_refresh",
+                    "expires_at", "state", "feature_server"]
+    list_filter = ["provider", "enabled", HasErrorFilter]
+    search_fields = ["name", "dataset_id", "host", "description"]
+    list_select_related = ["provider"]
+    actions = ["refresh_now", "clear_cache"]
+    readonly_fields = ["feature_server", "provider_options", "cache_key", "version",
+                       "last_refresh", "expires_at", "feature_count", "refresh_duration_ms",
+                       "last_error", "last_error_at"]
+    fieldsets = [
+        (None, {"fields": ["provider", "host", "dataset_id", "name", "description", "enabled",
+                           "feature_server"]}),
+        ("Provider options", {"fields": ["options", "provider_options"]}),
+        ("Cache", {"fields": ["ttl"]}),
+        ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",
+                                           "fields_override", "max_record_count"],
+                                "classes": ["collapse"]}),
+        ("Cache state", {"fields": ["cache_key", "version", "last_refresh", "expires_at",
+                                    "feature_count", "refresh_duration_ms", "last_error",
+                                    "last_error_at"]}),
+    ]
+
+    @admin.display(description="route")
+    def route(self, obj: Dataset) -> str:
+        return obj.route_label
+
+    @admin.display(description="state")
+    def state(self, obj: Dataset) -> str:
+        if obj.last_error:
+            return format_html('<span title="{}" style="color:#ba2121">error</span>',
+                               obj.last_error)
+        return "cached" if obj.version else "not cached"
+
+    @admin.display(description="FeatureServer")
+    def feature_server(self, obj: Dataset) -> str:
+        if not obj.pk:
+            return "-"
+        path = obj.feature_server_path()
+        if path is None:
+            return "-"
+        return format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
+
+    @admin.display(description="options of the provider")
+    def provider_options(self, obj: Dataset) -> str:
+        if not obj.pk:
+            return "Save once to see the options of the chosen provider."
+        return options_table(obj.provider)
+
+    @admin.action(description="Refresh now")
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        done, failed = 0, []
+        for dataset in queryset.select_related("provider"):
+            try:
+                data.refresh(dataset)
+                done += 1
+            except KoopError as exc:
+                failed.append(f"{dataset}: {exc.message}")
+        if done:
+            self.message_user(request, ngettext("Refreshed %d dataset.", "Refreshed %d datasets.",
+                                                done) % done, messages.SUCCESS)
+        for line in failed:
+            self.message_user(request, f"Refresh failed for {line}", messages.ERROR)
+
+    @admin.action(description="Clear cache")
+    def clear_cache(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        cleared = sum(1 for dataset in queryset.select_related("provider")
+                      if data.clear(dataset))
+        self.message_user(request, ngettext("Cleared the cache of %d dataset.",
+                                            "Cleared the cache of %d datasets.", cleared)
+                          % cleared, messages.SUCCESS)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Dataset],
+                           search_term: str) -> tuple[QuerySet[Dataset], bool]:
+        queryset, distinct = super().get_search_results(request, queryset, search_term)
+        if search_term:
+            queryset |= self.model.objects.filter(Q(provider__name__iexact=search_term))
+        return queryset, distinct

@@ -1,0 +1,106 @@
+"""Helpers for testing providers: a scripted HTTP source on 127.0.0.1, run in a thread.
+
+    with SourceServer() as server:
+        server.route("/data.geojson", body=b'{"type": "FeatureCollection", "features": []}')
+        server.route("/slow", body=b"{}", delay=5)
+        server.route("/fail", status=500)
+        read_source(server.url("/data.geojson"))
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Script:
+    """How the server answers one path."""
+
+    status: int = 200
+    body: bytes | Callable[[], bytes] = b""
+    content_type: str = "application/json"
+    delay: float = 0.0  # seconds before the status line
+    chunks: Callable[[], Iterator[bytes]] | None = None  # stream without Content-Length
+    chunk_delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class SourceServer:
+    """A threaded HTTP server whose paths answer as scripted; counts requests per path."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, Script] = {}
+        self.hits: dict[str, int] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                server.hits[path] = server.hits.get(path, 0) + 1
+                script = server.scripts.get(path)
+                if script is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if script.delay:
+                    time.sleep(script.delay)
+                try:
+                    self._answer(script)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _answer(self, script: Script) -> None:
+                self.send_response(script.status)
+                self.send_header("Content-Type", script.content_type)
+                for key, value in script.headers.items():
+                    self.send_header(key, value)
+                if script.chunks is not None:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for chunk in script.chunks():
+                        self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                        self.wfile.flush()
+                        if script.chunk_delay:
+                            time.sleep(script.chunk_delay)
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+                body = script.body() if callable(script.body) else script.body
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def route(self, path: str, **script: object) -> str:
+        self.scripts[path] = Script(**script)  # type: ignore[arg-type]
+        return self.url(path)
+
+    def url(self, path: str) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def start(self) -> SourceServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> SourceServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,89 @@
+"""Shared fixtures: a data directory, a scripted HTTP source, dataset factories."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from django.core.cache import cache
+
+from koop_app.conf import koop_settings
+from koop_app.data.hot import hot_tables
+from koop_app.models import Dataset, Provider
+from koop_app.testing import SourceServer
+
+
+@pytest.fixture(scope="session")
+def source_server() -> Iterator[SourceServer]:
+    with SourceServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _clean_state() -> Iterator[None]:
+    """Each test starts with an empty data cache and no hot tables."""
+    cache.clear()
+    hot_tables.clear()
+    yield
+    hot_tables.clear()
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """The configured KOOP['DATA_DIR'], emptied after the test."""
+    path = Path(koop_settings.DATA_DIR)
+    path.mkdir(parents=True, exist_ok=True)
+    yield path
+    for child in path.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def feature(props: dict[str, Any], geometry: dict[str, Any] | None = None,
+            **extra: Any) -> dict[str, Any]:
+    return {"type": "Feature", "properties": props, "geometry": geometry, **extra}
+
+
+def point(x: float, y: float) -> dict[str, Any]:
+    return {"type": "Point", "coordinates": [x, y]}
+
+
+def collection(features: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": features, **extra}
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(document))
+
+
+@pytest.fixture
+def make_dataset(db: Any, data_dir: Path):
+    """``make_dataset("geojson", "name", document_or_None, **fields)`` writes the file too."""
+
+    def make(provider: str, dataset_id: str, document: Any = None, *,
+             suffix: str = ".geojson", **fields: Any) -> Dataset:
+        rows = {p.name: p for p in Provider.sync_from_registry()}
+        options = fields.pop("options", None)
+        if options is None:
+            name = f"{dataset_id}{suffix}"
+            if document is not None:
+                if isinstance(document, (bytes, str)):
+                    raw = document.encode() if isinstance(document, str) else document
+                    (data_dir / name).write_bytes(raw)
+                else:
+                    write_json(data_dir / name, document)
+            options = {"source": name}
+        dataset = Dataset(provider=rows[provider], dataset_id=dataset_id, options=options,
+                          **fields)
+        dataset.full_clean()
+        dataset.save()
+        return dataset
+
+    return make

@@ -1,0 +1,144 @@
+"""Getting data: cached copies, TTL expiry, failures served from the last good copy, clearing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from koop_app import data
+from koop_app.data import cache
+from koop_app.data.hot import hot_tables
+from koop_app.errors import SourceFormatError, SourceNotFoundError
+from koop_app.models import Dataset, Provider
+from tests.conftest import collection, feature, point, write_json
+
+
+def doc(n: int) -> dict:
+    return collection([feature({"n": i}, point(i, i)) for i in range(n)])
+
+
+def table_of(dataset):
+    return data.get_table(dataset, data.provider_request(dataset))
+
+
+@pytest.mark.django_db
+def test_first_request_fetches_and_records_state(make_dataset):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=60)
+    table = table_of(dataset)
+    assert table.count == 3
+    dataset.refresh_from_db()
+    assert dataset.feature_count == 3
+    assert dataset.version == table.version
+    assert dataset.cache_key == "geojson::d"
+    assert dataset.last_refresh is not None and dataset.refresh_duration_ms is not None
+    assert dataset.expires_at.timestamp() == pytest.approx(time.time() + 60, abs=5)
+    assert dataset.last_error == ""
+
+
+@pytest.mark.django_db
+def test_fresh_copy_is_not_refetched(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=60)
+    first = table_of(dataset)
+    write_json(data_dir / "d.geojson", doc(5))
+    assert table_of(dataset).version == first.version
+
+
+@pytest.mark.django_db
+def test_the_cache_outlives_the_process_tables(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=60)
+    first = table_of(dataset)
+    hot_tables.clear()  # as in a new web process
+    (data_dir / "d.geojson").unlink()  # the source is not asked again
+    again = table_of(dataset)
+    assert (again.version, again.count) == (first.version, 3)
+
+
+@pytest.mark.django_db
+def test_expired_copy_is_refetched(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=0)
+    first = table_of(dataset)
+    write_json(data_dir / "d.geojson", doc(4))
+    second = table_of(dataset)
+    assert second.count == 4 and second.version != first.version
+
+
+@pytest.mark.django_db
+def test_ttl_from_the_geojson_overrides_the_dataset(make_dataset):
+    dataset = make_dataset("geojson", "d", {**doc(1), "ttl": 5}, ttl=1000)
+    table_of(dataset)
+    pointer = cache.get_pointer("geojson::d")
+    assert pointer.expires_at - pointer.fetched_at == pytest.approx(5)
+
+
+@pytest.mark.django_db
+def test_failed_refresh_serves_the_last_good_copy_and_records_the_error(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=0)
+    first = table_of(dataset)
+    (data_dir / "d.geojson").write_bytes(b"{not json")
+    served = table_of(dataset)
+    assert served.version == first.version
+    dataset.refresh_from_db()
+    assert "SourceFormatError" in dataset.last_error
+    assert dataset.last_error_at is not None
+    assert dataset.version == first.version  # the cached copy was not lost
+
+
+@pytest.mark.django_db
+def test_failure_without_a_copy_raises(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", None)
+    with pytest.raises(SourceNotFoundError):
+        table_of(dataset)
+    (data_dir / "d.geojson").write_bytes(b"[]")
+    with pytest.raises(SourceFormatError):
+        table_of(dataset)
+
+
+@pytest.mark.django_db
+def test_clear_drops_the_copy_and_keeps_ids(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=60)
+    table_of(dataset)
+    dataset.refresh_from_db()
+    assert data.clear(dataset) is True
+    assert cache.get_pointer("geojson::d") is None
+    dataset.refresh_from_db()
+    assert dataset.version == ""
+    write_json(data_dir / "d.geojson", doc(4))
+    assert table_of(dataset).count == 4
+    assert data.clear(dataset) is True
+    assert data.clear(dataset) is False
+
+
+@pytest.mark.django_db
+def test_deleting_a_dataset_drops_its_cache_and_ids(make_dataset):
+    from koop_app.models import FeatureIdMap
+
+    dataset = make_dataset("geojson", "d", doc(2))
+    table_of(dataset)
+    dataset.refresh_from_db()
+    dataset.delete()
+    assert cache.get_pointer("geojson::d") is None
+    assert not FeatureIdMap.objects.filter(cache_key="geojson::d").exists()
+
+
+@pytest.mark.django_db
+def test_pass_through_asks_the_provider_every_time(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "d", doc(2))
+    Provider.objects.filter(name="geojson").update(cache_policy=Provider.PASS_THROUGH)
+    dataset = Dataset.objects.select_related("provider").get(pk=dataset.pk)
+    assert table_of(dataset).count == 2
+    write_json(data_dir / "d.geojson", doc(3))
+    assert table_of(dataset).count == 3
+    assert cache.get_pointer("geojson::d") is None
+
+
+@pytest.mark.django_db
+def test_cache_outage_is_a_miss(make_dataset, monkeypatch):
+    dataset = make_dataset("geojson", "d", doc(2))
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr("koop_app.data.cache.cache.get", down)
+    monkeypatch.setattr("koop_app.data.cache.cache.set", down)
+    assert table_of(dataset).count == 2

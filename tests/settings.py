@@ -1,0 +1,16 @@
+"""Test settings: the embedded defaults (SQLite, file-based cache) under a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+_VAR = tempfile.mkdtemp(prefix="koop-test-")
+os.environ.setdefault("KOOP_VAR_DIR", _VAR)
+
+from koopsite.settings import *  # noqa: E402,F403
+from koopsite.settings import KOOP  # noqa: E402
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+KOOP = {**KOOP, "CONNECT_TIMEOUT": 1.0, "READ_TIMEOUT": 1.5, "MAX_DOWNLOAD_BYTES": 1_000_000}

@@ -1,0 +1,126 @@
+"""The provider contract, and every registered provider run through it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from koop_app.data import provider_request
+from koop_app.errors import OptionsError, ProviderError, SourceTimeoutError
+from koop_app.models import Dataset, Provider
+from koop_app.options import Option
+from koop_app.provider import Controller, ProviderRequest, Route, contract_problems
+from koop_app.provider import Provider as ProviderPlugin
+from koop_app.registry import registry
+from tests.conftest import collection, feature, point, write_json
+
+# A working source for each built-in provider; a new provider must add one here.
+SAMPLES = {
+    "geojson": ("sample.geojson", None),
+    "csv": ("sample.csv", b"name,lat,lon\nA,10.5,20.25\nB,-5,7\n"),
+}
+
+
+def test_every_registered_provider_has_a_sample():
+    assert set(registry.names()) <= set(SAMPLES)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_registered_provider_keeps_the_contract(name: str, data_dir: Path):
+    plugin = registry.get(name)
+    assert contract_problems(type(plugin)) == []
+    assert plugin.name == name
+    assert plugin.cache_policy in ("cached", "pass-through")
+    assert all(isinstance(option, Option) for option in plugin.options_schema)
+    with pytest.raises(OptionsError) as bad:
+        plugin.clean_options({"no_such_option": 1})
+    assert "no_such_option" in bad.value.errors
+
+    filename, raw = SAMPLES[name]
+    if raw is None:
+        write_json(data_dir / filename, collection([feature({"name": "A"}, point(20.25, 10.5))]))
+    else:
+        (data_dir / filename).write_bytes(raw)
+    row = Provider.sync_from_registry()[registry.names().index(name)]
+    dataset = Dataset.objects.create(provider=row, dataset_id="sample",
+                                     options={"source": filename})
+    request = provider_request(dataset)
+    assert isinstance(request, ProviderRequest)
+    assert request.params == {"host": None, "id": "sample", "layer": None, "method": None}
+    assert request.dataset == dataset
+    result = plugin.get_data(request)
+    assert result["type"] == "FeatureCollection"
+    assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
+    assert plugin.create_key(request) == f"{name}::sample"
+
+
+class Minimal(ProviderPlugin):
+    name = "minimal"
+
+    def get_data(self, request):
+        return collection([])
+
+
+def test_defaults_of_optional_hooks():
+    plugin = Minimal()
+    request = ProviderRequest(params={"host": "h", "id": "i"})
+    assert plugin.create_key(request) == "minimal:h:i"
+    assert plugin.get_authentication_specification() is None
+    assert plugin.authorize(request) is None
+    with pytest.raises(NotImplementedError, match="authentication"):
+        plugin.authenticate(request)
+    assert plugin.clean_options({}) == {}
+    assert plugin.get_route_handlers() == []
+
+
+def test_get_data_is_required():
+    class NoData(ProviderPlugin):
+        name = "nodata"
+
+    with pytest.raises(NotImplementedError, match="get_data"):
+        NoData().get_data(ProviderRequest())
+    assert contract_problems(NoData) == ["get_data(request) is not implemented"]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "problem"),
+    [
+        ({"name": "Bad Name"}, "must be lowercase"),
+        ({"name": ""}, "must be lowercase"),
+        ({"cache_policy": "sometimes"}, "cache_policy"),
+        ({"options_schema": ({"name": "x"},)}, "options_schema"),
+        ({"routes": (Route("x", "missing"),)}, "does not have"),
+    ],
+)
+def test_contract_problems(attrs, problem):
+    broken = type("Broken", (Minimal,), attrs)
+    assert any(problem in text for text in contract_problems(broken))
+
+
+def test_not_a_provider():
+    assert "not a subclass" in contract_problems(object)[0]
+
+
+def test_routes_bind_to_the_controller():
+    class Hello(Controller):
+        def hello(self, request, **kwargs):
+            return f"hello from {self.provider.name}"
+
+    class WithRoutes(Minimal):
+        name = "withroutes"
+        routes = (Route("hello", "hello"),)
+        controller_class = Hello
+
+    [(route, handler)] = WithRoutes().get_route_handlers()
+    assert route.path == "hello"
+    assert handler(None) == "hello from withroutes"
+
+
+def test_provider_error_carries_status_and_safe_message():
+    error = ProviderError(404, "No such item", log_message="GET http://secret/1 -> 404")
+    assert (error.status, error.code, error.message) == (404, 404, "No such item")
+    assert "secret" in str(error) and "secret" not in error.message
+    timeout = SourceTimeoutError("Too slow")
+    assert (timeout.status, timeout.message) == (504, "Too slow")
