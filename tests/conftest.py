@@ -70,16 +70,13 @@ def make_dataset(db: Any, data_dir: Path):
     def make(provider: str, dataset_id: str, document: Any = None, *,
              suffix: str = ".geojson", **fields: Any) -> Dataset:
         rows = {p.name: p for p in Provider.sync_from_registry()}
-        options = fields.pop("options", None)
-        if options is None:
-            name = f"{dataset_id}{suffix}"
-            if document is not None:
-                if isinstance(document, (bytes, str)):
-                    raw = document.encode() if isinstance(document, str) else document
-                    (data_dir / name).write_bytes(raw)
-                else:
-                    write_json(data_dir / name, document)
-            options = {"source": name}
+        name = f"{dataset_id}{suffix}"
+        if isinstance(document, (bytes, str)):
+            (data_dir / name).write_bytes(
+                document.encode() if isinstance(document, str) else document)
+        elif document is not None:
+            write_json(data_dir / name, document)
+        options = fields.pop("options", None) or {"source": name}
         dataset = Dataset(provider=rows[provider], dataset_id=dataset_id, options=options,
                           **fields)
         dataset.full_clean()

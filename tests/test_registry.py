@@ -99,7 +99,7 @@ def test_entry_point_import_failure(fresh, monkeypatch):
 def test_unknown_setting_key_fails_loudly(fresh):
     with override_settings(KOOP={"PROVIDRES": []}):
         with pytest.raises(ImproperlyConfigured, match="PROVIDRES"):
-            koop_settings.PROVIDERS
+            _ = koop_settings.PROVIDERS
         [message] = checks.check_providers()
         assert message.id == "koop_app.E003"
 

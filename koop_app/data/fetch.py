@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 from typing import Any
 
 import orjson
@@ -26,7 +25,7 @@ def map_exception(exc: Exception) -> KoopError:
     """The most specific KoopError for an exception a provider let escape."""
     if isinstance(exc, KoopError):
         return exc
-    if isinstance(exc, (requests.Timeout, socket.timeout, TimeoutError)):
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
         return SourceTimeoutError(log_message=f"timeout: {exc}")
     if isinstance(exc, (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError)):
         return SourceFormatError(log_message=f"unparsable content: {exc}")

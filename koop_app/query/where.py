@@ -24,7 +24,8 @@ from koop_app.data.schema import LayerSchema
 from koop_app.errors import InvalidParameterError
 
 MAX_WHERE_LENGTH = 20_000
-MAX_NODES = 2_000
+MAX_TOKENS = 2_000
+MAX_DEPTH = 64  # parentheses and function calls nested in each other
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,8 @@ class WhereClause:
 class _Emitter:
     schema: LayerSchema
     params: list[Any] = field(default_factory=list)
-    nodes: int = 0
 
     def emit(self, node: exp.Expression) -> str:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise _Rejected("the expression is too long")
         handler = EMITTERS.get(type(node))
         if handler is None:
             raise _Rejected(f"{_describe(node)} is not supported")
@@ -79,19 +76,33 @@ def compile_where(text: str | None, schema: LayerSchema) -> WhereClause | None:
             raise _Rejected("comments are not allowed")
         if any(token.token_type == sqlglot.TokenType.SEMICOLON for token in tokens):
             raise _Rejected("';' is not allowed")
+        _check_size(tokens)
         tree = sqlglot.parse_one(text)
+        if _always_true(tree):
+            return None
+        emitter = _Emitter(schema)
+        sql = emitter.emit(tree)
     except (ParseError, TokenError):
         raise InvalidParameterError("where", f"cannot parse {text!r}") from None
     except _Rejected as exc:
         raise InvalidParameterError("where", str(exc)) from None
-    if _always_true(tree):
-        return None
-    emitter = _Emitter(schema)
-    try:
-        sql = emitter.emit(tree)
-    except _Rejected as exc:
-        raise InvalidParameterError("where", str(exc)) from None
+    except RecursionError:
+        raise InvalidParameterError("where", "the clause is too complex") from None
     return WhereClause(sql, tuple(emitter.params))
+
+
+def _check_size(tokens: list[Any]) -> None:
+    """Bound the work before parsing: the parser and emitter recurse on nesting."""
+    if len(tokens) > MAX_TOKENS:
+        raise _Rejected("the clause is too long")
+    depth = 0
+    for token in tokens:
+        if token.token_type == sqlglot.TokenType.L_PAREN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _Rejected("the clause is nested too deeply")
+        elif token.token_type == sqlglot.TokenType.R_PAREN:
+            depth -= 1
 
 
 def _always_true(tree: exp.Expression) -> bool:

@@ -1,0 +1,140 @@
+"""The admin: option validation with field-level messages, the list with state, actions."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from koop_app import data
+from koop_app.admin import DatasetForm
+from koop_app.models import Dataset, Provider
+from tests.conftest import collection, feature, point
+
+GOOD = collection([feature({"name": "a"}, point(1, 2))])
+
+
+@pytest.fixture
+def admin_client(client, db):
+    user = get_user_model().objects.create_superuser("root", "", "pw")
+    client.force_login(user)
+    return client
+
+
+def form_data(provider: Provider, **overrides) -> dict:
+    values = {"provider": provider.pk, "host": "", "dataset_id": "x", "name": "", "description": "",
+              "enabled": "on", "options": '{"source": "x.geojson"}', "ttl": "", "id_field": "",
+              "display_field": "", "geometry_type": "", "fields_override": "{}",
+              "max_record_count": ""}
+    values.update(overrides)
+    return values
+
+
+@pytest.mark.django_db
+class TestDatasetForm:
+    @pytest.fixture
+    def geojson(self):
+        return {p.name: p for p in Provider.sync_from_registry()}["geojson"]
+
+    def test_valid(self, geojson, data_dir):
+        form = DatasetForm(data=form_data(geojson))
+        assert form.is_valid(), form.errors
+        assert form.save().options == {"source": "x.geojson"}
+
+    @pytest.mark.parametrize(
+        ("options", "messages"),
+        [
+            ("{}", ["source: this option is required"]),
+            ('{"source": "x.geojson", "colour": "red"}', ["colour: unknown option"]),
+            ('{"source": "../x"}', ["source: The path is outside the data directory."]),
+            ('{"source": "ftp://h/x"}', ["source: only http(s) URLs"]),
+            ('{"source": 5, "a": 1, "b": 2}', ["a: unknown", "b: unknown"]),
+            ("[1]", ["Options must be a JSON object."]),
+        ],
+    )
+    def test_options_are_checked_against_the_provider_schema(self, geojson, options, messages):
+        form = DatasetForm(data=form_data(geojson, options=options))
+        assert not form.is_valid()
+        errors = form.errors["options"]
+        for expected in messages:
+            assert any(error.startswith(expected) for error in errors), errors
+        assert len(errors) == len(messages)  # one message per problem, not repeated
+
+    def test_csv_options(self):
+        csv = {p.name: p for p in Provider.sync_from_registry()}["csv"]
+        form = DatasetForm(data=form_data(
+            csv, options='{"source": "a.csv", "delimiter": "ab", "encoding": "nope"}'))
+        assert not form.is_valid()
+        assert sorted(e.split(":")[0] for e in form.errors["options"]) == ["delimiter",
+                                                                          "encoding"]
+
+    def test_route_fields(self, geojson):
+        form = DatasetForm(data=form_data(geojson, dataset_id="", host="h"))
+        assert not form.is_valid()
+        assert "dataset_id" in form.errors and "host" in form.errors
+        form = DatasetForm(data=form_data(geojson, dataset_id="a/b"))
+        assert not form.is_valid() and "dataset_id" in form.errors
+
+    def test_duplicate_route(self, geojson, data_dir):
+        assert DatasetForm(data=form_data(geojson)).save()
+        form = DatasetForm(data=form_data(geojson))
+        assert not form.is_valid()
+
+
+@pytest.mark.django_db
+class TestDatasetAdmin:
+    def test_changelist_shows_state_and_link(self, admin_client, make_dataset):
+        dataset = make_dataset("geojson", "listed", GOOD, name="Listed")
+        data.refresh(dataset)
+        page = admin_client.get(reverse("admin:koop_app_dataset_changelist")).content.decode()
+        assert "Listed" in page
+        assert 'href="/geojson/rest/services/listed/FeatureServer/0"' in page
+        assert "cached" in page
+
+    def test_search_and_filters(self, admin_client, make_dataset):
+        make_dataset("geojson", "alpha", GOOD, name="Alpha")
+        make_dataset("geojson", "beta", GOOD, name="Beta")
+        url = reverse("admin:koop_app_dataset_changelist")
+        page = admin_client.get(url, {"q": "alph"}).content.decode()
+        assert "Alpha" in page and "Beta" not in page
+        page = admin_client.get(url, {"refresh_state": "never"}).content.decode()
+        assert "Alpha" in page
+
+    def test_add_page_validates_options(self, admin_client, data_dir):
+        geojson = Provider.objects.get(name="geojson")
+        response = admin_client.post(reverse("admin:koop_app_dataset_add"),
+                                     form_data(geojson, options='{"bogus": 1}'))
+        assert response.status_code == 200
+        assert "bogus: unknown option" in response.content.decode()
+        assert not Dataset.objects.exists()
+
+    def test_change_page_renders_options_reference(self, admin_client, make_dataset):
+        dataset = make_dataset("geojson", "ref", GOOD)
+        page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
+        assert "<code>source</code>" in page.content.decode()
+
+    def test_refresh_now_and_clear_cache(self, admin_client, make_dataset, data_dir):
+        ok = make_dataset("geojson", "ok", GOOD)
+        broken = make_dataset("geojson", "broken", b"{nope")
+        url = reverse("admin:koop_app_dataset_changelist")
+        response = admin_client.post(url, {"action": "refresh_now",
+                                           "_selected_action": [ok.pk, broken.pk]}, follow=True)
+        text = response.content.decode()
+        assert "Refreshed 1 dataset." in text
+        assert "Refresh failed for" in text
+        ok.refresh_from_db()
+        broken.refresh_from_db()
+        assert ok.feature_count == 1 and ok.version
+        assert "SourceFormatError" in broken.last_error
+
+        response = admin_client.post(url, {"action": "clear_cache", "_selected_action": [ok.pk]},
+                                     follow=True)
+        assert "Cleared the cache of 1 dataset." in response.content.decode()
+        ok.refresh_from_db()
+        assert ok.version == ""
+
+
+@pytest.mark.django_db
+def test_provider_admin_lists_registered_plugins(admin_client):
+    page = admin_client.get(reverse("admin:koop_app_provider_changelist")).content.decode()
+    assert "geojson" in page and "csv" in page

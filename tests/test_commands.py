@@ -1,0 +1,152 @@
+"""Datasets as code: koop_dataset, koop_export, koop_import; and the demo set-up commands."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from koop_app.models import Dataset
+from tests.conftest import collection, feature, point, write_json
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+class TestKoopDataset:
+    def test_add_then_update(self, data_dir):
+        write_json(data_dir / "p.geojson", collection([feature({"a": 1}, point(0, 0))]))
+        output = run("koop_dataset", "geojson", "parks", "--option", "source=p.geojson",
+                     "--name", "Parks", "--ttl", "60")
+        assert "Created geojson/parks" in output
+        assert "/geojson/rest/services/parks/FeatureServer/0" in output
+        dataset = Dataset.objects.get(dataset_id="parks")
+        assert (dataset.name, dataset.ttl, dataset.options) == ("Parks", 60,
+                                                                {"source": "p.geojson"})
+        output = run("koop_dataset", "geojson", "parks", "--description", "d", "--disable",
+                     "--fields", '{"a": {"alias": "A"}}', "--refresh")
+        assert "Updated geojson/parks" in output and "Refreshed: 1 features" in output
+        dataset.refresh_from_db()
+        assert (dataset.description, dataset.enabled, dataset.name) == ("d", False, "Parks")
+        assert dataset.fields_override == {"a": {"alias": "A"}}
+        assert dataset.options == {"source": "p.geojson"}  # kept when not given
+
+    def test_options_as_json_and_key_value(self, data_dir):
+        run("koop_dataset", "csv", "s", "--options", '{"source": "s.csv", "delimiter": ";"}',
+            "--option", "wkt=geom")
+        assert Dataset.objects.get(dataset_id="s").options == {
+            "source": "s.csv", "delimiter": ";", "wkt": "geom", "latitude": None,
+            "longitude": None, "encoding": None}
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["nope", "x"], "not registered"),
+            (["geojson", "x"], "source: this option is required"),
+            (["geojson", "x", "--option", "source=../../etc/passwd"], "outside"),
+            (["geojson", "x", "--option", "nokey"], "key=value"),
+            (["geojson", "x", "--options", "[1]"], "JSON object"),
+            (["geojson", "x", "--options", "{"], "not valid JSON"),
+            (["geojson", "x", "--option", "source=missing.geojson", "--refresh"],
+             "Refresh failed"),
+        ],
+    )
+    def test_errors(self, data_dir, args, message):
+        with pytest.raises(CommandError, match=message):
+            run("koop_dataset", *args)
+
+
+@pytest.mark.django_db
+def test_export_import_round_trip(data_dir, tmp_path: Path):
+    run("koop_dataset", "geojson", "a", "--option", "source=a.geojson", "--name", "A",
+        "--ttl", "30", "--id-field", "fid", "--max-record-count", "500")
+    run("koop_dataset", "csv", "b", "--option", "source=b.csv", "--option", "latitude=y")
+    target = tmp_path / "datasets.json"
+    call_command("koop_export", str(target), stderr=io.StringIO())
+    document = orjson.loads(target.read_bytes())
+    assert document["version"] == 1
+    assert [(d["provider"], d["id"]) for d in document["datasets"]] == [("csv", "b"),
+                                                                       ("geojson", "a")]
+    exported_a = document["datasets"][1]
+    assert exported_a["ttl"] == 30 and exported_a["id_field"] == "fid"
+
+    Dataset.objects.all().delete()
+    assert "Imported 2 datasets (2 new, 0 updated)." in run("koop_import", str(target))
+    a = Dataset.objects.get(dataset_id="a")
+    assert (a.name, a.ttl, a.max_record_count, a.options) == ("A", 30, 500,
+                                                              {"source": "a.geojson"})
+    assert "(0 new, 2 updated)" in run("koop_import", str(target))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (b"{", "not valid JSON"),
+        (b"[]", "Expected"),
+        (b'{"version": 9, "datasets": []}', "version"),
+        (b'{"datasets": [{"provider": "geojson", "id": "ok", "options": {"source": "o.json"}},'
+         b' {"provider": "geojson", "id": "bad", "options": {}}]}',
+         r"Entry 1 \(geojson//bad\): options: source"),
+        (b'{"datasets": [{"provider": "geojson", "id": "x", "colour": 1}]}', "colour"),
+    ],
+)
+def test_import_is_all_or_nothing(data_dir, tmp_path, document, message):
+    path = tmp_path / "in.json"
+    path.write_bytes(document)
+    with pytest.raises(CommandError, match=message):
+        run("koop_import", str(path))
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_missing_file():
+    with pytest.raises(CommandError, match="Cannot read"):
+        run("koop_import", "/nonexistent/file.json")
+
+
+@pytest.mark.django_db
+def test_demo_datasets_are_served(client, data_dir):
+    output = run("koop_demo")
+    for path in ("/geojson/rest/services/places/FeatureServer/0",
+                 "/geojson/rest/services/regions/FeatureServer/0",
+                 "/csv/rest/services/stations/FeatureServer/0",
+                 "/csv/rest/services/zones/FeatureServer/0"):
+        assert path in output
+        layer = orjson.loads(client.get(path).content)
+        assert layer["type"] == "Feature Layer", layer
+        body = orjson.loads(client.get(path + "/query", {"where": "1=1",
+                                                          "returnCountOnly": "true"}).content)
+        assert body["count"] > 0
+    geometry_types = {
+        orjson.loads(client.get(f"/{p}/rest/services/{i}/FeatureServer/0").content)[
+            "geometryType"]
+        for p, i in [("geojson", "places"), ("geojson", "regions"), ("csv", "stations"),
+                     ("csv", "zones")]
+    }
+    assert geometry_types == {"esriGeometryPoint", "esriGeometryPolygon"}
+
+
+@pytest.mark.django_db
+def test_admin_user_command(monkeypatch, settings, tmp_path):
+    from django.contrib.auth import get_user_model
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.setenv("KOOP_ADMIN_USER", "boss")
+    monkeypatch.setenv("KOOP_ADMIN_PASSWORD", "s3cret-pw")
+    assert "'boss'" in run("koop_admin_user")
+    assert get_user_model().objects.get(username="boss").check_password("s3cret-pw")
+    monkeypatch.delenv("KOOP_ADMIN_PASSWORD")
+    monkeypatch.setenv("KOOP_ADMIN_USER", "other")
+    output = run("koop_admin_user")
+    password = (tmp_path / "admin_password").read_text()
+    assert password in output
+    assert get_user_model().objects.get(username="other").check_password(password)

@@ -1,0 +1,93 @@
+"""The site: settings from the environment, and the run command's steps serving the demo."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOW = ("from django.conf import settings; import orjson; print(orjson.dumps({"
+        "'db': settings.DATABASES['default']['ENGINE'], "
+        "'name': str(settings.DATABASES['default']['NAME']), "
+        "'cache': settings.CACHES['default']['BACKEND'], "
+        "'broker': settings.CELERY_BROKER_URL, 'debug': settings.DEBUG}).decode())")
+
+
+def settings_with(env: dict[str, str], tmp_path: Path) -> dict:
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG", "CELERY_BROKER_URL")}
+    clean.update({"KOOP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "koopsite.settings",
+                  **env})
+    out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {SHOW}"],
+                         cwd=ROOT, env=clean, capture_output=True, text=True, check=True)
+    return orjson.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults(tmp_path):
+    found = settings_with({}, tmp_path)
+    assert found["db"] == "django.db.backends.sqlite3"
+    assert found["name"] == str(tmp_path / "db.sqlite3")
+    assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert found["debug"] is False
+
+
+def test_database_and_redis_urls_switch_backends(tmp_path):
+    found = settings_with({"DATABASE_URL": "postgres://koop:pw@127.0.0.1:5432/koop",
+                           "REDIS_URL": "redis://127.0.0.1:6379/1", "DJANGO_DEBUG": "1"},
+                          tmp_path)
+    assert found["db"] == "django.db.backends.postgresql"
+    assert found["name"] == "koop"
+    assert found["cache"] == "django_redis.cache.RedisCache"
+    assert found["broker"] == "redis://127.0.0.1:6379/1"
+    assert found["debug"] is True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_run_steps_serve_the_demo(tmp_path):
+    """What `make run` does after installing: migrate, demo data, admin user, serve."""
+    env = {**os.environ, "KOOP_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE":
+           "koopsite.settings", "KOOP_ADMIN_PASSWORD": "pw-for-test"}
+    env.pop("KOOP_DATA_DIR", None)
+    manage = [sys.executable, "manage.py"]
+    for step in (["migrate", "--noinput"], ["koop_demo"], ["koop_admin_user"]):
+        subprocess.run(manage + step, cwd=ROOT, env=env, check=True, capture_output=True)
+    port = free_port()
+    server = subprocess.Popen(manage + ["runserver", f"127.0.0.1:{port}", "--noreload"],
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/rest/info", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        url = base + "/geojson/rest/services/places/FeatureServer/0/query?where=1=1&f=json"
+        body = orjson.loads(urllib.request.urlopen(url, timeout=30).read())
+        assert len(body["features"]) == 2000
+        url = base + "/csv/rest/services/zones/FeatureServer/0/query?where=1=1&f=geojson"
+        body = orjson.loads(urllib.request.urlopen(url, timeout=30).read())
+        assert body["features"][0]["geometry"]["type"] == "Polygon"
+        login = urllib.request.urlopen(base + "/admin/login/", timeout=10).read().decode()
+        assert "csrfmiddlewaretoken" in login
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

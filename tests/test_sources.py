@@ -1,0 +1,113 @@
+"""Reading sources: a real HTTP server on 127.0.0.1 (good, slow, broken, huge) and local files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from koop_app.errors import (
+    SourceAccessError,
+    SourceError,
+    SourceNotFoundError,
+    SourceTimeoutError,
+    SourceTooLargeError,
+)
+from koop_app.sources import check_location, local_path, read_source
+
+LIMIT = 1_000_000  # tests/settings.py MAX_DOWNLOAD_BYTES
+
+
+def test_good_response(source_server):
+    url = source_server.route("/good.json", body=b'{"ok": true}')
+    assert read_source(url) == b'{"ok": true}'
+
+
+def test_redirect_is_followed(source_server):
+    target = source_server.route("/target", body=b"here")
+    url = source_server.route("/moved", status=302, headers={"Location": target})
+    assert read_source(url) == b"here"
+
+
+def test_http_error(source_server):
+    url = source_server.route("/fail", status=500, body=b"boom")
+    with pytest.raises(SourceError) as error:
+        read_source(url)
+    assert error.value.status == 502
+    assert "500" in error.value.message
+    assert url in error.value.log_message and url not in error.value.message
+
+
+def test_not_found(source_server):
+    with pytest.raises(SourceNotFoundError):
+        read_source(source_server.url("/missing"))
+
+
+def test_slow_answer_times_out(source_server):
+    url = source_server.route("/slow", body=b"{}", delay=3)
+    with pytest.raises(SourceTimeoutError) as error:
+        read_source(url)
+    assert error.value.status == 504
+
+
+def test_dripping_body_times_out(source_server):
+    url = source_server.route("/drip", chunks=lambda: iter([b"x"] * 100), chunk_delay=0.1)
+    with pytest.raises(SourceTimeoutError):
+        read_source(url)
+
+
+def test_declared_oversize_is_refused(source_server):
+    url = source_server.route("/huge", body=b"x" * (LIMIT + 1))
+    with pytest.raises(SourceTooLargeError):
+        read_source(url)
+
+
+def test_streamed_oversize_is_refused(source_server):
+    url = source_server.route("/huge-stream", chunks=lambda: iter([b"x" * 65536] * 40))
+    with pytest.raises(SourceTooLargeError):
+        read_source(url)
+
+
+def test_unreachable_host():
+    with pytest.raises(SourceError) as error:
+        read_source("http://127.0.0.1:9/nothing")  # the discard port: refused
+    assert error.value.message == "The data source could not be reached."
+
+
+@pytest.mark.parametrize("location", ["../outside.geojson", "/etc/passwd", "a/../../b"])
+def test_paths_outside_the_data_dir_are_refused(data_dir, location):
+    with pytest.raises(SourceAccessError):
+        read_source(location)
+    with pytest.raises(ValueError, match="outside"):
+        check_location(location)
+
+
+def test_symlink_out_of_the_data_dir_is_refused(data_dir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("x")
+    os.symlink(secret, data_dir / "link.geojson")
+    with pytest.raises(SourceAccessError):
+        read_source("link.geojson")
+
+
+def test_files_inside_the_data_dir(data_dir):
+    (data_dir / "sub").mkdir()
+    (data_dir / "sub" / "a.json").write_bytes(b"[]")
+    assert read_source("sub/a.json") == b"[]"
+    assert local_path("sub/a.json") == (data_dir / "sub" / "a.json").resolve()
+    with pytest.raises(SourceNotFoundError):
+        read_source("sub/missing.json")
+    with pytest.raises(SourceNotFoundError):
+        read_source("sub")
+
+
+def test_oversize_file(data_dir):
+    (data_dir / "big.json").write_bytes(b"x" * (LIMIT + 1))
+    with pytest.raises(SourceTooLargeError):
+        read_source("big.json")
+
+
+@pytest.mark.parametrize("location", ["ftp://host/x", "file:///etc/passwd", "http://"])
+def test_other_schemes_are_rejected(location):
+    with pytest.raises(ValueError):
+        check_location(location)
