@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -35,11 +36,16 @@ class LayerTable:
     nbytes: int
 
 
+# A replaced table is dropped this long after, so queries already running on it can finish.
+RETIRE_SECONDS = 120.0
+
+
 class HotTables:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._tables: OrderedDict[str, LayerTable] = OrderedDict()
+        self._retired: list[tuple[float, str]] = []
         self._names = itertools.count(1)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
@@ -81,18 +87,23 @@ class HotTables:
                 con.unregister("incoming_layer")
             entry = LayerTable(key, version, name, schema, table.num_rows, fetched_at,
                                table.nbytes)
-            old = self._tables.pop(key, None)
-            if old is not None:
-                con.execute(f"DROP TABLE IF EXISTS {old.table_name}")
+            self.discard(key)
             self._tables[key] = entry
             self._evict(keep=key)
             return entry
 
     def discard(self, key: str) -> None:
+        """Forget ``key``'s table; it is dropped once queries running on it have finished."""
         with self._lock:
             old = self._tables.pop(key, None)
-            if old is not None and self._con is not None:
-                self._con.execute(f"DROP TABLE IF EXISTS {old.table_name}")
+            now = time.monotonic()
+            if old is not None:
+                self._retired.append((now, old.table_name))
+            while self._retired and self._con is not None and (
+                now - self._retired[0][0] > RETIRE_SECONDS or len(self._retired) > 8
+            ):
+                _, name = self._retired.pop(0)
+                self._con.execute(f"DROP TABLE IF EXISTS {name}")
 
     def _evict(self, keep: str) -> None:
         budget = int(koop_settings.HOT_TABLES_MAX_BYTES)
@@ -103,8 +114,14 @@ class HotTables:
             self.discard(oldest)
 
     def clear(self) -> None:
-        for key in list(self._tables):
-            self.discard(key)
+        """Drop every table now (tests, and a process that must free its memory)."""
+        with self._lock:
+            for key in list(self._tables):
+                self.discard(key)
+            if self._con is not None:
+                for _, name in self._retired:
+                    self._con.execute(f"DROP TABLE IF EXISTS {name}")
+            self._retired.clear()
 
 
 hot_tables = HotTables()

@@ -142,3 +142,21 @@ def test_cache_outage_is_a_miss(make_dataset, monkeypatch):
     monkeypatch.setattr("koop_app.data.cache.cache.get", down)
     monkeypatch.setattr("koop_app.data.cache.cache.set", down)
     assert table_of(dataset).count == 2
+
+
+@pytest.mark.django_db
+def test_geojson_validation_setting_logs_problems_naming_the_dataset(make_dataset, settings,
+                                                                    caplog):
+    clockwise = {"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}
+    dataset = make_dataset("geojson", "wound", collection([feature({}, clockwise)]))
+    settings.KOOP = {**settings.KOOP, "VALIDATE_GEOJSON": True}
+    table_of(dataset)
+    assert "geojson/wound: 1 polygon(s) break RFC 7946's right-hand rule" in caplog.text
+    caplog.clear()
+    settings.KOOP = {**settings.KOOP, "VALIDATE_GEOJSON": None}
+    settings.DEBUG = False
+    data.refresh(dataset)
+    assert "right-hand rule" not in caplog.text
+    settings.DEBUG = True
+    data.refresh(dataset)
+    assert "right-hand rule" in caplog.text

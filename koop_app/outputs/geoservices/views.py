@@ -117,6 +117,7 @@ class DatasetView(GeoServicesView):
             dataset, layer=layer, method=method, query=request.koop_params,
             http_request=request._request,
         )
+        dataset.provider.plugin.authorize(provider_request)
         return data.get_table(dataset, provider_request)
 
     @staticmethod
