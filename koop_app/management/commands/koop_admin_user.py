@@ -32,5 +32,4 @@ class Command(BaseCommand):
         elif os.environ.get("KOOP_ADMIN_PASSWORD"):
             user.set_password(password)
             user.save(update_fields=["password"])
-        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  user {username!r}  "
-                          f"password {password!r}")
+        self.stdout.write(f"Admin (at /admin/): user {username!r}  password {password!r}")
