@@ -1,7 +1,8 @@
-"""Runs a Query on a layer's hot table: ``run(query, table, max_records) -> Result``.
+"""Runs a Query on a layer's hot table: ``run(query, table, limits) -> Result``.
 
-The engine decides *which* rows and columns; it hands outputs a ``Page`` (SQL plus bound
-parameters) that they render straight from DuckDB, so no Python loop touches each feature.
+The engine decides *which* rows, columns and geometries; it hands outputs a ``Page`` (SQL plus
+bound parameters, in WGS 84 or already projected to outSR) that they render straight from
+DuckDB, so no Python loop touches each feature.
 """
 
 from __future__ import annotations
@@ -10,41 +11,85 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
+import shapely
+from shapely.geometry import box
 
-from koop_app.data.duck import quote_ident
+from koop_app.conf import koop_settings
+from koop_app.data.duck import quote_ident, quote_string
 from koop_app.data.hot import LayerTable, hot_tables
-from koop_app.data.normalize import GEOMETRY_COLUMN
-from koop_app.data.schema import Field
-from koop_app.errors import BadRequestError, InvalidParameterError, KoopError
+from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN
+from koop_app.data.schema import DATE, DOUBLE, INTEGER, Field
+from koop_app.errors import InvalidParameterError, KoopError
+from koop_app.query.params.geometry import SpatialFilter
 from koop_app.query.query import Query
+from koop_app.query.sr import MERCATOR_MAX_LAT, WGS84, SpatialRef, transformer
+
+G = quote_ident(GEOMETRY_COLUMN)
+XMIN, YMIN, XMAX, YMAX = (quote_ident(c) for c in BBOX_COLUMNS)
+CENTROID_COLUMN = "_koop_centroid"
+POINT_TYPES = ("esriGeometryPoint", "esriGeometryMultipoint")
+PREDICATES = {"contains": "ST_Contains", "within": "ST_Within", "crosses": "ST_Crosses",
+              "overlaps": "ST_Overlaps", "touches": "ST_Touches", "intersects": "ST_Intersects"}
+AGGREGATE_SQL = {"count": "count", "sum": "sum", "min": "min", "max": "max", "avg": "avg",
+                 "stddev": "stddev_samp", "var": "var_samp"}
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """A layer's record limits: default, for resultType=standard and for resultType=tile."""
+
+    max_record_count: int
+    standard: int
+    tile: int
+
+    @classmethod
+    def for_layer(cls, max_record_count: int, geometry_type: str | None) -> RecordLimits:
+        # ArcGIS Online's defaults: larger standard/tile pages for points than for shapes.
+        cap = int(koop_settings.MAX_RESULT_RECORDS)
+        points = geometry_type in POINT_TYPES
+        standard = max(max_record_count, 32_000 if points else 4_000)
+        tile = max(max_record_count, 8_000 if points else 4_000)
+        return cls(min(max_record_count, cap), min(standard, cap), min(tile, cap))
+
+    def for_query(self, query: Query) -> int:
+        base = {"standard": self.standard, "tile": self.tile}.get(query.result_type,
+                                                                   self.max_record_count)
+        return min(base * query.record_count_factor, int(koop_settings.MAX_RESULT_RECORDS))
 
 
 @dataclass(frozen=True)
 class Page:
-    """The rows of one answer: ``sql`` selects the fields (and geometry) in object-id order."""
+    """Rows of one answer. ``order`` orders them again after the page is cut, for rendering."""
 
     sql: str
     params: tuple[Any, ...]
     fields: tuple[Field, ...]
     geometry: bool
+    order: str
+    centroid: bool = False
 
 
 @dataclass(frozen=True)
 class Result:
     table: LayerTable
+    out_sr: SpatialRef = WGS84
     count: int | None = None
     object_ids: list[int] | None = None
+    extent: tuple[float, float, float, float] | None = None
+    extent_only: bool = False
     page: Page | None = None
     exceeded_transfer_limit: bool = False
+    statistics: bool = False
 
 
-def execute(sql: str, params: tuple[Any, ...] = ()) -> duckdb.DuckDBPyConnection:
+def execute(sql: str, params: tuple[Any, ...] | list[Any] = ()) -> duckdb.DuckDBPyConnection:
     """Run SQL on the hot tables, mapping DuckDB's errors on bad input to 400s."""
     cursor = hot_tables.cursor()
     try:
         return cursor.execute(sql, list(params))
-    except (duckdb.ConversionException, duckdb.BinderException,
-            duckdb.InvalidInputException, duckdb.OutOfRangeException) as exc:
+    except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
+            duckdb.OutOfRangeException) as exc:
         cursor.close()
         raise InvalidParameterError("where", _first_line(exc)) from exc
     except duckdb.Error as exc:
@@ -57,45 +102,260 @@ def _first_line(exc: Exception) -> str:
     return text.split(": ", 1)[-1]
 
 
-def run(query: Query, table: LayerTable, max_records: int) -> Result:
+# --- filters --------------------------------------------------------------------------------
+
+def _filters(query: Query, table: LayerTable) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (with a leading space) and its parameters."""
+    schema = table.schema
+    parts: list[str] = []
+    params: list[Any] = []
+    if query.where is not None:
+        parts.append(query.where.sql)
+        params.extend(query.where.params)
+    if query.object_ids is not None:
+        parts.append(f"{quote_ident(schema.object_id_field)} IN (SELECT unnest(?::BIGINT[]))")
+        params.append(list(query.object_ids))
+    if query.spatial is not None:
+        if schema.geometry_type is None:
+            raise InvalidParameterError("geometry", "this layer has no geometry")
+        sql, spatial_params = _spatial(query.spatial, schema.geometry_type)
+        parts.append(sql)
+        params.extend(spatial_params)
+    if query.time is not None:
+        sql, time_params = _time(query.time, schema.metadata.get("timeInfo"), table)
+        if sql:
+            parts.append(sql)
+            params.extend(time_params)
+    if not parts:
+        return "", ()
+    return " WHERE " + " AND ".join(f"({p})" for p in parts), tuple(params)
+
+
+def _spatial(spatial: SpatialFilter, geometry_type: str) -> tuple[str, list[Any]]:
+    xmin, ymin, xmax, ymax = spatial.bbox
+    relation = spatial.relation
+    if relation == "within":  # the query geometry within the feature: feature box holds it
+        bbox = f"{XMIN} <= ? AND {YMIN} <= ? AND {XMAX} >= ? AND {YMAX} >= ?"
+    elif relation == "contains":  # the query geometry contains the feature
+        bbox = f"{XMIN} >= ? AND {YMIN} >= ? AND {XMAX} <= ? AND {YMAX} <= ?"
+    else:
+        bbox = f"{XMAX} >= ? AND {YMAX} >= ? AND {XMIN} <= ? AND {YMIN} <= ?"
+    params: list[Any] = [xmin, ymin, xmax, ymax]
+    exact_by_box = relation == "envelope" or (
+        relation == "intersects" and spatial.is_box and geometry_type == "esriGeometryPoint")
+    if exact_by_box:
+        return bbox, params
+    predicate = PREDICATES[relation]
+    params.append(shapely.to_wkb(spatial.geometry))
+    return f"{bbox} AND {predicate}(ST_GeomFromWKB(?), {G})", params
+
+
+def _time(window: tuple[int | None, int | None], time_info: Any, table: LayerTable
+          ) -> tuple[str, list[Any]]:
+    """Features whose [start, end] overlaps the window; no timeInfo means no time filter."""
+    if not isinstance(time_info, dict):
+        return "", []
+    start_field = table.schema.field(str(time_info.get("startTimeField") or ""))
+    end_field = table.schema.field(str(time_info.get("endTimeField") or "")) or start_field
+    if start_field is None:
+        return "", []
+    start, end = window
+    parts, params = [], []
+    if end is not None:
+        parts.append(f"{quote_ident(start_field.name)} <= ?")
+        params.append(end)
+    if start is not None:
+        parts.append(f"{quote_ident(end_field.name)} >= ?")
+        params.append(start)
+    return " AND ".join(parts), params
+
+
+# --- geometry out ---------------------------------------------------------------------------
+
+def _geometry_sql(query: Query, table: LayerTable) -> str:
+    expression = G
+    out_sr = query.out_sr or WGS84
+    if not out_sr.is_wgs84:
+        if out_sr.is_web_mercator:
+            # Web Mercator is undefined at the poles: clip what reaches past its latitude.
+            limit = MERCATOR_MAX_LAT
+            expression = (f"CASE WHEN {YMAX} > {limit} OR {YMIN} < -{limit} THEN "
+                          f"ST_Intersection({G}, ST_MakeEnvelope(-180, -{limit}, 180, {limit}))"
+                          f" ELSE {G} END")
+        expression = (f"ST_Transform({expression}, 'EPSG:4326', {quote_string(out_sr.crs)}, "
+                      f"always_xy := true)")
+    offset = query.max_allowable_offset
+    if offset and table.schema.geometry_type not in POINT_TYPES:
+        expression = f"ST_SimplifyPreserveTopology({expression}, {float(offset)!r})"
+    return expression
+
+
+def _out_extent(bounds: tuple[float, float, float, float], out_sr: SpatialRef
+                ) -> tuple[float, float, float, float]:
+    if out_sr.is_wgs84:
+        return bounds
+    xmin, ymin, xmax, ymax = bounds
+    if out_sr.is_web_mercator:
+        ymin, ymax = max(ymin, -MERCATOR_MAX_LAT), min(ymax, MERCATOR_MAX_LAT)
+    outline = shapely.segmentize(box(xmin, ymin, xmax, ymax), max(xmax - xmin, ymax - ymin,
+                                                                   1e-9) / 32)
+    moved = transformer(WGS84.crs, out_sr.crs)
+    xy = shapely.get_coordinates(outline)
+    x, y = moved.transform(xy[:, 0], xy[:, 1])
+    return float(np.min(x)), float(np.min(y)), float(np.max(x)), float(np.max(y))
+
+
+# --- run ------------------------------------------------------------------------------------
+
+def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     schema = table.schema
     oid = quote_ident(schema.object_id_field)
     source = table.table_name
-    where_sql, params = ("", ())
-    if query.where is not None:
-        where_sql, params = f" WHERE {query.where.sql}", query.where.params
+    where_sql, params = _filters(query, table)
+    out_sr = query.out_sr or WGS84
 
-    if query.count_only:
-        (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params).fetchone()
-        return Result(table, count=int(count))
+    if query.statistics:
+        return _statistics(query, table, where_sql, params, limits)
+
+    if query.count_only or query.extent_only:
+        count = extent = None
+        selected = _selected_fields(query, table)
+        if query.distinct:
+            columns = ", ".join(quote_ident(f.name) for f in selected)
+            (count,) = execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
+                               f"{where_sql})", params).fetchone()
+        else:
+            row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), "
+                          f"max({YMAX}) FROM {source}{where_sql}", params).fetchone()
+            count = row[0]
+            if query.extent_only and row[1] is not None:
+                extent = _out_extent(tuple(row[1:]), out_sr)
+        return Result(table, out_sr, count=int(count) if query.count_only else None,
+                      extent=extent, extent_only=query.extent_only)
+
+    order = _order(query, oid)
     if query.ids_only:
-        rows = execute(f"SELECT {oid} FROM {source}{where_sql} ORDER BY {oid}", params)
-        return Result(table, object_ids=[int(r[0]) for r in rows.fetchall()])
+        rows = execute(f"SELECT {oid} FROM {source}{where_sql} ORDER BY {order}", params)
+        ids = rows.fetchnumpy()[schema.object_id_field]
+        return Result(table, out_sr, object_ids=np.asarray(ids).astype(np.int64).tolist())
 
     if query.limit is not None and query.limit < 1:
-        raise BadRequestError("resultRecordCount must be at least 1.",
-                              details=["'resultRecordCount' parameter is invalid"])
-    limit = min(query.limit or max_records, max_records)
+        raise InvalidParameterError("resultRecordCount", "must be at least 1")
+    limit = min(query.limit or limits.for_query(query), limits.for_query(query))
     fields = _selected_fields(query, table)
-    geometry = query.return_geometry and schema.geometry_type is not None
     columns = [quote_ident(f.name) for f in fields]
-    if geometry:
-        columns.append(quote_ident(GEOMETRY_COLUMN))
-    page_sql = (f"SELECT {', '.join(columns)} FROM {source}{where_sql} ORDER BY {oid} "
-                f"LIMIT {int(limit)} OFFSET {int(query.offset)}")
-    more = execute(
-        f"SELECT 1 FROM {source}{where_sql} LIMIT 1 OFFSET {int(query.offset) + int(limit)}",
-        params,
-    ).fetchone()
-    return Result(table, page=Page(page_sql, params, fields, geometry),
-                  exceeded_transfer_limit=more is not None)
+    if query.distinct:
+        more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
+                    f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")
+    else:
+        more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
+                    f"OFFSET {int(query.offset) + int(limit)}")
+    exceeded = execute(more_sql, params).fetchone() is not None
+    if exceeded and not query.return_exceeded_limit_features:
+        limit = 0  # ArcGIS: over the limit, no features and only the flag
+    if query.distinct:
+        distinct_order = ", ".join(
+            f"{quote_ident(n)} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in query.order_by
+            if any(f.name == n for f in fields)) or ", ".join(
+            f"{c} ASC NULLS LAST" for c in columns)
+        page_sql = (f"SELECT DISTINCT {', '.join(columns)} FROM {source}{where_sql} "
+                    f"ORDER BY {distinct_order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
+        page = Page(page_sql, params, fields, False, distinct_order)
+    else:
+        geometry = query.return_geometry and schema.geometry_type is not None
+        centroid = (query.return_centroid and geometry
+                    and schema.geometry_type == "esriGeometryPolygon")
+        selected = list(columns)
+        if geometry or centroid:
+            expression = _geometry_sql(query, table)
+            if geometry:
+                selected.append(f"{expression} AS {G}")
+            if centroid:
+                selected.append(f"ST_Centroid({expression}) AS {quote_ident(CENTROID_COLUMN)}")
+        keys = [f"{quote_ident(n)} AS {quote_ident(f'_koop_o{i}')}"
+                for i, (n, _) in enumerate(query.order_by)]
+        page_sql = (f"SELECT {', '.join(selected + keys)} FROM {source}{where_sql} "
+                    f"ORDER BY {order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
+        render_order = ", ".join(
+            [f"{quote_ident(f'_koop_o{i}')} {'DESC' if d else 'ASC'} NULLS LAST"
+             for i, (_, d) in enumerate(query.order_by)] + [oid])
+        page = Page(page_sql, params, fields, geometry, render_order, centroid)
+    return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
+
+
+def _order(query: Query, oid: str) -> str:
+    keys = [f"{quote_ident(name)} {'DESC' if desc else 'ASC'} NULLS LAST"
+            for name, desc in query.order_by]
+    return ", ".join(keys + [oid])
 
 
 def _selected_fields(query: Query, table: LayerTable) -> tuple[Field, ...]:
     schema = table.schema
     if query.out_fields is None:
+        if query.distinct:
+            raise InvalidParameterError("outFields",
+                                        "returnDistinctValues needs the fields to list")
         return schema.fields
     wanted = {name.lower() for name in query.out_fields}
-    # ArcGIS always returns the object id, first.
-    wanted.add(schema.object_id_field.lower())
+    if not query.distinct:
+        wanted.add(schema.object_id_field.lower())  # ArcGIS always returns the object id
     return tuple(f for f in schema.fields if f.name.lower() in wanted)
+
+
+def _statistics(query: Query, table: LayerTable, where_sql: str, params: tuple[Any, ...],
+                limits: RecordLimits) -> Result:
+    schema = table.schema
+    selected: list[str] = []
+    fields: list[Field] = []
+    for name in query.group_by:
+        found = schema.field(name)
+        assert found is not None
+        selected.append(quote_ident(found.name))
+        fields.append(found)
+    for stat in query.statistics:
+        source_field = schema.field(stat.field) if stat.field != "*" else None
+        argument = quote_ident(source_field.name) if source_field else "*"
+        if stat.kind in AGGREGATE_SQL:
+            expression = f"{AGGREGATE_SQL[stat.kind]}({argument})"
+        else:
+            share = 1 - stat.percentile if stat.descending else stat.percentile
+            function = "quantile_cont" if stat.kind == "percentile_cont" else "quantile_disc"
+            expression = f"{function}({argument}, {float(share)!r})"
+        kind = _statistic_type(stat.kind, source_field)
+        if kind in (INTEGER, DATE) and stat.kind not in ("min", "max", "percentile_disc",
+                                                         "count"):
+            expression = f"CAST(round({expression}) AS BIGINT)"
+        selected.append(f"{expression} AS {quote_ident(stat.out_name)}")
+        fields.append(Field(stat.out_name, kind, stat.out_name,
+                            source_field.length if source_field and kind == source_field.type
+                            else None))
+    group = ""
+    if query.group_by:
+        group = " GROUP BY " + ", ".join(quote_ident(n) for n in query.group_by)
+    having, having_params = "", ()
+    if query.having is not None:
+        having, having_params = f" HAVING {query.having.sql}", query.having.params
+    order = ", ".join(
+        [f"{quote_ident(n)} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in query.order_by]
+        + [quote_ident(n) for n in query.group_by]) or "1"
+    limit = min(query.limit or limits.for_query(query), limits.for_query(query))
+    inner = (f"SELECT {', '.join(selected)} FROM {table.table_name}{where_sql}{group}{having}")
+    all_params = params + tuple(having_params)
+    page_sql = f"{inner} ORDER BY {order} LIMIT {int(limit)} OFFSET {int(query.offset)}"
+    more = execute(f"SELECT 1 FROM ({inner}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}",
+                   all_params).fetchone()
+    page = Page(page_sql, all_params, tuple(fields), False, order)
+    return Result(table, page=page, exceeded_transfer_limit=more is not None, statistics=True)
+
+
+def _statistic_type(kind: str, field: Field | None) -> str:
+    if kind == "count":
+        return INTEGER
+    if field is None:
+        return DOUBLE
+    if field.type == DATE and kind in ("min", "max", "avg", "percentile_cont",
+                                       "percentile_disc"):
+        return DATE
+    if kind in ("min", "max", "percentile_disc"):
+        return field.type if field.type != "esriFieldTypeOID" else INTEGER
+    return DOUBLE

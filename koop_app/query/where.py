@@ -1,16 +1,22 @@
-"""``where`` clauses: SQL text -> allow-listed sqlglot AST -> DuckDB SQL with bound literals.
+"""``where`` (and ``havingClause``): SQL text -> allow-listed sqlglot AST -> DuckDB SQL.
 
 Only the layer's fields, literals and the node types in ``EMITTERS`` pass; each emitter writes
-its node from its already-emitted children. Literals become ``?`` parameters, so nothing from
-the request is ever pasted into SQL text.
+its node from its already-emitted children and says what kind of value it yields. Literals
+become ``?`` parameters, so nothing from the request is ever pasted into SQL text.
+
+Dates are stored as UTC epoch milliseconds, so every date-valued expression (a date field,
+``date '2020-01-01'``, ``timestamp '2020-01-01 10:00:00'``, CURRENT_DATE, CAST(.. AS DATE)) is
+emitted as milliseconds; EXTRACT turns milliseconds back into a timestamp. LIKE is
+case-sensitive, as in ArcGIS; use UPPER()/LOWER() for a case-blind match.
 
     clause = compile_where("name LIKE 'A%' AND value > 3", schema)
-    clause.sql     # '("name" LIKE ? AND "value" > ?)'
-    clause.params  # ['A%', 3]
+    clause.sql     # '(("name" LIKE ?) AND ("value" > ?))'
+    clause.params  # ('A%', 3)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,12 +26,19 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from koop_app.data.duck import quote_ident
-from koop_app.data.schema import LayerSchema
+from koop_app.data.schema import DATE, DOUBLE, INTEGER, OID, SMALL_INTEGER, STRING, LayerSchema
+from koop_app.data.values import parse_date_ms
 from koop_app.errors import InvalidParameterError
 
 MAX_WHERE_LENGTH = 20_000
 MAX_TOKENS = 2_000
 MAX_DEPTH = 64  # parentheses and function calls nested in each other
+
+DATE_KIND, NUMBER, TEXT = "date", "number", "text"
+_KIND_OF_FIELD = {DATE: DATE_KIND, STRING: TEXT, INTEGER: NUMBER, SMALL_INTEGER: NUMBER,
+                  DOUBLE: NUMBER, OID: NUMBER}
+EXTRACT_PARTS = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
+MS_PER_DAY = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -34,42 +47,58 @@ class WhereClause:
     params: tuple[Any, ...] = ()
 
 
-@dataclass
-class _Emitter:
-    schema: LayerSchema
-    params: list[Any] = field(default_factory=list)
+@dataclass(frozen=True)
+class Out:
+    """An emitted expression and the kind of value it yields (None: unknown or boolean)."""
 
-    def emit(self, node: exp.Expression) -> str:
-        handler = EMITTERS.get(type(node))
-        if handler is None:
-            raise _Rejected(f"{_describe(node)} is not supported")
-        return handler(self, node)
-
-    def bind(self, value: Any) -> str:
-        self.params.append(value)
-        return "?"
+    sql: str
+    kind: str | None = None
 
 
 class _Rejected(Exception):
     pass
 
 
+@dataclass
+class _Emitter:
+    schema: LayerSchema
+    aggregates: bool = False
+    params: list[Any] = field(default_factory=list)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def emit(self, node: exp.Expression) -> Out:
+        handler = EMITTERS.get(type(node))
+        if handler is None and self.aggregates:
+            handler = AGGREGATES.get(type(node))
+        if handler is None:
+            raise _Rejected(f"{_describe(node)} is not supported")
+        return handler(self, node)
+
+    def sql(self, node: exp.Expression) -> str:
+        return self.emit(node).sql
+
+    def bind(self, value: Any, kind: str | None = None) -> Out:
+        self.params.append(value)
+        return Out("?", kind)
+
+
 def _describe(node: exp.Expression) -> str:
     if isinstance(node, exp.Anonymous):
         return f"function {node.name.upper()}()"
-    if isinstance(node, (exp.Select, exp.Subquery)):
+    if isinstance(node, (exp.Select, exp.Subquery, exp.Exists)):
         return "a subquery"
     if isinstance(node, exp.Func):
         return f"function {node.sql_name()}()"
     return f"'{node.key}'"
 
 
-def compile_where(text: str | None, schema: LayerSchema) -> WhereClause | None:
+def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "where",
+                  aggregates: bool = False) -> WhereClause | None:
     """Compile ``text`` against ``schema``; None for an absent or always-true clause."""
     if text is None or not text.strip():
         return None
     if len(text) > MAX_WHERE_LENGTH:
-        raise InvalidParameterError("where", "the clause is too long")
+        raise InvalidParameterError(parameter, "the clause is too long")
     try:
         tokens = sqlglot.tokenize(text)
         if any(token.comments for token in tokens):
@@ -80,14 +109,14 @@ def compile_where(text: str | None, schema: LayerSchema) -> WhereClause | None:
         tree = sqlglot.parse_one(text)
         if _always_true(tree):
             return None
-        emitter = _Emitter(schema)
-        sql = emitter.emit(tree)
+        emitter = _Emitter(schema, aggregates=aggregates)
+        sql = emitter.sql(tree)
     except (ParseError, TokenError):
-        raise InvalidParameterError("where", f"cannot parse {text!r}") from None
+        raise InvalidParameterError(parameter, f"cannot parse {text!r}") from None
     except _Rejected as exc:
-        raise InvalidParameterError("where", str(exc)) from None
+        raise InvalidParameterError(parameter, str(exc)) from None
     except RecursionError:
-        raise InvalidParameterError("where", "the clause is too complex") from None
+        raise InvalidParameterError(parameter, "the clause is too complex") from None
     return WhereClause(sql, tuple(emitter.params))
 
 
@@ -118,18 +147,20 @@ def _always_true(tree: exp.Expression) -> bool:
     )
 
 
-def _column(emitter: _Emitter, node: exp.Column) -> str:
+# --- leaves -------------------------------------------------------------------------------
+
+def _column(e: _Emitter, node: exp.Column) -> Out:
     if node.table:
         raise _Rejected(f"qualified name {node.sql()!r} is not allowed")
-    found = emitter.schema.field(node.name)
+    found = e.schema.field(node.name)
     if found is None:
         raise _Rejected(f"{node.name!r} is not a field of this layer")
-    return quote_ident(found.name)
+    return Out(quote_ident(found.name), _KIND_OF_FIELD.get(found.type))
 
 
-def _literal(emitter: _Emitter, node: exp.Literal) -> str:
+def _literal(e: _Emitter, node: exp.Literal) -> Out:
     if node.is_string:
-        return emitter.bind(node.this)
+        return e.bind(node.this, TEXT)
     text = node.this
     try:
         value: Any = int(text)
@@ -138,77 +169,312 @@ def _literal(emitter: _Emitter, node: exp.Literal) -> str:
             value = float(text)
         except ValueError:
             raise _Rejected(f"{text!r} is not a number") from None
-    return emitter.bind(value)
+    return e.bind(value, NUMBER)
 
 
-def _binary(operator: str) -> Callable[[_Emitter, exp.Expression], str]:
-    def emit(emitter: _Emitter, node: exp.Expression) -> str:
-        return f"({emitter.emit(node.this)} {operator} {emitter.emit(node.expression)})"
+def _date_ms(text: str) -> int:
+    value = parse_date_ms(text.strip())
+    if value is None:
+        raise _Rejected(f"{text!r} is not a date (use 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MI:SS')")
+    return value
+
+
+def _cast(e: _Emitter, node: exp.Cast) -> Out:
+    target = node.to.this
+    inner = node.this
+    if target in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP,
+                  exp.DataType.Type.DATETIME, exp.DataType.Type.TIMESTAMPTZ):
+        if isinstance(inner, exp.Literal) and inner.is_string:  # date '...' / timestamp '...'
+            ms = _date_ms(inner.this)
+            if target == exp.DataType.Type.DATE:
+                ms -= ms % MS_PER_DAY
+            return e.bind(ms, DATE_KIND)
+        value = e.emit(inner)
+        if value.kind == DATE_KIND:
+            ms = value.sql
+        elif value.kind == TEXT:
+            ms = f"epoch_ms(CAST({value.sql} AS TIMESTAMP))"
+        else:
+            raise _Rejected("CAST to a date takes a date or text")
+        if target == exp.DataType.Type.DATE:
+            return Out(f"({ms} - ({ms} % {MS_PER_DAY}))", DATE_KIND)
+        return Out(ms, DATE_KIND)
+    value = e.emit(inner)
+    if target in exp.DataType.TEXT_TYPES:
+        if value.kind == DATE_KIND:
+            return Out(f"strftime(epoch_ms({value.sql}), '%Y-%m-%d %H:%M:%S')", TEXT)
+        return Out(f"CAST({value.sql} AS VARCHAR)", TEXT)
+    if target in exp.DataType.INTEGER_TYPES:
+        return Out(f"CAST({value.sql} AS BIGINT)", NUMBER)
+    if target in exp.DataType.REAL_TYPES:
+        return Out(f"CAST({value.sql} AS DOUBLE)", NUMBER)
+    raise _Rejected(f"CAST to {node.to.sql()} is not supported")
+
+
+# --- operators ------------------------------------------------------------------------------
+
+def _comparison(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
+    def emit(e: _Emitter, node: exp.Expression) -> Out:
+        left, right = _date_pair(e, node.this, node.expression)
+        return Out(f"({left.sql} {operator} {right.sql})")
 
     return emit
 
 
-def _unary(template: str) -> Callable[[_Emitter, exp.Expression], str]:
-    def emit(emitter: _Emitter, node: exp.Expression) -> str:
-        return template.format(emitter.emit(node.this))
+def _date_pair(e: _Emitter, a: exp.Expression, b: exp.Expression) -> tuple[Out, Out]:
+    """Emit two operands; a text literal beside a date becomes epoch milliseconds."""
+    left, right = _operand(e, a, b), _operand(e, b, a)
+    return left, right
+
+
+def _operand(e: _Emitter, node: exp.Expression, other: exp.Expression) -> Out:
+    if isinstance(node, exp.Literal) and node.is_string and _is_date(e, other):
+        return e.bind(_date_ms(node.this), DATE_KIND)
+    return e.emit(node)
+
+
+def _is_date(e: _Emitter, node: exp.Expression) -> bool:
+    if isinstance(node, exp.Column):
+        found = e.schema.field(node.name)
+        return found is not None and found.type == DATE
+    if isinstance(node, exp.Cast):
+        return node.to.this in (exp.DataType.Type.DATE, exp.DataType.Type.TIMESTAMP)
+    return isinstance(node, (exp.CurrentDate, exp.CurrentTimestamp))
+
+
+def _arithmetic(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
+    def emit(e: _Emitter, node: exp.Expression) -> Out:
+        left, right = e.emit(node.this), e.emit(node.expression)
+        kind = DATE_KIND if DATE_KIND in (left.kind, right.kind) and operator in "+-" else NUMBER
+        return Out(f"({left.sql} {operator} {right.sql})", kind)
 
     return emit
 
 
-def _in(emitter: _Emitter, node: exp.In) -> str:
+def _logical(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
+    def emit(e: _Emitter, node: exp.Expression) -> Out:
+        # Long OR/AND chains are left-deep trees: walk them in a loop, not by recursion.
+        operands: list[exp.Expression] = []
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            if type(current) is type(node):
+                pending.extend([current.expression, current.this])
+            else:
+                operands.append(current)
+        return Out("(" + f" {operator} ".join(e.sql(o) for o in operands) + ")")
+
+    return emit
+
+
+def _in(e: _Emitter, node: exp.In) -> Out:
     if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
         raise _Rejected("IN takes a list of values only")
-    items = ", ".join(emitter.emit(item) for item in node.expressions)
-    return f"({emitter.emit(node.this)} IN ({items}))"
+    if not node.expressions:
+        raise _Rejected("IN needs at least one value")
+    target = e.emit(node.this)
+    items = ", ".join(_operand(e, item, node.this).sql for item in node.expressions)
+    return Out(f"({target.sql} IN ({items}))")
 
 
-def _between(emitter: _Emitter, node: exp.Between) -> str:
-    return (f"({emitter.emit(node.this)} BETWEEN {emitter.emit(node.args['low'])} "
-            f"AND {emitter.emit(node.args['high'])})")
+def _between(e: _Emitter, node: exp.Between) -> Out:
+    target = e.emit(node.this)
+    low = _operand(e, node.args["low"], node.this)
+    high = _operand(e, node.args["high"], node.this)
+    return Out(f"({target.sql} BETWEEN {low.sql} AND {high.sql})")
 
 
-def _is(emitter: _Emitter, node: exp.Is) -> str:
+def _is(e: _Emitter, node: exp.Is) -> Out:
     if not isinstance(node.expression, exp.Null):
         raise _Rejected("IS takes NULL only")
-    return f"({emitter.emit(node.this)} IS NULL)"
+    return Out(f"({e.sql(node.this)} IS NULL)")
 
 
-def _escape(emitter: _Emitter, node: exp.Escape) -> str:
+def _like(e: _Emitter, node: exp.Like, escape: str | None = None) -> Out:
+    text = e.emit(node.this)
+    if text.kind not in (TEXT, None):
+        raise _Rejected("LIKE applies to text")
+    pattern = e.sql(node.expression)
+    if escape is None:
+        return Out(f"({text.sql} LIKE {pattern})")
+    return Out(f"({text.sql} LIKE {pattern} ESCAPE {e.bind(escape).sql})")
+
+
+def _escape(e: _Emitter, node: exp.Escape) -> Out:
     like = node.this
     if not isinstance(like, exp.Like):
         raise _Rejected("ESCAPE goes with LIKE")
     escape = node.expression
     if not (isinstance(escape, exp.Literal) and escape.is_string and len(escape.this) == 1):
         raise _Rejected("ESCAPE takes one character")
-    return (f"({emitter.emit(like.this)} LIKE {emitter.emit(like.expression)} "
-            f"ESCAPE {emitter.bind(escape.this)})")
+    return _like(e, like, escape.this)
 
 
-EMITTERS: dict[type[exp.Expression], Callable[[_Emitter, Any], str]] = {
+# --- functions ------------------------------------------------------------------------------
+
+def _function(template: str, kind: str | None, *args: str) -> Callable[[_Emitter, Any], Out]:
+    """``template`` with {0}, {1}... filled by the node's named arguments, in order."""
+
+    def emit(e: _Emitter, node: exp.Expression) -> Out:
+        values = []
+        for name in args:
+            child = node.args.get(name)
+            if child is None:
+                values.append(None)
+            else:
+                values.append(e.sql(child))
+        return Out(template.format(*values), kind)
+
+    return emit
+
+
+def _round(e: _Emitter, node: exp.Round) -> Out:
+    value = e.sql(node.this)
+    digits = node.args.get("decimals")
+    return Out(f"round({value}, CAST({e.sql(digits) if digits else 0} AS INTEGER))", NUMBER)
+
+
+def _log(e: _Emitter, node: exp.Log) -> Out:
+    if node.expression is None:  # LOG(x): natural logarithm, as in ArcGIS standardized SQL
+        return Out(f"ln({e.sql(node.this)})", NUMBER)
+    base = node.this
+    if isinstance(base, exp.Literal) and base.this == "10":
+        return Out(f"log10({e.sql(node.expression)})", NUMBER)
+    raise _Rejected("LOG takes one argument (use LOG10 for base 10)")
+
+
+def _anonymous(e: _Emitter, node: exp.Anonymous) -> Out:
+    name = node.name.upper()
+    args = [e.sql(a) for a in node.expressions]
+    if name == "TRUNCATE" and len(args) in (1, 2):
+        digits = args[1] if len(args) == 2 else "0"
+        # trunc(x * 10^n) / 10^n: DuckDB's trunc has no digits argument.
+        return Out(f"(trunc({args[0]} * pow(10, {digits})) / pow(10, {digits}))", NUMBER)
+    if name == "LOG10" and len(args) == 1:
+        return Out(f"log10({args[0]})", NUMBER)
+    raise _Rejected(f"function {name}() is not supported")
+
+
+def _extract(e: _Emitter, node: exp.Extract) -> Out:
+    part = node.this.name.upper()
+    if part not in EXTRACT_PARTS:
+        raise _Rejected(f"EXTRACT({part}) is not supported")
+    value = e.emit(node.expression)
+    if value.kind != DATE_KIND:
+        raise _Rejected("EXTRACT applies to dates")
+    return Out(f"CAST(extract({part.lower()} FROM epoch_ms({value.sql})) AS BIGINT)", NUMBER)
+
+
+def _trim(e: _Emitter, node: exp.Trim) -> Out:
+    position = str(node.args.get("position") or "BOTH").upper()
+    function = {"BOTH": "trim", "LEADING": "ltrim", "TRAILING": "rtrim"}.get(position)
+    if function is None:
+        raise _Rejected(f"TRIM {position} is not supported")
+    characters = node.args.get("expression")
+    if characters is None:
+        return Out(f"{function}({e.sql(node.this)})", TEXT)
+    return Out(f"{function}({e.sql(node.this)}, {e.sql(characters)})", TEXT)
+
+
+def _substring(e: _Emitter, node: exp.Substring) -> Out:
+    start = node.args.get("start")
+    length = node.args.get("length")
+    text = e.sql(node.this)
+    begin = e.sql(start) if start is not None else "1"
+    if length is None:
+        return Out(f"substring({text}, {begin})", TEXT)
+    return Out(f"substring({text}, {begin}, {e.sql(length)})", TEXT)
+
+
+def _concat(e: _Emitter, node: exp.Expression) -> Out:
+    parts = node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]
+    return Out("concat(" + ", ".join(e.sql(p) for p in parts) + ")", TEXT)
+
+
+def _coalesce(e: _Emitter, node: exp.Coalesce) -> Out:
+    values = [e.emit(node.this)] + [e.emit(x) for x in node.expressions]
+    kind = values[0].kind
+    return Out("coalesce(" + ", ".join(v.sql for v in values) + ")", kind)
+
+
+def _current_date(e: _Emitter, node: exp.Expression) -> Out:
+    midnight = e.now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return e.bind(int(midnight.timestamp() * 1000), DATE_KIND)
+
+
+def _current_timestamp(e: _Emitter, node: exp.Expression) -> Out:
+    return e.bind(int(e.now.timestamp() * 1000), DATE_KIND)
+
+
+def _aggregate(function: str) -> Callable[[_Emitter, Any], Out]:
+    def emit(e: _Emitter, node: exp.Expression) -> Out:
+        argument = node.this
+        if isinstance(argument, exp.Star):
+            if function != "count":
+                raise _Rejected(f"{function.upper()}(*) is not supported")
+            return Out("count(*)", NUMBER)
+        return Out(f"{function}({e.sql(argument)})", NUMBER)
+
+    return emit
+
+
+EMITTERS: dict[type[exp.Expression], Callable[[_Emitter, Any], Out]] = {
     exp.Column: _column,
     exp.Literal: _literal,
-    exp.Null: lambda e, n: "NULL",
-    exp.Boolean: lambda e, n: "TRUE" if n.this else "FALSE",
-    exp.Paren: _unary("({})"),
-    exp.Not: _unary("(NOT {})"),
-    exp.Neg: _unary("(-{})"),
-    exp.And: _binary("AND"),
-    exp.Or: _binary("OR"),
-    exp.EQ: _binary("="),
-    exp.NEQ: _binary("<>"),
-    exp.GT: _binary(">"),
-    exp.GTE: _binary(">="),
-    exp.LT: _binary("<"),
-    exp.LTE: _binary("<="),
-    exp.Add: _binary("+"),
-    exp.Sub: _binary("-"),
-    exp.Mul: _binary("*"),
-    exp.Div: _binary("/"),
-    exp.Like: _binary("LIKE"),
+    exp.Null: lambda e, n: Out("NULL"),
+    exp.Boolean: lambda e, n: Out("TRUE" if n.this else "FALSE"),
+    exp.Paren: lambda e, n: (lambda o: Out(f"({o.sql})", o.kind))(e.emit(n.this)),
+    exp.Not: lambda e, n: Out(f"(NOT {e.sql(n.this)})"),
+    exp.Neg: lambda e, n: Out(f"(-{e.sql(n.this)})", NUMBER),
+    exp.And: _logical("AND"),
+    exp.Or: _logical("OR"),
+    exp.EQ: _comparison("="),
+    exp.NEQ: _comparison("<>"),
+    exp.GT: _comparison(">"),
+    exp.GTE: _comparison(">="),
+    exp.LT: _comparison("<"),
+    exp.LTE: _comparison("<="),
+    exp.Add: _arithmetic("+"),
+    exp.Sub: _arithmetic("-"),
+    exp.Mul: _arithmetic("*"),
+    exp.Div: _arithmetic("/"),
+    exp.Mod: _function("({0} % {1})", NUMBER, "this", "expression"),
+    exp.Like: _like,
     exp.Escape: _escape,
     exp.In: _in,
     exp.Between: _between,
     exp.Is: _is,
-    exp.Upper: _unary("upper({})"),
-    exp.Lower: _unary("lower({})"),
+    exp.Cast: _cast,
+    exp.Upper: _function("upper({0})", TEXT, "this"),
+    exp.Lower: _function("lower({0})", TEXT, "this"),
+    exp.Abs: _function("abs({0})", NUMBER, "this"),
+    exp.Ceil: _function("ceil({0})", NUMBER, "this"),
+    exp.Floor: _function("floor({0})", NUMBER, "this"),
+    exp.Round: _round,
+    exp.Pow: _function("pow({0}, {1})", NUMBER, "this", "expression"),
+    exp.Log: _log,
+    exp.Length: _function("length({0})", NUMBER, "this"),
+    exp.Concat: _concat,
+    exp.DPipe: _concat,
+    exp.StrPosition: _function("strpos({0}, {1})", NUMBER, "this", "substr"),
+    exp.Substring: _substring,
+    exp.Trim: _trim,
+    exp.Coalesce: _coalesce,
+    exp.Nullif: _function("nullif({0}, {1})", None, "this", "expression"),
+    exp.Extract: _extract,
+    exp.CurrentDate: _current_date,
+    exp.CurrentTimestamp: _current_timestamp,
+    exp.Anonymous: _anonymous,
+}
+
+# havingClause only
+AGGREGATES: dict[type[exp.Expression], Callable[[_Emitter, Any], Out]] = {
+    exp.Count: _aggregate("count"),
+    exp.Sum: _aggregate("sum"),
+    exp.Min: _aggregate("min"),
+    exp.Max: _aggregate("max"),
+    exp.Avg: _aggregate("avg"),
+    exp.Stddev: _aggregate("stddev_samp"),
+    exp.StddevSamp: _aggregate("stddev_samp"),
+    exp.Variance: _aggregate("var_samp"),
 }

@@ -10,6 +10,8 @@ FEATURE_SERVER = r"$namespace/rest/services/$providerParamsFeatureServer"
 routes = [
     OutputRoute(r"rest/info", views.RestInfoView.as_view(), "geoservices-rest-info",
                 absolute=True),
+    OutputRoute(r"rest/services", views.CatalogView.as_view(), "geoservices-catalog",
+                absolute=True),
     OutputRoute(r"$namespace/rest/info", views.RestInfoView.as_view(),
                 "geoservices-provider-info"),
     OutputRoute(FEATURE_SERVER, views.ServiceView.as_view(), "geoservices-service"),
@@ -20,4 +22,6 @@ routes = [
                 "geoservices-layer-info"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/query", views.QueryView.as_view(),
                 "geoservices-query"),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/(?P<object_id>-?\d+)",
+                views.FeatureView.as_view(), "geoservices-feature"),
 ]

@@ -14,29 +14,50 @@ from koop_app.data.duck import quote_ident, quote_string
 from koop_app.data.hot import LayerTable
 from koop_app.data.normalize import GEOMETRY_COLUMN
 from koop_app.data.schema import DATE, OID, SQL_TYPES, STRING, Field
-from koop_app.query import Page, Result, execute
+from koop_app.errors import NotFoundError
+from koop_app.query import Page, RecordLimits, Result, execute
+from koop_app.query.engine import CENTROID_COLUMN
+from koop_app.query.sr import WGS84, SpatialRef
 
 CURRENT_VERSION = 11.3
-WGS84 = {"wkid": 4326, "latestWkid": 4326}
 _G = quote_ident(GEOMETRY_COLUMN)
 
-# Esri JSON geometry per layer geometry type, from the stored RFC 7946 geometry. Esri rings are
-# clockwise outside and counter-clockwise inside: the reverse of RFC 7946, hence ST_Reverse.
-ESRI_GEOMETRY_SQL = {
-    "esriGeometryPoint": f"{{'x': ST_X({_G}), 'y': ST_Y({_G})}}",
-    "esriGeometryMultipoint": (
-        f"{{'points': CAST(json_extract(ST_AsGeoJSON(ST_Multi({_G})), '$.coordinates') "
-        f"AS DOUBLE[][])}}"
-    ),
-    "esriGeometryPolyline": (
-        f"{{'paths': CAST(json_extract(ST_AsGeoJSON(ST_Multi({_G})), '$.coordinates') "
-        f"AS DOUBLE[][][])}}"
-    ),
-    "esriGeometryPolygon": (
-        f"{{'rings': flatten(CAST(json_extract(ST_AsGeoJSON(ST_Multi(ST_Reverse({_G}))), "
-        f"'$.coordinates') AS DOUBLE[][][][]))}}"
-    ),
-}
+
+
+def _rounded(value: str, precision: int | None, depth: int) -> str:
+    """Round every number of a DuckDB list nested ``depth`` deep (0: a plain number)."""
+    return value if precision is None else _nest_round(value, precision, depth)
+
+
+def _nest_round(value: str, precision: int, depth: int) -> str:
+    if depth == 0:
+        return f"round({value}, {int(precision)})"
+    name = f"c{depth}"
+    return f"list_transform({value}, {name} -> {_nest_round(name, precision, depth - 1)})"
+
+
+def _coordinates(expression: str, cast: str) -> str:
+    return f"CAST(json_extract(ST_AsGeoJSON({expression}), '$.coordinates') AS {cast})"
+
+
+def esri_geometry_sql(geometry_type: str, column: str, precision: int | None) -> str:
+    """Esri JSON geometry from a stored (RFC 7946) geometry column.
+
+    Esri rings are clockwise outside and counter-clockwise inside: the reverse of RFC 7946,
+    hence ST_Reverse for polygons.
+    """
+    if geometry_type == "esriGeometryPoint":
+        return (f"{{'x': {_rounded(f'ST_X({column})', precision, 0)}, "
+                f"'y': {_rounded(f'ST_Y({column})', precision, 0)}}}")
+    if geometry_type == "esriGeometryMultipoint":
+        points = _coordinates(f"ST_Multi({column})", "DOUBLE[][]")
+        return f"{{'points': {_rounded(points, precision, 2)}}}"
+    if geometry_type == "esriGeometryPolyline":
+        paths = _coordinates(f"ST_Multi({column})", "DOUBLE[][][]")
+        return f"{{'paths': {_rounded(paths, precision, 3)}}}"
+    rings = f"flatten({_coordinates(f'ST_Multi(ST_Reverse({column}))', 'DOUBLE[][][][]')})"
+    return f"{{'rings': {_rounded(rings, precision, 3)}}}"
+
 
 SIMPLE_SYMBOLS = {
     "esriGeometryPoint": {
@@ -71,28 +92,49 @@ def field_json(field: Field) -> dict[str, Any]:
         "nullable": field.type != OID,
         "editable": False,
     }
-    if field.length is not None:
-        out["length"] = field.length
-    elif field.type == STRING:
-        out["length"] = 256
-    if field.type == DATE:
+    if field.type == STRING:
+        out["length"] = field.length or 256
+    elif field.type == DATE:
         out["length"] = 8
     return out
 
 
-def extent_json(table: LayerTable) -> dict[str, Any]:
-    extent = table.schema.extent
-    if extent is None:
-        return {"xmin": None, "ymin": None, "xmax": None, "ymax": None, "spatialReference": WGS84}
-    xmin, ymin, xmax, ymax = extent
-    return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "spatialReference": WGS84}
+def envelope_json(bounds: tuple[float, float, float, float] | None,
+                  sr: SpatialRef = WGS84) -> dict[str, Any]:
+    if bounds is None:
+        return {"xmin": None, "ymin": None, "xmax": None, "ymax": None,
+                "spatialReference": sr.as_json()}
+    xmin, ymin, xmax, ymax = bounds
+    return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax,
+            "spatialReference": sr.as_json()}
 
 
 def layer_name(table: LayerTable, fallback: str) -> str:
     return table.schema.metadata.get("name") or fallback
 
 
-def layer_json(table: LayerTable, layer_id: int, *, name: str, max_records: int) -> dict[str, Any]:
+def time_info(table: LayerTable) -> dict[str, Any] | None:
+    """The layer's timeInfo with its real time extent, when the data has time."""
+    info = table.schema.metadata.get("timeInfo")
+    if not isinstance(info, dict):
+        return None
+    start = table.schema.field(str(info.get("startTimeField") or ""))
+    if start is None:
+        return None
+    end = table.schema.field(str(info.get("endTimeField") or "")) or start
+    low, high = execute(f"SELECT min({quote_ident(start.name)}), max({quote_ident(end.name)}) "
+                        f"FROM {table.table_name}").fetchone()
+    out = {"startTimeField": start.name, "endTimeField": end.name if end is not start else None,
+           "trackIdField": info.get("trackIdField"), "timeExtent": [low, high],
+           "timeReference": {"timeZone": "UTC", "respectsDaylightSaving": False},
+           "timeInterval": info.get("timeInterval", 0),
+           "timeIntervalUnits": info.get("timeIntervalUnits", "esriTimeUnitsUnknown"),
+           "hasLiveData": False}
+    return out
+
+
+def layer_json(table: LayerTable, layer_id: int, *, name: str,
+               limits: RecordLimits) -> dict[str, Any]:
     """Layer (or table) info, as ArcGIS clients read it; advertises only what is implemented."""
     schema = table.schema
     geometry_type = schema.geometry_type
@@ -118,50 +160,62 @@ def layer_json(table: LayerTable, layer_id: int, *, name: str, max_records: int)
         "types": [],
         "templates": [],
         "relationships": [],
-        "maxRecordCount": max_records,
-        "standardMaxRecordCount": max_records,
-        "supportedQueryFormats": "JSON,geoJSON",
+        "maxRecordCount": limits.max_record_count,
+        "standardMaxRecordCount": limits.standard,
+        "tileMaxRecordCount": limits.tile,
+        "maxRecordCountFactor": 5,
+        "supportedQueryFormats": "JSON, geoJSON",
         "capabilities": "Query",
         "useStandardizedQueries": True,
         "supportsAdvancedQueries": True,
+        "supportsStatistics": True,
+        "supportsCoordinatesQuantization": False,
+        "supportedSpatialRelationships": [
+            "esriSpatialRelIntersects", "esriSpatialRelContains", "esriSpatialRelCrosses",
+            "esriSpatialRelEnvelopeIntersects", "esriSpatialRelIndexIntersects",
+            "esriSpatialRelOverlaps", "esriSpatialRelTouches", "esriSpatialRelWithin"],
         "advancedQueryCapabilities": {
             "useStandardizedQueries": True,
-            "supportsStatistics": False,
-            "supportsHavingClause": False,
-            "supportsOrderBy": False,
-            "supportsDistinct": False,
-            "supportsCountDistinct": False,
+            "supportsStatistics": True,
+            "supportsPercentileStatistics": True,
+            "supportsHavingClause": True,
+            "supportsOrderBy": True,
+            "supportsDistinct": True,
+            "supportsCountDistinct": True,
             "supportsPagination": True,
-            "supportsPaginationOnAggregatedQueries": False,
+            "supportsPaginationOnAggregatedQueries": True,
             "supportsTrueCurve": False,
-            "supportsReturningQueryExtent": False,
-            "supportsQueryWithDistance": False,
+            "supportsReturningQueryExtent": True,
+            "supportsQueryWithDistance": True,
             "supportsSqlExpression": False,
-            "supportsQueryWithResultType": False,
+            "supportsQueryWithResultType": True,
+            "supportsReturningGeometryCentroid": geometry_type == "esriGeometryPolygon",
+            "supportsMaxRecordCountFactor": True,
         },
         "dateFieldsTimeReference": {"timeZone": "UTC", "respectsDaylightSaving": False},
         "hasZ": False,
         "hasM": False,
         "allowGeometryUpdates": False,
         "supportsRollbackOnFailureParameter": False,
-        "supportsStatistics": False,
-        "supportsCoordinatesQuantization": False,
     }
     if geometry_type:
         info["geometryType"] = geometry_type
-        info["extent"] = extent_json(table)
-        info["spatialReference"] = WGS84
+        info["extent"] = envelope_json(schema.extent)
+        info["spatialReference"] = WGS84.as_json()
         info["drawingInfo"] = {
             "renderer": {"type": "simple", "symbol": SIMPLE_SYMBOLS[geometry_type],
                          "label": "", "description": ""},
             "transparency": 0,
             "labelingInfo": None,
         }
+    time = time_info(table)
+    if time:
+        info["timeInfo"] = time
     return info
 
 
 def service_json(table: LayerTable, *, name: str, description: str,
-                 max_records: int) -> dict[str, Any]:
+                 limits: RecordLimits) -> dict[str, Any]:
     schema = table.schema
     entry = {"id": 0, "name": layer_name(table, name), "parentLayerId": -1,
              "defaultVisibility": True, "subLayerIds": None, "minScale": 0, "maxScale": 0}
@@ -170,7 +224,7 @@ def service_json(table: LayerTable, *, name: str, description: str,
         layers.append({**entry, "geometryType": schema.geometry_type})
     else:
         tables.append(entry)
-    extent = extent_json(table)
+    extent = envelope_json(schema.extent)
     return {
         "currentVersion": CURRENT_VERSION,
         "serviceDescription": description or schema.metadata.get("description", ""),
@@ -179,10 +233,10 @@ def service_json(table: LayerTable, *, name: str, description: str,
         "hasVersionedData": False,
         "supportsDisconnectedEditing": False,
         "hasStaticData": True,
-        "maxRecordCount": max_records,
-        "supportedQueryFormats": "JSON,geoJSON",
+        "maxRecordCount": limits.max_record_count,
+        "supportedQueryFormats": "JSON, geoJSON",
         "capabilities": "Query",
-        "spatialReference": WGS84,
+        "spatialReference": WGS84.as_json(),
         "initialExtent": extent,
         "fullExtent": extent,
         "allowGeometryUpdates": False,
@@ -198,41 +252,76 @@ def _attributes_sql(fields: tuple[Field, ...]) -> str:
     return "{" + ", ".join(f"{quote_string(f.name)}: {quote_ident(f.name)}" for f in fields) + "}"
 
 
-def _aggregate(page: Page, row_sql: str, object_id_field: str) -> orjson.Fragment:
-    oid = quote_ident(object_id_field)
+def _array_text(page: Page, row_sql: str) -> str:
     sql = (f"SELECT '[' || coalesce(string_agg(to_json({row_sql})::VARCHAR, ',' "
-           f"ORDER BY {oid}), '') || ']' FROM ({page.sql}) AS page")
+           f"ORDER BY {page.order}), '') || ']' FROM ({page.sql}) AS page")
     (text,) = execute(sql, page.params).fetchone()
-    return orjson.Fragment(text)
+    return text
 
 
-def esri_features(page: Page, geometry_type: str | None, object_id_field: str) -> orjson.Fragment:
+def _aggregate(page: Page, row_sql: str) -> orjson.Fragment:
+    return orjson.Fragment(_array_text(page, row_sql))
+
+
+def esri_features(page: Page, geometry_type: str | None,
+                  precision: int | None = None) -> orjson.Fragment:
+    return orjson.Fragment(_esri_features_text(page, geometry_type, precision))
+
+
+def _esri_features_text(page: Page, geometry_type: str | None, precision: int | None) -> str:
     parts = [f"'attributes': {_attributes_sql(page.fields)}"]
     if page.geometry and geometry_type:
         parts.append(
             f"'geometry': CASE WHEN {_G} IS NULL OR ST_IsEmpty({_G}) THEN NULL "
-            f"ELSE {ESRI_GEOMETRY_SQL[geometry_type]} END"
+            f"ELSE {esri_geometry_sql(geometry_type, _G, precision)} END"
         )
-    return _aggregate(page, "{" + ", ".join(parts) + "}", object_id_field)
+    if page.centroid:
+        centroid = quote_ident(CENTROID_COLUMN)
+        parts.append(f"'centroid': CASE WHEN {centroid} IS NULL OR ST_IsEmpty({centroid}) "
+                     f"THEN NULL ELSE "
+                     f"{esri_geometry_sql('esriGeometryPoint', centroid, precision)} END")
+    return _array_text(page, "{" + ", ".join(parts) + "}")
 
 
-def geojson_features(page: Page, object_id_field: str) -> orjson.Fragment:
+def geojson_features(page: Page, object_id_field: str | None,
+                     precision: int | None = None) -> orjson.Fragment:
     properties = _attributes_sql(page.fields)
-    geometry = f"ST_AsGeoJSON({_G})::JSON" if page.geometry else "NULL::JSON"
-    row = (f"{{'type': 'Feature', 'id': {quote_ident(object_id_field)}, "
-           f"'properties': {properties}, 'geometry': {geometry}}}")
-    return _aggregate(page, row, object_id_field)
+    geometry = "NULL::JSON"
+    if page.geometry:
+        column = _G if precision is None else f"ST_ReducePrecision({_G}, {10.0 ** -precision!r})"
+        geometry = f"ST_AsGeoJSON({column})::JSON"
+    identifier = f"'id': {quote_ident(object_id_field)}, " if object_id_field else ""
+    row = f"{{'type': 'Feature', {identifier}'properties': {properties}, 'geometry': {geometry}}}"
+    return _aggregate(page, row)
 
 
-def esri_query_json(result: Result) -> dict[str, Any]:
+def _has_object_ids(result: Result) -> bool:
+    page = result.page
+    oid = result.table.schema.object_id_field
+    return page is not None and any(f.name == oid for f in page.fields)
+
+
+def esri_query_json(result: Result, precision: int | None = None) -> dict[str, Any]:
     schema = result.table.schema
+    if result.extent_only:
+        out: dict[str, Any] = {}
+        if result.count is not None:
+            out["count"] = result.count
+        out["extent"] = envelope_json(result.extent, result.out_sr)
+        return out
     if result.count is not None:
         return {"count": result.count}
     if result.object_ids is not None:
         return {"objectIdFieldName": schema.object_id_field, "objectIds": result.object_ids}
     page = result.page
     assert page is not None
-    out: dict[str, Any] = {
+    if result.statistics or not _has_object_ids(result):
+        return {"displayFieldName": "", "fieldAliases": {f.name: f.alias or f.name
+                                                         for f in page.fields},
+                "fields": [field_json(f) for f in page.fields],
+                "features": esri_features(page, None),
+                "exceededTransferLimit": result.exceeded_transfer_limit}
+    out = {
         "objectIdFieldName": schema.object_id_field,
         "uniqueIdField": {"name": schema.object_id_field, "isSystemMaintained": True},
         "globalIdFieldName": "",
@@ -240,23 +329,39 @@ def esri_query_json(result: Result) -> dict[str, Any]:
     }
     if schema.geometry_type:
         out["geometryType"] = schema.geometry_type
-        out["spatialReference"] = WGS84
+        out["spatialReference"] = result.out_sr.as_json()
         out["hasZ"] = False
         out["hasM"] = False
-    out["features"] = esri_features(page, schema.geometry_type, schema.object_id_field)
+    out["features"] = esri_features(page, schema.geometry_type, precision)
     out["exceededTransferLimit"] = result.exceeded_transfer_limit
     return out
 
 
-def geojson_query_json(result: Result) -> dict[str, Any]:
+def geojson_query_json(result: Result, precision: int | None = None) -> dict[str, Any]:
+    if result.extent_only:
+        out: dict[str, Any] = {"type": "FeatureCollection", "features": []}
+        if result.extent is not None:
+            out["bbox"] = list(result.extent)
+        if result.count is not None:
+            out["properties"] = {"count": result.count}
+        return out
     if result.count is not None or result.object_ids is not None:
         return esri_query_json(result)
     page = result.page
     assert page is not None
-    out: dict[str, Any] = {
-        "type": "FeatureCollection",
-        "features": geojson_features(page, result.table.schema.object_id_field),
-    }
+    oid = result.table.schema.object_id_field if _has_object_ids(result) else None
+    out = {"type": "FeatureCollection",
+           "features": geojson_features(page, oid, precision)}
     if result.exceeded_transfer_limit:
         out["properties"] = {"exceededTransferLimit": True}
     return out
+
+
+def feature_json(result: Result) -> dict[str, Any]:
+    """The single-feature resource: ``{"feature": {attributes, geometry}}``."""
+    page = result.page
+    assert page is not None
+    features = orjson.loads(_esri_features_text(page, result.table.schema.geometry_type, None))
+    if not features:
+        raise NotFoundError("Feature not found.")
+    return {"feature": features[0]}

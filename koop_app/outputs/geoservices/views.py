@@ -136,6 +136,11 @@ class DatasetView(GeoServicesView):
         return dataset.name or dataset.dataset_id or dataset.provider.name
 
 
+def limits_of(dataset: Dataset, table: data.LayerTable) -> query.RecordLimits:
+    return query.RecordLimits.for_layer(dataset.effective_max_record_count,
+                                        table.schema.geometry_type)
+
+
 class ServiceView(DatasetView):
     def answer(self, request: Request, provider: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
@@ -143,7 +148,7 @@ class ServiceView(DatasetView):
         table = self.table(request, dataset, None, None)
         return serializers.service_json(table, name=self.name_of(dataset),
                                         description=dataset.description,
-                                        max_records=dataset.effective_max_record_count)
+                                        limits=limits_of(dataset, table))
 
 
 class LayersView(DatasetView):
@@ -152,7 +157,7 @@ class LayersView(DatasetView):
         dataset = self.dataset(provider, host, id)
         table = self.table(request, dataset, None, "layers")
         info = serializers.layer_json(table, 0, name=self.name_of(dataset),
-                                      max_records=dataset.effective_max_record_count)
+                                      limits=limits_of(dataset, table))
         key = "layers" if table.schema.geometry_type else "tables"
         return {"layers": [], "tables": [], key: [info]}
 
@@ -164,7 +169,7 @@ class LayerView(DatasetView):
         layer_id = self.layer_id(layer)
         table = self.table(request, dataset, layer_id, None)
         return serializers.layer_json(table, layer_id, name=self.name_of(dataset),
-                                      max_records=dataset.effective_max_record_count)
+                                      limits=limits_of(dataset, table))
 
 
 class QueryView(DatasetView):
@@ -174,7 +179,39 @@ class QueryView(DatasetView):
         layer_id = self.layer_id(layer)
         table = self.table(request, dataset, layer_id, "query")
         parsed = query.parse_query(request.koop_params, table.schema)
-        result = query.run(parsed, table, dataset.effective_max_record_count)
+        result = query.run(parsed, table, limits_of(dataset, table))
         if request.accepted_renderer.format == "geojson":
-            return serializers.geojson_query_json(result)
-        return serializers.esri_query_json(result)
+            return serializers.geojson_query_json(result, parsed.geometry_precision)
+        return serializers.esri_query_json(result, parsed.geometry_precision)
+
+
+class FeatureView(DatasetView):
+    """``/FeatureServer/<layer>/<objectId>``: one feature."""
+
+    def answer(self, request: Request, provider: str, layer: str, object_id: str,
+               host: str | None = None, id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        table = self.table(request, dataset, layer_id, "feature")
+        params = {"objectIds": object_id, "outFields": "*",
+                  "outSR": request.koop_params.get("outSR", "")}
+        parsed = query.parse_query(params, table.schema)
+        result = query.run(parsed, table, limits_of(dataset, table))
+        return serializers.feature_json(result)
+
+
+class CatalogView(GeoServicesView):
+    """``/rest/services``: every registered, enabled service."""
+
+    def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        services = []
+        rows = Dataset.objects.select_related("provider").filter(enabled=True,
+                                                                 provider__enabled=True)
+        for dataset in rows:
+            path = dataset.feature_server_path()
+            if path is None:
+                continue
+            services.append({"name": dataset.route_label, "type": "FeatureServer",
+                             "url": request.build_absolute_uri(path)})
+        return {"currentVersion": serializers.CURRENT_VERSION, "folders": [],
+                "services": services}

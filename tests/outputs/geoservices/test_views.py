@@ -84,7 +84,8 @@ class TestInfo:
             "ok": "esriFieldTypeSmallInteger",
         }
         assert body["advancedQueryCapabilities"]["supportsPagination"] is True
-        assert body["advancedQueryCapabilities"]["supportsOrderBy"] is False
+        assert body["advancedQueryCapabilities"]["supportsOrderBy"] is True
+        assert body["standardMaxRecordCount"] == 32000 and body["tileMaxRecordCount"] == 8000
 
     def test_table_without_geometry(self, client, make_dataset):
         make_dataset("geojson", "rows", collection([feature({"a": 1}), feature({"a": 2})]))

@@ -1,0 +1,117 @@
+"""Spatial references: parse inSR/outSR values and describe them as GeoServices does.
+
+Layers are stored in WGS 84 (4326). A reference may be given as a WKID (``102100``), as JSON
+(``{"wkid": 102100, "latestWkid": 3857}``, extra keys allowed) or as ``{"wkt": "..."}``. An
+unknown reference is a 400: never a silent fallback to 4326.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyproj
+from pyproj.exceptions import CRSError
+
+from koop_app.errors import InvalidParameterError
+
+WEB_MERCATOR_WKIDS = {3857, 102100, 102113, 900913, 3785}
+MERCATOR_MAX_LAT = 85.0511287798066
+
+
+@dataclass(frozen=True)
+class SpatialRef:
+    wkid: int | None
+    latest_wkid: int | None
+    crs: str  # what PROJ (pyproj, DuckDB's ST_Transform) takes: "EPSG:3857" or a WKT
+    wkt: str | None = None
+
+    @property
+    def is_wgs84(self) -> bool:
+        return self.latest_wkid == 4326
+
+    @property
+    def is_web_mercator(self) -> bool:
+        return self.latest_wkid == 3857 or self.wkid in WEB_MERCATOR_WKIDS
+
+    @property
+    def is_geographic(self) -> bool:
+        return _crs(self.crs).is_geographic
+
+    def as_json(self) -> dict[str, Any]:
+        if self.wkid is None:
+            return {"wkt": self.wkt}
+        return {"wkid": self.wkid, "latestWkid": self.latest_wkid or self.wkid}
+
+
+@functools.lru_cache(maxsize=256)
+def _crs(text: str) -> pyproj.CRS:
+    return pyproj.CRS.from_user_input(text)
+
+
+@functools.lru_cache(maxsize=256)
+def from_wkid(wkid: int) -> SpatialRef:
+    """The reference for a WKID, trying EPSG then ESRI codes; ValueError if unknown."""
+    if wkid in WEB_MERCATOR_WKIDS:
+        return SpatialRef(wkid, 3857, "EPSG:3857")
+    for authority in ("EPSG", "ESRI"):
+        try:
+            crs = _crs(f"{authority}:{wkid}")
+        except CRSError:
+            continue
+        epsg = crs.to_epsg()
+        name = f"EPSG:{epsg}" if epsg else f"{authority}:{wkid}"
+        return SpatialRef(wkid, epsg or wkid, name)
+    raise ValueError(f"unknown spatial reference {wkid}")
+
+
+WGS84 = from_wkid(4326)
+
+
+def parse_sr(value: Any, parameter: str) -> SpatialRef | None:
+    """Parse a WKID, an SR JSON object (or its text); None when absent."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        else:
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise InvalidParameterError(parameter, f"{text!r} is not a spatial reference") \
+                    from None
+    try:
+        if isinstance(value, bool):
+            raise ValueError("not a spatial reference")
+        if isinstance(value, int):
+            return from_wkid(value)
+        if isinstance(value, dict):
+            for key in ("latestWkid", "wkid"):
+                if isinstance(value.get(key), int) and not isinstance(value.get(key), bool):
+                    try:
+                        ref = from_wkid(value[key])
+                    except ValueError:
+                        continue
+                    return SpatialRef(value.get("wkid", ref.wkid), ref.latest_wkid, ref.crs)
+            if isinstance(value.get("wkt"), str):
+                try:
+                    crs = _crs(value["wkt"])
+                except CRSError:
+                    raise ValueError("the WKT is not a spatial reference") from None
+                epsg = crs.to_epsg()
+                if epsg:
+                    return from_wkid(epsg)
+                return SpatialRef(None, None, value["wkt"], value["wkt"])
+            raise ValueError("no known wkid, latestWkid or wkt")
+        raise ValueError("not a spatial reference")
+    except ValueError as exc:
+        raise InvalidParameterError(parameter, str(exc)) from None
+
+
+@functools.lru_cache(maxsize=256)
+def transformer(source: str, target: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(_crs(source), _crs(target), always_xy=True)
