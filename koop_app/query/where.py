@@ -106,7 +106,7 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
         if any(token.token_type == sqlglot.TokenType.SEMICOLON for token in tokens):
             raise _Rejected("';' is not allowed")
         _check_size(tokens)
-        tree = sqlglot.parse_one(text)
+        tree = sqlglot.parse_one(text, into=exp.Condition)  # an expression, never a statement
         if _always_true(tree):
             return None
         emitter = _Emitter(schema, aggregates=aggregates)
@@ -197,7 +197,8 @@ def _cast(e: _Emitter, node: exp.Cast) -> Out:
         else:
             raise _Rejected("CAST to a date takes a date or text")
         if target == exp.DataType.Type.DATE:
-            return Out(f"({ms} - ({ms} % {MS_PER_DAY}))", DATE_KIND)
+            # Each emitted expression appears once: its "?" placeholders bind in order.
+            return Out(f"epoch_ms(date_trunc('day', epoch_ms({ms})))", DATE_KIND)
         return Out(ms, DATE_KIND)
     value = e.emit(inner)
     if target in exp.DataType.TEXT_TYPES:
@@ -348,8 +349,7 @@ def _anonymous(e: _Emitter, node: exp.Anonymous) -> Out:
     args = [e.sql(a) for a in node.expressions]
     if name == "TRUNCATE" and len(args) in (1, 2):
         digits = args[1] if len(args) == 2 else "0"
-        # trunc(x * 10^n) / 10^n: DuckDB's trunc has no digits argument.
-        return Out(f"(trunc({args[0]} * pow(10, {digits})) / pow(10, {digits}))", NUMBER)
+        return Out(f"trunc({args[0]}, CAST({digits} AS INTEGER))", NUMBER)
     if name == "LOG10" and len(args) == 1:
         return Out(f"log10({args[0]})", NUMBER)
     raise _Rejected(f"function {name}() is not supported")
