@@ -24,6 +24,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv
+	scripts/ensure-debs ogr2ogr:gdal-bin
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

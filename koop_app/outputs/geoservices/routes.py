@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.views.decorators.gzip import gzip_page
+
 from koop_app.outputs import OutputRoute
 from koop_app.outputs.geoservices import views
+
+
+def _view(view_class: type) -> Any:
+    """The view, gzip-compressed for clients that accept it (ArcGIS clients do)."""
+    return gzip_page(view_class.as_view())
+
 
 FEATURE_SERVER = r"$namespace/rest/services/$providerParamsFeatureServer"
 
 routes = [
-    OutputRoute(r"rest/info", views.RestInfoView.as_view(), "geoservices-rest-info",
+    OutputRoute(r"rest/info", _view(views.RestInfoView), "geoservices-rest-info",
                 absolute=True),
-    OutputRoute(r"rest/services", views.CatalogView.as_view(), "geoservices-catalog",
+    OutputRoute(r"rest/services", _view(views.CatalogView), "geoservices-catalog",
                 absolute=True),
-    OutputRoute(r"$namespace/rest/info", views.RestInfoView.as_view(),
+    OutputRoute(r"$namespace/rest/info", _view(views.RestInfoView),
                 "geoservices-provider-info"),
-    OutputRoute(FEATURE_SERVER, views.ServiceView.as_view(), "geoservices-service"),
-    OutputRoute(FEATURE_SERVER + r"/layers", views.LayersView.as_view(), "geoservices-layers"),
-    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)", views.LayerView.as_view(),
+    OutputRoute(FEATURE_SERVER, _view(views.ServiceView), "geoservices-service"),
+    OutputRoute(FEATURE_SERVER + r"/layers", _view(views.LayersView), "geoservices-layers"),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)", _view(views.LayerView),
                 "geoservices-layer"),
-    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/info", views.LayerView.as_view(),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/info", _view(views.LayerView),
                 "geoservices-layer-info"),
-    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/query", views.QueryView.as_view(),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/query", _view(views.QueryView),
                 "geoservices-query"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/(?P<object_id>-?\d+)",
-                views.FeatureView.as_view(), "geoservices-feature"),
+                _view(views.FeatureView), "geoservices-feature"),
 ]

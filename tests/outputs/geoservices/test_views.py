@@ -285,3 +285,15 @@ class TestBadInput:
     def test_huge_offset(self, client, dataset):
         body = get(client, "/0/query", resultOffset=str(10**30))
         assert body["features"] == []
+
+
+@pytest.mark.django_db
+def test_gzip_when_accepted(client, dataset):
+    import gzip
+
+    response = client.get(BASE + "/0/query", {"resultRecordCount": 10},
+                          HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    body = orjson.loads(gzip.decompress(response.content))
+    assert len(body["features"]) == 10
+    assert "Content-Encoding" not in client.get(BASE + "/0/query")
