@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from koop_app.conf import koop_settings
 from koop_app.data import duck
@@ -36,6 +37,8 @@ class LayerTable:
     nbytes: int
 
 
+ENUM_MIN_ROWS = 10_000
+ENUM_MAX_VALUES = 1_000
 # A replaced table is dropped this long after, so queries already running on it can finish.
 RETIRE_SECONDS = 120.0
 
@@ -75,11 +78,7 @@ class HotTables:
                 return current
             con = self._connection()
             name = f"layer_{next(self._names)}"
-            columns = ", ".join(
-                f"ST_GeomFromWKB({duck.quote_ident(c)}) AS {duck.quote_ident(c)}"
-                if c == GEOMETRY_COLUMN else duck.quote_ident(c)
-                for c in table.column_names
-            )
+            columns = ", ".join(_column_sql(table, c) for c in table.column_names)
             con.register("incoming_layer", table)
             try:
                 con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming_layer")
@@ -90,7 +89,10 @@ class HotTables:
             self.discard(key)
             self._tables[key] = entry
             self._evict(keep=key)
-            return entry
+        # The decoded Arrow buffers are garbage now: hand their memory back to the system.
+        del table
+        pa.default_memory_pool().release_unused()
+        return entry
 
     def discard(self, key: str) -> None:
         """Forget ``key``'s table; it is dropped once queries running on it have finished."""
@@ -122,6 +124,23 @@ class HotTables:
                 for _, name in self._retired:
                     self._con.execute(f"DROP TABLE IF EXISTS {name}")
             self._retired.clear()
+
+
+def _column_sql(table: pa.Table, name: str) -> str:
+    """How a column enters DuckDB: geometry parsed; few-valued text as a sorted ENUM.
+
+    Grouping and filtering on an ENUM work on small integers (about twice as fast on a
+    million rows); sorted values keep ORDER BY and <, > the same as on text.
+    """
+    column = duck.quote_ident(name)
+    if name == GEOMETRY_COLUMN:
+        return f"ST_GeomFromWKB({column}) AS {column}"
+    if pa.types.is_string(table.schema.field(name).type) and table.num_rows >= ENUM_MIN_ROWS:
+        values = pc.unique(table[name]).drop_null()
+        if 0 < len(values) <= ENUM_MAX_VALUES:
+            labels = ", ".join(duck.quote_string(v) for v in sorted(values.to_pylist()))
+            return f"CAST({column} AS ENUM({labels})) AS {column}"
+    return column
 
 
 hot_tables = HotTables()

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import shapely
 from shapely.geometry import box
 
@@ -68,6 +69,8 @@ class Page:
     geometry: bool
     order: str
     centroid: bool = False
+    # Rows already computed (small aggregate answers): ``sql`` then reads them as "page_rows".
+    rows: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Result:
     table: LayerTable
     out_sr: SpatialRef = WGS84
     count: int | None = None
-    object_ids: list[int] | None = None
+    object_ids: str | None = None  # a JSON array, written by DuckDB
     extent: tuple[float, float, float, float] | None = None
     extent_only: bool = False
     page: Page | None = None
@@ -83,9 +86,15 @@ class Result:
     statistics: bool = False
 
 
-def execute(sql: str, params: tuple[Any, ...] | list[Any] = ()) -> duckdb.DuckDBPyConnection:
-    """Run SQL on the hot tables, mapping DuckDB's errors on bad input to 400s."""
+def execute(sql: str, params: tuple[Any, ...] | list[Any] = (),
+            rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+    """Run SQL on the hot tables, mapping DuckDB's errors on bad input to 400s.
+
+    ``rows``, when given, is readable in ``sql`` as the table ``page_rows``.
+    """
     cursor = hot_tables.cursor()
+    if rows is not None:
+        cursor.register("page_rows", rows)
     try:
         return cursor.execute(sql, list(params))
     except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
@@ -224,20 +233,23 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             columns = ", ".join(quote_ident(f.name) for f in selected)
             (count,) = execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
                                f"{where_sql})", params).fetchone()
-        else:
+        elif query.extent_only:
             row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), "
                           f"max({YMAX}) FROM {source}{where_sql}", params).fetchone()
             count = row[0]
-            if query.extent_only and row[1] is not None:
+            if row[1] is not None:
                 extent = _out_extent(tuple(row[1:]), out_sr)
+        else:
+            (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params).fetchone()
         return Result(table, out_sr, count=int(count) if query.count_only else None,
                       extent=extent, extent_only=query.extent_only)
 
     order = _order(query, oid)
     if query.ids_only:
-        rows = execute(f"SELECT {oid} FROM {source}{where_sql} ORDER BY {order}", params)
-        ids = rows.fetchnumpy()[schema.object_id_field]
-        return Result(table, out_sr, object_ids=np.asarray(ids).astype(np.int64).tolist())
+        (text,) = execute(f"SELECT '[' || coalesce(string_agg(CAST({oid} AS VARCHAR), ',' "
+                          f"ORDER BY {order}), '') || ']' FROM {source}{where_sql}",
+                          params).fetchone()
+        return Result(table, out_sr, object_ids=text)
 
     if query.limit is not None and query.limit < 1:
         raise InvalidParameterError("resultRecordCount", "must be at least 1")
@@ -341,11 +353,14 @@ def _statistics(query: Query, table: LayerTable, where_sql: str, params: tuple[A
     limit = min(query.limit or limits.for_query(query), limits.for_query(query))
     inner = (f"SELECT {', '.join(selected)} FROM {table.table_name}{where_sql}{group}{having}")
     all_params = params + tuple(having_params)
-    page_sql = f"{inner} ORDER BY {order} LIMIT {int(limit)} OFFSET {int(query.offset)}"
-    more = execute(f"SELECT 1 FROM ({inner}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}",
-                   all_params).fetchone()
-    page = Page(page_sql, all_params, tuple(fields), False, order)
-    return Result(table, page=page, exceeded_transfer_limit=more is not None, statistics=True)
+    # Aggregate answers are small: compute them once, one row past the page to learn whether
+    # more exist, and let the output render these rows.
+    rows = execute(f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}",
+                   all_params).to_arrow_table()
+    exceeded = rows.num_rows > limit
+    page = Page("SELECT * FROM page_rows", (), tuple(fields), False, order,
+                rows=rows.slice(0, limit))
+    return Result(table, page=page, exceeded_transfer_limit=exceeded, statistics=True)
 
 
 def _statistic_type(kind: str, field: Field | None) -> str:

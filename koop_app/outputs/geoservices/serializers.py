@@ -255,7 +255,7 @@ def _attributes_sql(fields: tuple[Field, ...]) -> str:
 def _array_text(page: Page, row_sql: str) -> str:
     sql = (f"SELECT '[' || coalesce(string_agg(to_json({row_sql})::VARCHAR, ',' "
            f"ORDER BY {page.order}), '') || ']' FROM ({page.sql}) AS page")
-    (text,) = execute(sql, page.params).fetchone()
+    (text,) = execute(sql, page.params, page.rows).fetchone()
     return text
 
 
@@ -312,7 +312,8 @@ def esri_query_json(result: Result, precision: int | None = None) -> dict[str, A
     if result.count is not None:
         return {"count": result.count}
     if result.object_ids is not None:
-        return {"objectIdFieldName": schema.object_id_field, "objectIds": result.object_ids}
+        return {"objectIdFieldName": schema.object_id_field,
+                "objectIds": orjson.Fragment(result.object_ids)}
     page = result.page
     assert page is not None
     if result.statistics or not _has_object_ids(result):

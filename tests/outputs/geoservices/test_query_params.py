@@ -428,3 +428,29 @@ class TestResources:
         assert layer["timeInfo"]["timeExtent"] == [JAN1, JAN1 + 24 * DAY]
         shapes = orjson.loads(client.get("/geojson/rest/services/shapes/FeatureServer/0").content)
         assert "timeInfo" not in shapes
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("enum_rows", [0, 10**9], ids=["text-as-enum", "text"])
+def test_few_valued_text_behaves_the_same_as_an_enum(client, make_dataset, monkeypatch,
+                                                     enum_rows):
+    monkeypatch.setattr("koop_app.data.hot.ENUM_MIN_ROWS", enum_rows)
+    make_dataset("geojson", "things", things())
+
+    def count(where: str) -> int:
+        return q(client, "things", where=where, returnCountOnly="true")["count"]
+
+    assert count("kind = 'odd'") == 13
+    assert count("kind = 'nope'") == 0
+    assert count("kind > 'f'") == 13
+    assert count("kind IN ('even', 'x')") == 12
+    assert count("kind LIKE 'ev%'") == 12
+    assert count("UPPER(kind) = 'ODD'") == 13
+    body = q(client, "things", orderByFields="kind DESC, size", outFields="kind",
+             resultRecordCount="1")
+    assert body["features"][0]["attributes"]["kind"] == "odd"
+    stats = orjson.dumps([{"statisticType": "count", "onStatisticField": "size",
+                           "outStatisticFieldName": "n"}]).decode()
+    body = q(client, "things", outStatistics=stats, groupByFieldsForStatistics="kind")
+    assert [f["attributes"] for f in body["features"]] == [{"kind": "even", "n": 12},
+                                                           {"kind": "odd", "n": 13}]
