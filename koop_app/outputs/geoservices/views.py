@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from koop_app import data, query
 from koop_app.errors import InvalidParameterError, NotFoundError
 from koop_app.models import Dataset
-from koop_app.outputs.geoservices import serializers
+from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
@@ -22,6 +22,8 @@ from koop_app.outputs.geoservices.renderers import (
     PrettyJSONRenderer,
     jsonp_callback,
 )
+from koop_app.query import classify
+from koop_app.query.where import compile_where
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -215,3 +217,21 @@ class CatalogView(GeoServicesView):
                              "url": request.build_absolute_uri(path)})
         return {"currentVersion": serializers.CURRENT_VERSION, "folders": [],
                 "services": services}
+
+
+class GenerateRendererView(DatasetView):
+    """``/FeatureServer/<layer>/generateRenderer``: class breaks or unique values."""
+
+    def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        table = self.table(request, dataset, layer_id, "generateRenderer")
+        definition = classify.parse_definition(request.koop_params)
+        where = compile_where(request.koop_params.get("where"), table.schema)
+        geometry_type = table.schema.geometry_type
+        if definition["type"] == "classBreaksDef":
+            breaks = classify.class_breaks(definition, table, where)
+            return drawing.class_breaks_json(breaks, definition, geometry_type)
+        values = classify.unique_values(definition, table, where)
+        return drawing.unique_values_json(values, definition, geometry_type)
