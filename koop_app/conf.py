@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     # Dotted paths of Provider subclasses; installed packages add the "koop.providers" group.
     "PROVIDERS": [],
     "ENTRY_POINT_GROUP": "koop.providers",
+    # Output modules (each with a ``routes`` table), mounted for every provider.
+    "OUTPUTS": ["koop_app.outputs.geoservices"],
     # Local files that providers may read; paths outside it are refused.
     "DATA_DIR": None,
     # Remote sources: (connect, read) timeouts in seconds and the largest body accepted.

@@ -28,9 +28,7 @@ def reset_registry(setting: str, **kwargs: Any) -> None:
 @receiver(post_delete, sender="koop_app.Dataset")
 def forget_dataset(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A deleted dataset takes its cached copy and its id map with it."""
-    from koop_app.data import cache, hot_tables, ids
+    from koop_app import data
 
     if instance.cache_key:
-        hot_tables.discard(instance.cache_key)
-        cache.clear(instance.cache_key)
-        ids.forget_ids(instance.cache_key)
+        data.forget(instance.cache_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from django.urls import resolve
@@ -75,3 +76,18 @@ def test_authorize_hook_guards_the_data(client, make_dataset, monkeypatch):
     body = orjson.loads(client.get(url).content)
     assert body["error"]["code"] == 499
     assert "features" in orjson.loads(client.get(url, {"token": "ok"}).content)
+
+
+@pytest.mark.django_db
+def test_a_second_output_is_multiplied_by_the_registry(make_dataset, rf):
+    make_dataset("geojson", "pts", {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": None}] * 3})
+    outputs = ["koop_app.outputs.geoservices", "tests.outputs.tiny"]
+    with override_settings(KOOP={**settings.KOOP, "OUTPUTS": outputs}):
+        urlconf = type("URLConf", (), {"urlpatterns": build_urlpatterns()})
+        match = resolve("/geojson/tiny/pts/count", urlconf=urlconf)
+        assert match.func(rf.get("/"), **match.kwargs).content == b"3 features"
+        assert resolve("/tiny", urlconf=urlconf).func(rf.get("/")).content == b"tiny output"
+        # the GeoServices routes are still there
+        assert resolve("/geojson/rest/services/pts/FeatureServer/0/query",
+                       urlconf=urlconf).url_name == "geoservices-query"

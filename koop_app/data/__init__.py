@@ -13,8 +13,11 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
@@ -22,11 +25,12 @@ from koop_app.data.arrowio import read_ipc, write_ipc
 from koop_app.data.fetch import fetch
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.normalize import Overrides, normalize
-from koop_app.errors import KoopError
+from koop_app.errors import KoopError, NotFoundError, SourceFormatError
 from koop_app.models import Dataset, Provider
 from koop_app.provider import ProviderRequest
 
-__all__ = ["LayerTable", "get_table", "refresh", "clear", "provider_request"]
+__all__ = ["LayerSet", "LayerTable", "clear", "get_layers", "get_table", "provider_request",
+           "refresh"]
 
 logger = logging.getLogger(__name__)
 _flights: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -48,8 +52,28 @@ def provider_request(
                            http_request=http_request)
 
 
-def get_table(dataset: Dataset, request: ProviderRequest) -> LayerTable:
-    """The queryable table of ``dataset`` for ``request``; fetches when needed."""
+@dataclass(frozen=True)
+class LayerSet:
+    """Every layer and table of a dataset, one version, ready to query."""
+
+    key: str
+    version: str
+    layers: tuple[LayerTable, ...]
+    relationships: tuple[dict[str, Any], ...] = ()
+
+    def layer(self, layer_id: int) -> LayerTable:
+        for table in self.layers:
+            if table.layer_id == layer_id:
+                return table
+        raise NotFoundError("Layer not found.", details=[f"No layer {layer_id}"])
+
+    @property
+    def count(self) -> int:
+        return sum(table.count for table in self.layers)
+
+
+def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
+    """The queryable layers of ``dataset`` for ``request``; fetches when needed."""
     plugin = dataset.provider.plugin
     if dataset.provider.cache_policy == Provider.PASS_THROUGH:
         return _build(dataset, request, store=False)
@@ -73,18 +97,33 @@ def get_table(dataset: Dataset, request: ProviderRequest) -> LayerTable:
             return stale
 
 
-def _hot(pointer: cache.Pointer) -> LayerTable | None:
-    table = hot_tables.get(pointer.key, pointer.version)
-    if table is not None:
-        return table
-    blob = cache.get_blob(pointer.key, pointer.version)
-    if blob is None:
-        return None
-    return hot_tables.put(pointer.key, pointer.version, read_ipc(blob), pointer.schema,
-                          pointer.fetched_at)
+def get_table(dataset: Dataset, request: ProviderRequest, layer: int | None = None
+              ) -> LayerTable:
+    """One layer of ``dataset`` (the first when ``layer`` is None)."""
+    layers = get_layers(dataset, request)
+    return layers.layers[0] if layer is None else layers.layer(layer)
 
 
-def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerTable:
+def _hot_key(key: str, layer_id: int) -> str:
+    return f"{key}|{layer_id}"
+
+
+def _hot(pointer: cache.Pointer) -> LayerSet | None:
+    tables = []
+    for entry in pointer.layers:
+        hot_key = _hot_key(pointer.key, entry.id)
+        table = hot_tables.get(hot_key, pointer.version)
+        if table is None:
+            blob = cache.get_blob(pointer.key, pointer.version, entry.id)
+            if blob is None:
+                return None
+            table = hot_tables.put(hot_key, pointer.version, read_ipc(blob), entry.schema,
+                                   pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
+        tables.append(table)
+    return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships)
+
+
+def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerSet:
     """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset."""
     request = request or provider_request(dataset)
     try:
@@ -97,50 +136,98 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerTa
         raise
 
 
-def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerTable:
+def split_layers(collection: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    """(layer id, kind, FeatureCollection) for a plain collection or {layers, tables}."""
+    if "layers" not in collection and "tables" not in collection:
+        return [(0, "layer", collection)]
+    entries: list[tuple[int, str, dict[str, Any]]] = []
+    for kind, name in (("layer", "layers"), ("table", "tables")):
+        items = collection.get(name) or []
+        if not isinstance(items, list):
+            raise SourceFormatError(f"'{name}' must be a list of FeatureCollections.")
+        for item in items:
+            if not isinstance(item, dict):
+                raise SourceFormatError(f"An entry of '{name}' is not a FeatureCollection.")
+            wanted = (item.get("metadata") or {}).get("id")
+            layer_id = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) \
+                else len(entries)
+            entries.append((layer_id, kind, item))
+    layer_ids = [entry[0] for entry in entries]
+    if not entries or len(set(layer_ids)) != len(layer_ids):
+        raise SourceFormatError("Layer ids must be present and unique.")
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _relationships(parts: list[tuple[int, str, dict[str, Any]]]) -> tuple[dict[str, Any], ...]:
+    """Relationships declared in each layer's metadata, with the layer they start from."""
+    found = []
+    for layer_id, _, part in parts:
+        for item in (part.get("metadata") or {}).get("relationships") or []:
+            if isinstance(item, dict):
+                found.append({**item, "originLayerId": layer_id})
+    return tuple(found)
+
+
+def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerSet:
     plugin = dataset.provider.plugin
     key = plugin.create_key(request)
     label = dataset.route_label
     started = time.perf_counter()
     collection = fetch(plugin, request, label)
-    layer = normalize(
-        collection,
-        label=label,
-        assign_ids=lambda keys: ids.assign_ids(key, keys),
-        overrides=overrides_of(dataset),
-        check_geojson=koop_settings.validate_geojson,
-    )
-    blob = write_ipc(layer.table)
-    version = hashlib.blake2b(blob, digest_size=8).hexdigest()
+    parts = split_layers(collection)
+    single = len(parts) == 1 and parts[0][0] == 0
+    layers = []
+    for layer_id, _kind, part in parts:
+        ids_key = key if single else f"{key}|{layer_id}"
+        layers.append(normalize(
+            part,
+            label=label if single else f"{label} layer {layer_id}",
+            assign_ids=lambda keys, ids_key=ids_key: ids.assign_ids(ids_key, keys),
+            overrides=overrides_of(dataset) if single or layer_id == parts[0][0] else Overrides(),
+            check_geojson=koop_settings.validate_geojson,
+        ))
+    blobs = {layer_id: write_ipc(layer.table) for (layer_id, _, _), layer in zip(parts, layers,
+                                                                                 strict=True)}
+    digest = hashlib.blake2b(digest_size=8)
+    for layer_id in sorted(blobs):
+        digest.update(blobs[layer_id])
+    version = digest.hexdigest()
+    if not store:  # a pass-through answer belongs to this request alone
+        version = f"{version}-{uuid.uuid4().hex[:8]}"
     now = time.time()
     ttl = collection.get("ttl") if isinstance(collection.get("ttl"), (int, float)) else None
     ttl = ttl if ttl is not None else dataset.effective_ttl
-    pointer = cache.Pointer(key, version, now, now + ttl, layer.table.num_rows, len(blob),
-                            layer.schema)
+    entries = tuple(cache.LayerEntry(layer_id, kind, layer.schema, layer.table.num_rows,
+                                     len(blobs[layer_id]))
+                    for (layer_id, kind, _), layer in zip(parts, layers, strict=True))
+    pointer = cache.Pointer(key, version, now, now + ttl, entries, _relationships(parts))
     if store:
-        cache.store(pointer, blob)
-    table = hot_tables.put(key, version, layer.table, layer.schema, now)
+        cache.store(pointer, blobs)
+    tables = tuple(
+        hot_tables.put(_hot_key(key, layer_id), version, layer.table, layer.schema, now,
+                       None if store else layer.answers, layer_id=layer_id, kind=kind)
+        for (layer_id, kind, _), layer in zip(parts, layers, strict=True))
     if store:
         Dataset.objects.filter(pk=dataset.pk).update(
             cache_key=key,
             version=version,
             last_refresh=datetime.fromtimestamp(now, UTC),
             expires_at=datetime.fromtimestamp(now + ttl, UTC),
-            feature_count=layer.table.num_rows,
+            feature_count=pointer.count,
             refresh_duration_ms=int((time.perf_counter() - started) * 1000),
             last_error="",
             last_error_at=None,
         )
-        logger.info("%s: refreshed %d features, version %s, %d bytes, %.0f ms", label,
-                    layer.table.num_rows, version, len(blob),
+        logger.info("%s: refreshed %d features in %d layer(s), version %s, %d bytes, %.0f ms",
+                    label, pointer.count, len(parts), version, pointer.size,
                     (time.perf_counter() - started) * 1000)
-    return table
+    return LayerSet(key, version, tables, pointer.relationships)
 
 
 def clear(dataset: Dataset) -> bool:
     """Drop the cached copy of ``dataset`` (ids are kept); return whether one existed."""
     key = dataset.cache_key or dataset.provider.plugin.create_key(provider_request(dataset))
-    hot_tables.discard(key)
+    _discard_hot(key)
     existed = cache.clear(key)
     Dataset.objects.filter(pk=dataset.pk).update(version="", expires_at=None)
     return existed
@@ -156,3 +243,16 @@ def overrides_of(dataset: Dataset) -> Overrides:
         max_record_count=dataset.max_record_count,
         fields=dataset.fields_override or {},
     )
+
+
+def _discard_hot(key: str) -> None:
+    pointer = cache.get_pointer(key)
+    for layer_id in [entry.id for entry in pointer.layers] if pointer else [0]:
+        hot_tables.discard(_hot_key(key, layer_id))
+
+
+def forget(key: str) -> None:
+    """Drop everything kept for a cache key: hot tables, the cached copy and the id maps."""
+    _discard_hot(key)
+    cache.clear(key)
+    ids.forget_ids(key)

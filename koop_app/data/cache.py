@@ -20,21 +20,48 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Pointer:
-    key: str
-    version: str
-    fetched_at: float
-    expires_at: float
+class LayerEntry:
+    """One layer (or table) of a cached dataset."""
+
+    id: int
+    kind: str  # "layer" or "table"
+    schema: LayerSchema
     count: int
     size: int
-    schema: LayerSchema
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "schema": self.schema.as_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Pointer:
+    def from_dict(cls, data: dict[str, Any]) -> LayerEntry:
         return cls(**{**data, "schema": LayerSchema.from_dict(data["schema"])})
+
+
+@dataclass(frozen=True)
+class Pointer:
+    key: str
+    version: str
+    fetched_at: float
+    expires_at: float
+    layers: tuple[LayerEntry, ...]
+    relationships: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def count(self) -> int:
+        return sum(layer.count for layer in self.layers)
+
+    @property
+    def size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "layers": [layer.as_dict() for layer in self.layers],
+                "relationships": list(self.relationships)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pointer:
+        return cls(**{**data, "layers": tuple(LayerEntry.from_dict(d) for d in data["layers"]),
+                      "relationships": tuple(data.get("relationships") or ())})
 
 
 def _digest(key: str) -> str:
@@ -45,8 +72,8 @@ def pointer_key(key: str) -> str:
     return f"koop:ptr:{_digest(key)}"
 
 
-def blob_key(key: str, version: str) -> str:
-    return f"koop:blob:{_digest(key)}:{version}"
+def blob_key(key: str, version: str, layer_id: int) -> str:
+    return f"koop:blob:{_digest(key)}:{version}:{layer_id}"
 
 
 def get_pointer(key: str) -> Pointer | None:
@@ -64,22 +91,23 @@ def get_pointer(key: str) -> Pointer | None:
         return None
 
 
-def get_blob(key: str, version: str) -> bytes | None:
+def get_blob(key: str, version: str, layer_id: int) -> bytes | None:
     try:
-        return cache.get(blob_key(key, version))
+        return cache.get(blob_key(key, version, layer_id))
     except Exception:
         logger.warning("data cache unavailable reading %s", key, exc_info=True)
         return None
 
 
-def store(pointer: Pointer, blob: bytes) -> bool:
-    """Write the blob, then the pointer, both without expiry: stale copies stay servable."""
+def store(pointer: Pointer, blobs: dict[int, bytes]) -> bool:
+    """Write the blobs, then the pointer, without expiry: stale copies stay servable."""
     try:
-        old = cache.get(pointer_key(pointer.key))
-        cache.set(blob_key(pointer.key, pointer.version), blob, timeout=None)
+        old = get_pointer(pointer.key)
+        cache.set_many({blob_key(pointer.key, pointer.version, layer_id): blob
+                        for layer_id, blob in blobs.items()}, timeout=None)
         cache.set(pointer_key(pointer.key), pointer.as_dict(), timeout=None)
-        if old and old.get("version") != pointer.version:
-            cache.delete(blob_key(pointer.key, old["version"]))
+        if old and old.version != pointer.version:
+            _delete_blobs(old)
         return True
     except Exception:
         logger.warning("data cache unavailable storing %s", pointer.key, exc_info=True)
@@ -89,11 +117,16 @@ def store(pointer: Pointer, blob: bytes) -> bool:
 def clear(key: str) -> bool:
     """Drop the cached copy of ``key``; return whether there was one."""
     try:
-        old = cache.get(pointer_key(key))
+        old = get_pointer(key)
         if old:
-            cache.delete(blob_key(key, old["version"]))
+            _delete_blobs(old)
         cache.delete(pointer_key(key))
         return bool(old)
     except Exception:
         logger.warning("data cache unavailable clearing %s", key, exc_info=True)
         return False
+
+
+def _delete_blobs(pointer: Pointer) -> None:
+    cache.delete_many([blob_key(pointer.key, pointer.version, layer.id)
+                       for layer in pointer.layers])

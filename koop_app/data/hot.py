@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from koop_app.conf import koop_settings
 from koop_app.data import duck
-from koop_app.data.normalize import GEOMETRY_COLUMN
+from koop_app.data.normalize import GEOMETRY_COLUMN, SourceAnswers
 from koop_app.data.schema import LayerSchema
 
 
@@ -35,6 +35,13 @@ class LayerTable:
     count: int
     fetched_at: float
     nbytes: int
+    answers: SourceAnswers | None = None  # pass-through providers only
+    layer_id: int = 0
+    kind: str = "layer"  # "layer" or "table"
+
+    @property
+    def is_table(self) -> bool:
+        return self.kind == "table" or self.schema.geometry_type is None
 
 
 ENUM_MIN_ROWS = 10_000
@@ -69,7 +76,8 @@ class HotTables:
             return entry
 
     def put(
-        self, key: str, version: str, table: pa.Table, schema: LayerSchema, fetched_at: float
+        self, key: str, version: str, table: pa.Table, schema: LayerSchema, fetched_at: float,
+        answers: SourceAnswers | None = None, layer_id: int = 0, kind: str = "layer",
     ) -> LayerTable:
         """Load ``table`` as the hot copy of ``key``, replacing an older version."""
         with self._lock:
@@ -85,7 +93,7 @@ class HotTables:
             finally:
                 con.unregister("incoming_layer")
             entry = LayerTable(key, version, name, schema, table.num_rows, fetched_at,
-                               table.nbytes)
+                               table.nbytes, answers, layer_id, kind)
             self.discard(key)
             self._tables[key] = entry
             self._evict(keep=key)

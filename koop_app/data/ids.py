@@ -56,4 +56,6 @@ def assign_ids(cache_key: str, keys: pa.Array) -> pa.Array:
 
 
 def forget_ids(cache_key: str) -> None:
+    """Forget the ids of ``cache_key`` and of its layers (``<key>|<layer id>``)."""
     FeatureIdMap.objects.filter(cache_key=cache_key).delete()
+    FeatureIdMap.objects.filter(cache_key__startswith=f"{cache_key}|").delete()

@@ -63,6 +63,54 @@ class Overrides:
 class NormalizedLayer:
     table: pa.Table
     schema: LayerSchema
+    # What a pass-through provider already did or knows: filtersApplied, count, extent,
+    # statistics (see SourceAnswers).
+    answers: SourceAnswers | None = None
+
+
+@dataclass(frozen=True)
+class SourceAnswers:
+    """Work a pass-through provider did at its source, so the engine does not redo it."""
+
+    filters_applied: frozenset[str] = frozenset()
+    count: int | None = None
+    extent: tuple[float, float, float, float] | None = None
+    statistics: tuple[dict[str, Any], ...] | None = None
+    limit_exceeded: bool = False
+
+    @classmethod
+    def from_collection(cls, collection: Mapping[str, Any]) -> SourceAnswers | None:
+        applied = collection.get("filtersApplied") or {}
+        metadata = collection.get("metadata") or {}
+        count = collection.get("count")
+        extent = collection.get("extent") or metadata.get("extent")
+        statistics = collection.get("statistics")
+        if not (applied or count is not None or extent or statistics):
+            return None
+        names = frozenset(k.lower() for k, v in applied.items() if v) if isinstance(
+            applied, Mapping) else frozenset()
+        return cls(
+            filters_applied=names,
+            count=int(count) if isinstance(count, int) and not isinstance(count, bool) else None,
+            extent=_extent_of(extent),
+            statistics=tuple(statistics) if isinstance(statistics, list) else None,
+            limit_exceeded=bool(metadata.get("limitExceeded")),
+        )
+
+
+def _extent_of(value: Any) -> tuple[float, float, float, float] | None:
+    """An extent as [xmin, ymin, xmax, ymax], [[xmin, ymin], [xmax, ymax]] or Esri JSON."""
+    try:
+        if isinstance(value, Mapping):
+            return tuple(float(value[k]) for k in ("xmin", "ymin", "xmax", "ymax"))  # type: ignore[return-value]
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            (xmin, ymin), (xmax, ymax) = value
+            return float(xmin), float(ymin), float(xmax), float(ymax)
+        if isinstance(value, (list, tuple)) and len(value) == 4:
+            return tuple(float(v) for v in value)  # type: ignore[return-value]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return None
 
 
 AssignIds = Callable[[pa.Array], pa.Array]
@@ -143,7 +191,7 @@ def normalize(
         extent=extent,
         metadata=_layer_metadata(metadata, overrides, fields),
     )
-    return NormalizedLayer(table, schema)
+    return NormalizedLayer(table, schema, SourceAnswers.from_collection(collection))
 
 
 def _features(collection: Any) -> list[dict[str, Any]]:

@@ -9,12 +9,10 @@ mounted once, outside any provider.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
-from django.conf import settings
-from django.utils.module_loading import import_string
-
-DEFAULT_OUTPUTS = ["koop_app.outputs.geoservices"]
+from koop_app.conf import koop_settings
 
 
 @dataclass(frozen=True)
@@ -26,9 +24,5 @@ class OutputRoute:
 
 
 def output_modules() -> list[Any]:
-    """Output modules named in settings.KOOP_OUTPUTS (default: GeoServices)."""
-    from importlib import import_module
-
-    names = getattr(settings, "KOOP_OUTPUTS", DEFAULT_OUTPUTS)
-    return [import_module(name) if "." in name and not name[0].isupper() else import_string(name)
-            for name in names]
+    """The output modules named in KOOP["OUTPUTS"]."""
+    return [import_module(name) for name in koop_settings.OUTPUTS]

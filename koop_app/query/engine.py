@@ -7,7 +7,7 @@ DuckDB, so no Python loop touches each feature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -19,8 +19,8 @@ from shapely.geometry import box
 from koop_app.conf import koop_settings
 from koop_app.data.duck import quote_ident, quote_string
 from koop_app.data.hot import LayerTable, hot_tables
-from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN
-from koop_app.data.schema import DATE, DOUBLE, INTEGER, Field
+from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN, SourceAnswers
+from koop_app.data.schema import DATE, DOUBLE, INTEGER, STRING, Field
 from koop_app.errors import InvalidParameterError, KoopError
 from koop_app.query.params.geometry import SpatialFilter
 from koop_app.query.query import Query
@@ -216,7 +216,59 @@ def _out_extent(bounds: tuple[float, float, float, float], out_sr: SpatialRef
 
 # --- run ------------------------------------------------------------------------------------
 
+def _skip_applied(query: Query, answers: SourceAnswers | None) -> Query:
+    """Drop the steps a pass-through provider says it did (Koop's filtersApplied keys)."""
+    if answers is None or not answers.filters_applied:
+        return query
+    applied = answers.filters_applied
+    if "all" in applied:
+        applied = applied | {"where", "geometry", "objectids", "projection", "offset", "limit",
+                             "time"}
+    changes: dict[str, Any] = {}
+    if "where" in applied:
+        changes["where"] = None
+    if "geometry" in applied:
+        changes["spatial"] = None
+    if "objectids" in applied:
+        changes["object_ids"] = None
+    if "time" in applied:
+        changes["time"] = None
+    if applied & {"projection", "outsr"}:
+        changes["out_sr"] = None
+    if applied & {"offset", "resultoffset"}:
+        changes["offset"] = 0
+    if applied & {"limit", "resultrecordcount"}:
+        changes["limit"] = None
+    return replace(query, **changes)
+
+
+def _precomputed(query: Query, table: LayerTable) -> Result | None:
+    """A provider's own count, extent or statistics answer the query without the table."""
+    answers = table.answers
+    if answers is None:
+        return None
+    out_sr = query.out_sr or WGS84
+    if query.extent_only and answers.extent is not None and (
+            not query.count_only or answers.count is not None):
+        return Result(table, out_sr, count=answers.count if query.count_only else None,
+                      extent=_out_extent(answers.extent, out_sr), extent_only=True)
+    if query.count_only and not query.extent_only and answers.count is not None:
+        return Result(table, out_sr, count=answers.count)
+    if query.statistics and answers.statistics is not None:
+        rows = pa.Table.from_pylist([dict(row) for row in answers.statistics])
+        fields = tuple(Field(name, DOUBLE if pa.types.is_floating(rows.schema.field(name).type)
+                             else INTEGER if pa.types.is_integer(rows.schema.field(name).type)
+                             else STRING, name) for name in rows.column_names)
+        page = Page("SELECT * FROM page_rows", (), fields, False, "1", rows=rows)
+        return Result(table, out_sr, page=page, statistics=True)
+    return None
+
+
 def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
+    query = _skip_applied(query, table.answers)
+    precomputed = _precomputed(query, table)
+    if precomputed is not None:
+        return precomputed
     schema = table.schema
     oid = quote_ident(schema.object_id_field)
     source = table.table_name
@@ -262,7 +314,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     else:
         more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
                     f"OFFSET {int(query.offset) + int(limit)}")
-    exceeded = execute(more_sql, params).fetchone() is not None
+    exceeded = execute(more_sql, params).fetchone() is not None or bool(
+        table.answers and table.answers.limit_exceeded)
     if exceeded and not query.return_exceeded_limit_features:
         limit = 0  # ArcGIS: over the limit, no features and only the flag
     if query.distinct:

@@ -13,7 +13,11 @@ from koop_app.sources import check_location, read_source
 
 
 class GeoJSONProvider(Provider):
-    """``/geojson/rest/services/<id>/FeatureServer``: one dataset per registered GeoJSON source."""
+    """``/geojson/rest/services/<id>/FeatureServer``: one dataset per registered GeoJSON source.
+
+    The source is a FeatureCollection, a single Feature, or a multi-layer document
+    ``{"layers": [FeatureCollection, ...], "tables": [...]}`` (ids from each metadata.id).
+    """
 
     name = "geojson"
     version = "1.0.0"
@@ -31,6 +35,8 @@ class GeoJSONProvider(Provider):
                                     log_message=f"invalid JSON: {exc}") from exc
         if isinstance(data, dict) and data.get("type") == "Feature":
             data = {"type": "FeatureCollection", "features": [data]}
+        if isinstance(data, dict) and ("layers" in data or "tables" in data):
+            return data  # a multi-layer document: {"layers": [...], "tables": [...]}
         if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
             raise SourceFormatError("The GeoJSON source is not a FeatureCollection.")
         return data

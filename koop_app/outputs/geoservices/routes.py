@@ -32,6 +32,8 @@ routes = [
                 "geoservices-layer-info"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/query", _view(views.QueryView),
                 "geoservices-query"),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/queryRelatedRecords",
+                _view(views.QueryRelatedRecordsView), "geoservices-query-related"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/generateRenderer",
                 _view(views.GenerateRendererView), "geoservices-generate-renderer"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/(?P<object_id>-?\d+)",

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from koop_app.data import LayerSet
 from koop_app.data.duck import quote_ident, quote_string
 from koop_app.data.hot import LayerTable
 from koop_app.data.normalize import GEOMETRY_COLUMN
@@ -133,16 +134,37 @@ def time_info(table: LayerTable) -> dict[str, Any] | None:
     return out
 
 
-def layer_json(table: LayerTable, layer_id: int, *, name: str,
-               limits: RecordLimits) -> dict[str, Any]:
+def relationships_json(table: LayerTable, relationships: tuple[dict[str, Any], ...]
+                       ) -> list[dict[str, Any]]:
+    """This layer's relationships, from either end (origin or destination)."""
+    out = []
+    for item in relationships:
+        if item.get("originLayerId") == table.layer_id:
+            out.append({"id": item.get("id", 0), "name": item.get("name", ""),
+                        "relatedTableId": item.get("relatedTableId"),
+                        "cardinality": item.get("cardinality", "esriRelCardinalityOneToMany"),
+                        "role": "esriRelRoleOrigin", "keyField": item.get("keyField"),
+                        "composite": False})
+        elif item.get("relatedTableId") == table.layer_id:
+            out.append({"id": item.get("id", 0), "name": item.get("name", ""),
+                        "relatedTableId": item.get("originLayerId"),
+                        "cardinality": item.get("cardinality", "esriRelCardinalityOneToMany"),
+                        "role": "esriRelRoleDestination",
+                        "keyField": item.get("relatedKeyField"), "composite": False})
+    return out
+
+
+def layer_json(table: LayerTable, *, name: str, limits: RecordLimits,
+               relationships: tuple[dict[str, Any], ...] = ()) -> dict[str, Any]:
     """Layer (or table) info, as ArcGIS clients read it; advertises only what is implemented."""
     schema = table.schema
-    geometry_type = schema.geometry_type
+    geometry_type = None if table.is_table else schema.geometry_type
+    related = relationships_json(table, relationships)
     info: dict[str, Any] = {
         "currentVersion": CURRENT_VERSION,
-        "id": layer_id,
+        "id": table.layer_id,
         "name": layer_name(table, name),
-        "type": "Feature Layer" if geometry_type else "Table",
+        "type": "Table" if table.is_table else "Feature Layer",
         "description": schema.metadata.get("description", ""),
         "copyrightText": schema.metadata.get("copyrightText", ""),
         "defaultVisibility": True,
@@ -159,7 +181,7 @@ def layer_json(table: LayerTable, layer_id: int, *, name: str,
         "fields": [field_json(f) for f in schema.fields],
         "types": [],
         "templates": [],
-        "relationships": [],
+        "relationships": related,
         "maxRecordCount": limits.max_record_count,
         "standardMaxRecordCount": limits.standard,
         "tileMaxRecordCount": limits.tile,
@@ -168,6 +190,7 @@ def layer_json(table: LayerTable, layer_id: int, *, name: str,
         "capabilities": "Query",
         "useStandardizedQueries": True,
         "supportsAdvancedQueries": True,
+        "supportsQueryRelatedRecords": bool(related),
         "supportsStatistics": True,
         "supportsCoordinatesQuantization": False,
         "supportedSpatialRelationships": [
@@ -214,26 +237,37 @@ def layer_json(table: LayerTable, layer_id: int, *, name: str,
     return info
 
 
-def service_json(table: LayerTable, *, name: str, description: str,
-                 limits: RecordLimits) -> dict[str, Any]:
-    schema = table.schema
-    entry = {"id": 0, "name": layer_name(table, name), "parentLayerId": -1,
-             "defaultVisibility": True, "subLayerIds": None, "minScale": 0, "maxScale": 0}
-    layers, tables = [], []
-    if schema.geometry_type:
-        layers.append({**entry, "geometryType": schema.geometry_type})
-    else:
-        tables.append(entry)
-    extent = envelope_json(schema.extent)
+def service_json(layers: LayerSet, *, name: str, description: str,
+                 max_record_count: int) -> dict[str, Any]:
+    entries: dict[str, list[dict[str, Any]]] = {"layers": [], "tables": []}
+    extents = []
+    first_description = ""
+    for table in layers.layers:
+        entry = {"id": table.layer_id, "name": layer_name(table, name), "parentLayerId": -1,
+                 "defaultVisibility": True, "subLayerIds": None, "minScale": 0, "maxScale": 0}
+        if table.is_table:
+            entries["tables"].append(entry)
+        else:
+            entries["layers"].append({**entry, "geometryType": table.schema.geometry_type})
+            if table.schema.extent:
+                extents.append(table.schema.extent)
+        first_description = first_description or table.schema.metadata.get("description", "")
+    bounds = None
+    if extents:
+        bounds = (min(e[0] for e in extents), min(e[1] for e in extents),
+                  max(e[2] for e in extents), max(e[3] for e in extents))
+    extent = envelope_json(bounds)
+    copyright_text = layers.layers[0].schema.metadata.get("copyrightText", "") \
+        if layers.layers else ""
     return {
         "currentVersion": CURRENT_VERSION,
-        "serviceDescription": description or schema.metadata.get("description", ""),
-        "description": description or schema.metadata.get("description", ""),
-        "copyrightText": schema.metadata.get("copyrightText", ""),
+        "serviceDescription": description or first_description,
+        "description": description or first_description,
+        "copyrightText": copyright_text,
         "hasVersionedData": False,
         "supportsDisconnectedEditing": False,
         "hasStaticData": True,
-        "maxRecordCount": limits.max_record_count,
+        "maxRecordCount": max_record_count,
         "supportedQueryFormats": "JSON, geoJSON",
         "capabilities": "Query",
         "spatialReference": WGS84.as_json(),
@@ -243,8 +277,8 @@ def service_json(table: LayerTable, *, name: str, description: str,
         "units": "esriDecimalDegrees",
         "syncEnabled": False,
         "supportsApplyEditsWithGlobalIds": False,
-        "layers": layers,
-        "tables": tables,
+        "layers": entries["layers"],
+        "tables": entries["tables"],
     }
 
 

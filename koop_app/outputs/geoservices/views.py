@@ -22,7 +22,7 @@ from koop_app.outputs.geoservices.renderers import (
     PrettyJSONRenderer,
     jsonp_callback,
 )
-from koop_app.query import classify
+from koop_app.query import classify, related
 from koop_app.query.where import compile_where
 
 CORS_HEADERS = {
@@ -114,24 +114,26 @@ class DatasetView(GeoServicesView):
             raise NotFoundError("Service not found.")
         return found
 
-    def table(self, request: Request, dataset: Dataset, layer: int | None, method: str | None):
+    def layers(self, request: Request, dataset: Dataset, layer: int | None,
+               method: str | None) -> data.LayerSet:
         provider_request = data.provider_request(
             dataset, layer=layer, method=method, query=request.koop_params,
             http_request=request._request,
         )
         dataset.provider.plugin.authorize(provider_request)
-        return data.get_table(dataset, provider_request)
+        return data.get_layers(dataset, provider_request)
+
+    def table(self, request: Request, dataset: Dataset, layer: int,
+              method: str | None) -> data.LayerTable:
+        return self.layers(request, dataset, layer, method).layer(layer)
 
     @staticmethod
     def layer_id(layer: str) -> int:
         try:
-            number = int(layer)
+            return int(layer)
         except ValueError:
             raise NotFoundError("Layer not found.",
                                 details=[f"Invalid layer id {layer!r}"]) from None
-        if number != 0:
-            raise NotFoundError("Layer not found.", details=[f"No layer {number}"])
-        return number
 
     @staticmethod
     def name_of(dataset: Dataset) -> str:
@@ -147,21 +149,24 @@ class ServiceView(DatasetView):
     def answer(self, request: Request, provider: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
         dataset = self.dataset(provider, host, id)
-        table = self.table(request, dataset, None, None)
-        return serializers.service_json(table, name=self.name_of(dataset),
+        layers = self.layers(request, dataset, None, None)
+        return serializers.service_json(layers, name=self.name_of(dataset),
                                         description=dataset.description,
-                                        limits=limits_of(dataset, table))
+                                        max_record_count=dataset.effective_max_record_count)
 
 
 class LayersView(DatasetView):
     def answer(self, request: Request, provider: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
         dataset = self.dataset(provider, host, id)
-        table = self.table(request, dataset, None, "layers")
-        info = serializers.layer_json(table, 0, name=self.name_of(dataset),
-                                      limits=limits_of(dataset, table))
-        key = "layers" if table.schema.geometry_type else "tables"
-        return {"layers": [], "tables": [], key: [info]}
+        layers = self.layers(request, dataset, None, "layers")
+        out: dict[str, Any] = {"layers": [], "tables": []}
+        for table in layers.layers:
+            info = serializers.layer_json(table, name=self.name_of(dataset),
+                                          limits=limits_of(dataset, table),
+                                          relationships=layers.relationships)
+            out["tables" if table.is_table else "layers"].append(info)
+        return out
 
 
 class LayerView(DatasetView):
@@ -169,9 +174,11 @@ class LayerView(DatasetView):
                id: str | None = None) -> dict[str, Any]:
         dataset = self.dataset(provider, host, id)
         layer_id = self.layer_id(layer)
-        table = self.table(request, dataset, layer_id, None)
-        return serializers.layer_json(table, layer_id, name=self.name_of(dataset),
-                                      limits=limits_of(dataset, table))
+        layers = self.layers(request, dataset, layer_id, None)
+        table = layers.layer(layer_id)
+        return serializers.layer_json(table, name=self.name_of(dataset),
+                                      limits=limits_of(dataset, table),
+                                      relationships=layers.relationships)
 
 
 class QueryView(DatasetView):
@@ -235,3 +242,20 @@ class GenerateRendererView(DatasetView):
             return drawing.class_breaks_json(breaks, definition, geometry_type)
         values = classify.unique_values(definition, table, where)
         return drawing.unique_values_json(values, definition, geometry_type)
+
+
+class QueryRelatedRecordsView(DatasetView):
+    """``/FeatureServer/<layer>/queryRelatedRecords``: related records grouped by feature."""
+
+    def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        layers = self.layers(request, dataset, layer_id, "queryRelatedRecords")
+        origin = layers.layer(layer_id)
+        relationship = related.find_relationship(request.koop_params, origin,
+                                                 layers.relationships)
+        target = layers.layer(int(relationship["relatedTableId"]))
+        fields, groups = related.related_records(request.koop_params, origin, target,
+                                                 relationship)
+        return related.related_json(fields, groups, serializers.field_json)
