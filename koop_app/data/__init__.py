@@ -21,7 +21,7 @@ from typing import Any
 
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
-from koop_app.data.arrowio import read_ipc, write_ipc
+from koop_app.data.arrowio import stream_ipc, write_ipc
 from koop_app.data.fetch import fetch
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.normalize import Overrides, normalize
@@ -117,7 +117,7 @@ def _hot(pointer: cache.Pointer) -> LayerSet | None:
             blob = cache.get_blob(pointer.key, pointer.version, entry.id)
             if blob is None:
                 return None
-            table = hot_tables.put(hot_key, pointer.version, read_ipc(blob), entry.schema,
+            table = hot_tables.put(hot_key, pointer.version, stream_ipc(blob), entry.schema,
                                    pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
         tables.append(table)
     return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships)

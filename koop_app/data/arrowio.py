@@ -15,3 +15,8 @@ def write_ipc(table: pa.Table) -> bytes:
 
 def read_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def stream_ipc(data: bytes) -> pa.RecordBatchReader:
+    """The batches of an IPC stream, decoded one at a time as they are read."""
+    return pa.ipc.open_stream(pa.py_buffer(data))

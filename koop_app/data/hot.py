@@ -12,11 +12,11 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from koop_app.conf import koop_settings
 from koop_app.data import duck
@@ -44,8 +44,6 @@ class LayerTable:
         return self.kind == "table" or self.schema.geometry_type is None
 
 
-ENUM_MIN_ROWS = 10_000
-ENUM_MAX_VALUES = 1_000
 # A replaced table is dropped this long after, so queries already running on it can finish.
 RETIRE_SECONDS = 120.0
 
@@ -76,29 +74,43 @@ class HotTables:
             return entry
 
     def put(
-        self, key: str, version: str, table: pa.Table, schema: LayerSchema, fetched_at: float,
-        answers: SourceAnswers | None = None, layer_id: int = 0, kind: str = "layer",
+        self, key: str, version: str, rows: pa.Table | pa.RecordBatchReader, schema: LayerSchema,
+        fetched_at: float, answers: SourceAnswers | None = None, layer_id: int = 0,
+        kind: str = "layer",
     ) -> LayerTable:
-        """Load ``table`` as the hot copy of ``key``, replacing an older version."""
+        """Load ``rows`` as the hot copy of ``key``, replacing an older version.
+
+        ``rows`` may be a stream of record batches (from the cache's IPC blob): DuckDB copies
+        it batch by batch, so the decoded layer is never held twice.
+        """
         with self._lock:
             current = self.get(key, version)
             if current is not None:
                 return current
             con = self._connection()
             name = f"layer_{next(self._names)}"
-            columns = ", ".join(_column_sql(table, c) for c in table.column_names)
-            con.register("incoming_layer", table)
+            reader = rows.to_reader() if isinstance(rows, pa.Table) else rows
+            sizes = [0]
+
+            def counted() -> Iterator[pa.RecordBatch]:
+                for batch in reader:
+                    sizes[0] += batch.nbytes
+                    yield batch
+
+            stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
+            columns = ", ".join(_column_sql(schema, c) for c in reader.schema.names)
+            con.register("incoming_layer", stream)
             try:
                 con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming_layer")
             finally:
                 con.unregister("incoming_layer")
-            entry = LayerTable(key, version, name, schema, table.num_rows, fetched_at,
-                               table.nbytes, answers, layer_id, kind)
+            (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            entry = LayerTable(key, version, name, schema, int(count), fetched_at, sizes[0],
+                               answers, layer_id, kind)
             self.discard(key)
             self._tables[key] = entry
             self._evict(keep=key)
         # The decoded Arrow buffers are garbage now: hand their memory back to the system.
-        del table
         pa.default_memory_pool().release_unused()
         return entry
 
@@ -134,7 +146,7 @@ class HotTables:
             self._retired.clear()
 
 
-def _column_sql(table: pa.Table, name: str) -> str:
+def _column_sql(schema: LayerSchema, name: str) -> str:
     """How a column enters DuckDB: geometry parsed; few-valued text as a sorted ENUM.
 
     Grouping and filtering on an ENUM work on small integers (about twice as fast on a
@@ -143,11 +155,10 @@ def _column_sql(table: pa.Table, name: str) -> str:
     column = duck.quote_ident(name)
     if name == GEOMETRY_COLUMN:
         return f"ST_GeomFromWKB({column}) AS {column}"
-    if pa.types.is_string(table.schema.field(name).type) and table.num_rows >= ENUM_MIN_ROWS:
-        values = pc.unique(table[name]).drop_null()
-        if 0 < len(values) <= ENUM_MAX_VALUES:
-            labels = ", ".join(duck.quote_string(v) for v in sorted(values.to_pylist()))
-            return f"CAST({column} AS ENUM({labels})) AS {column}"
+    found = schema.field(name)
+    if found is not None and found.enum_values:
+        labels = ", ".join(duck.quote_string(v) for v in found.enum_values)
+        return f"CAST({column} AS ENUM({labels})) AS {column}"
     return column
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from koop_app.data import validate
@@ -40,6 +41,8 @@ GEOMETRY_COLUMN = "_koop_geom"
 BBOX_COLUMNS = ("_koop_xmin", "_koop_ymin", "_koop_xmax", "_koop_ymax")
 RESERVED_COLUMNS = {GEOMETRY_COLUMN, *BBOX_COLUMNS}
 MIN_STRING_LENGTH = 256
+ENUM_MIN_ROWS = 10_000  # below this an ENUM saves nothing worth the bookkeeping
+ENUM_MAX_VALUES = 1_000
 
 # shapely type id -> GeoJSON type name
 _TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
@@ -150,13 +153,17 @@ def normalize(
             logger.warning("%s: %d value(s) of field %r are not %s and were set to null",
                            label, lost, name, kind.removeprefix("esriFieldType"))
         length = None
+        array = pa.array(typed, type=ARROW_TYPES[kind])
+        enum_values = None
         if kind == STRING:
             longest = max((len(v) for v in typed if v is not None), default=0)
             length = max(MIN_STRING_LENGTH, longest)
+            enum_values = _enum_values(array)
         elif kind == DATE:
             length = 8
-        fields.append(Field(name, kind, spec.get("alias") or name, length, boolean))
-        arrays[name] = pa.array(typed, type=ARROW_TYPES[kind])
+        fields.append(Field(name, kind, spec.get("alias") or name, length, boolean,
+                            enum_values))
+        arrays[name] = array
 
     oid_name, oid_values = _object_ids(features, fields, arrays, metadata, overrides, assign_ids,
                                        label)
@@ -192,6 +199,15 @@ def normalize(
         metadata=_layer_metadata(metadata, overrides, fields),
     )
     return NormalizedLayer(table, schema, SourceAnswers.from_collection(collection))
+
+
+def _enum_values(array: pa.Array) -> tuple[str, ...] | None:
+    if len(array) < ENUM_MIN_ROWS:
+        return None
+    values = pc.unique(array).drop_null()
+    if not 0 < len(values) <= ENUM_MAX_VALUES:
+        return None
+    return tuple(sorted(values.to_pylist()))
 
 
 def _features(collection: Any) -> list[dict[str, Any]]:

@@ -97,9 +97,15 @@ class Field:
     length: int | None = None
     # Boolean columns are SMALL_INTEGER 0/1; remembered so outputs can say so.
     boolean: bool = False
+    # The sorted values of a few-valued text column in a large layer: hot tables keep such a
+    # column as a DuckDB ENUM (grouping and filtering on small integers).
+    enum_values: tuple[str, ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.enum_values is not None:
+            out["enum_values"] = list(self.enum_values)
+        return out
 
     def with_alias(self, alias: str) -> Field:
         return replace(self, alias=alias)
@@ -134,7 +140,9 @@ class LayerSchema:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerSchema:
         return cls(
-            fields=tuple(Field(**item) for item in data["fields"]),
+            fields=tuple(Field(**{**item, "enum_values": tuple(item["enum_values"])})
+                         if item.get("enum_values") is not None else Field(**item)
+                         for item in data["fields"]),
             object_id_field=data["object_id_field"],
             geometry_type=data["geometry_type"],
             extent=tuple(data["extent"]) if data["extent"] else None,

@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import orjson
 import pyarrow as pa
 import shapely
 from shapely.geometry import box
@@ -78,7 +79,7 @@ class Result:
     table: LayerTable
     out_sr: SpatialRef = WGS84
     count: int | None = None
-    object_ids: str | None = None  # a JSON array, written by DuckDB
+    object_ids: str | None = None  # a JSON array of the ids
     extent: tuple[float, float, float, float] | None = None
     extent_only: bool = False
     page: Page | None = None
@@ -298,10 +299,11 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
 
     order = _order(query, oid)
     if query.ids_only:
-        (text,) = execute(f"SELECT '[' || coalesce(string_agg(CAST({oid} AS VARCHAR), ',' "
-                          f"ORDER BY {order}), '') || ']' FROM {source}{where_sql}",
-                          params).fetchone()
-        return Result(table, out_sr, object_ids=text)
+        ids = execute(f"SELECT {oid} FROM {source}{where_sql} ORDER BY {order}",
+                      params).fetchnumpy()[schema.object_id_field]
+        # A numpy array straight to JSON: no Python int per id (a million ids stay ~8 MB).
+        text = orjson.dumps(np.asarray(ids, dtype=np.int64), option=orjson.OPT_SERIALIZE_NUMPY)
+        return Result(table, out_sr, object_ids=text.decode())
 
     if query.limit is not None and query.limit < 1:
         raise InvalidParameterError("resultRecordCount", "must be at least 1")

@@ -434,7 +434,10 @@ class TestResources:
 @pytest.mark.parametrize("enum_rows", [0, 10**9], ids=["text-as-enum", "text"])
 def test_few_valued_text_behaves_the_same_as_an_enum(client, make_dataset, monkeypatch,
                                                      enum_rows):
-    monkeypatch.setattr("koop_app.data.hot.ENUM_MIN_ROWS", enum_rows)
+    import importlib
+
+    normalize_module = importlib.import_module("koop_app.data.normalize")
+    monkeypatch.setattr(normalize_module, "ENUM_MIN_ROWS", enum_rows)
     make_dataset("geojson", "things", things())
 
     def count(where: str) -> int:
