@@ -21,7 +21,9 @@ def load(path: Path) -> dict[tuple[str, int], dict]:
 def main(folder: str, datasets: list[str]) -> None:
     for dataset in datasets:
         ours = load(Path(folder) / f"ours_{dataset}.json")
-        koop = load(Path(folder) / f"koop_{dataset}.json")
+        koop: dict[tuple[str, int], dict] = {}
+        for path in sorted(Path(folder).glob(f"koop_{dataset}*.json")):
+            koop.update(load(path))
         print(f"\n### {dataset}\n")
         print("| query | c | ours p50 ms | Koop p50 ms | ours req/s | Koop req/s | ratio | "
               "ours peak RSS MiB | Koop peak RSS MiB |")

@@ -64,7 +64,7 @@ class DatasetForm(forms.ModelForm):
         model = Dataset
         fields = ["provider", "host", "dataset_id", "name", "description", "enabled", "options",
                   "ttl", "id_field", "display_field", "geometry_type", "fields_override",
-                  "max_record_count"]
+                  "max_record_count", "start_time_field", "end_time_field"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,7 +126,8 @@ class DatasetAdmin(admin.ModelAdmin):
         ("Provider options", {"fields": ["options", "provider_options"]}),
         ("Cache", {"fields": ["ttl"]}),
         ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",
-                                           "fields_override", "max_record_count"],
+                                           "fields_override", "max_record_count",
+                                           "start_time_field", "end_time_field"],
                                 "classes": ["collapse"]}),
         ("Cache state", {"fields": ["cache_key", "version", "last_refresh", "expires_at",
                                     "feature_count", "refresh_duration_ms", "last_error",

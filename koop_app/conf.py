@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_MAX_RECORD_COUNT": 2000,
     # Validate GeoJSON from providers and log problems; None means "when DEBUG".
     "VALIDATE_GEOJSON": None,
+    # How often a process asks the data cache whether a dataset has a new version (seconds).
+    "POINTER_CHECK_SECONDS": 1.0,
     # Memory budget for decoded tables kept in each process.
     "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
     # How many rows one query may return at most, whatever maxRecordCount says.

@@ -26,6 +26,8 @@ FIELDS = {
     "geometry_type": "geometry_type",
     "fields": "fields_override",
     "max_record_count": "max_record_count",
+    "start_time_field": "start_time_field",
+    "end_time_field": "end_time_field",
 }
 
 

@@ -93,6 +93,10 @@ class Dataset(models.Model):
         help_text='Per field: {"name": {"alias": "Name", "type": "Date"}}.',
     )
     max_record_count = models.PositiveIntegerField(null=True, blank=True)
+    start_time_field = models.CharField(
+        max_length=128, blank=True, default="",
+        help_text="A date field that makes the layer time-aware (timeInfo).")
+    end_time_field = models.CharField(max_length=128, blank=True, default="")
 
     # Cache state, written by refreshes.
     cache_key = models.CharField(max_length=500, blank=True, default="", editable=False)

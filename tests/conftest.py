@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from koop_app.conf import koop_settings
-from koop_app.data.hot import hot_tables
+from koop_app.data import reset_process_state
 from koop_app.models import Dataset, Provider
 from koop_app.testing import SourceServer
 
@@ -27,9 +27,9 @@ def source_server() -> Iterator[SourceServer]:
 def _clean_state() -> Iterator[None]:
     """Each test starts with an empty data cache and no hot tables."""
     cache.clear()
-    hot_tables.clear()
+    reset_process_state()
     yield
-    hot_tables.clear()
+    reset_process_state()
 
 
 @pytest.fixture

@@ -78,12 +78,13 @@ def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
     if dataset.provider.cache_policy == Provider.PASS_THROUGH:
         return _build(dataset, request, store=False)
     key = plugin.create_key(request)
-    pointer = cache.get_pointer(key)
+    pointer = _recent_pointer(key)
     if pointer is not None and pointer.expires_at > time.time():
         return _hot(pointer) or refresh(dataset, request)
     with _flights[key]:
         # Another thread may have refreshed while this one waited for the lock.
         fresh = cache.get_pointer(key)
+        _pointers[key] = (time.monotonic(), fresh)
         if fresh is not None and fresh.expires_at > time.time():
             return _hot(fresh) or refresh(dataset, request)
         try:
@@ -95,6 +96,24 @@ def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
             logger.warning("%s: serving the copy of version %s after a failed refresh",
                            dataset.route_label, stale.version)
             return stale
+
+
+_pointers: dict[str, tuple[float, cache.Pointer | None]] = {}
+
+
+def _recent_pointer(key: str) -> cache.Pointer | None:
+    """The cache's pointer for ``key``, read again at most every POINTER_CHECK_SECONDS.
+
+    Reading and decoding it is most of a small request's cost; a new version still reaches
+    every process within that interval.
+    """
+    now = time.monotonic()
+    seen = _pointers.get(key)
+    if seen is not None and now - seen[0] < float(koop_settings.POINTER_CHECK_SECONDS):
+        return seen[1]
+    pointer = cache.get_pointer(key)
+    _pointers[key] = (now, pointer)
+    return pointer
 
 
 def get_table(dataset: Dataset, request: ProviderRequest, layer: int | None = None
@@ -203,6 +222,7 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerS
     pointer = cache.Pointer(key, version, now, now + ttl, entries, _relationships(parts))
     if store:
         cache.store(pointer, blobs)
+        _pointers[key] = (time.monotonic(), pointer)
     tables = tuple(
         hot_tables.put(_hot_key(key, layer_id), version, layer.table, layer.schema, now,
                        None if store else layer.answers, layer_id=layer_id, kind=kind)
@@ -242,10 +262,13 @@ def overrides_of(dataset: Dataset) -> Overrides:
         geometry_type=dataset.geometry_type,
         max_record_count=dataset.max_record_count,
         fields=dataset.fields_override or {},
+        start_time_field=dataset.start_time_field,
+        end_time_field=dataset.end_time_field,
     )
 
 
 def _discard_hot(key: str) -> None:
+    _pointers.pop(key, None)
     pointer = cache.get_pointer(key)
     for layer_id in [entry.id for entry in pointer.layers] if pointer else [0]:
         hot_tables.discard(_hot_key(key, layer_id))
@@ -256,3 +279,9 @@ def forget(key: str) -> None:
     _discard_hot(key)
     cache.clear(key)
     ids.forget_ids(key)
+
+
+def reset_process_state() -> None:
+    """Forget this process's hot tables and remembered pointers (tests; memory pressure)."""
+    _pointers.clear()
+    hot_tables.clear()

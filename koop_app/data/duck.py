@@ -28,8 +28,14 @@ def extension_path() -> Path:
 def connect() -> duckdb.DuckDBPyConnection:
     """A new in-memory database with spatial loaded; use ``.cursor()`` per thread."""
     global _done
-    con = duckdb.connect(config={"autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+    con = duckdb.connect(config={
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+        # Give freed query memory back soon: a web process should stay near its tables' size.
+        "allocator_flush_threshold": "16MB",
+        "allocator_bulk_deallocation_flush_threshold": "16MB",
+        "allocator_background_threads": True,
+    })
     with _installed:
         if not _done:
             con.execute(f"INSTALL '{extension_path()}'")

@@ -60,6 +60,8 @@ class Overrides:
     geometry_type: str = ""
     max_record_count: int | None = None
     fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    start_time_field: str = ""
+    end_time_field: str = ""
 
 
 @dataclass(frozen=True)
@@ -406,6 +408,9 @@ def _layer_metadata(
     for key in ("timeInfo", "limitExceeded", "copyrightText"):
         if key in metadata:
             kept[key] = metadata[key]
+    if overrides.start_time_field:
+        kept["timeInfo"] = {"startTimeField": overrides.start_time_field,
+                            "endTimeField": overrides.end_time_field or None}
     if any(f.type == SMALL_INTEGER and f.boolean for f in fields):
         kept["booleanFields"] = [f.name for f in fields if f.boolean]
     return kept

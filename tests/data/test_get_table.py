@@ -8,7 +8,6 @@ import pytest
 
 from koop_app import data
 from koop_app.data import cache
-from koop_app.data.hot import hot_tables
 from koop_app.errors import SourceFormatError, SourceNotFoundError
 from koop_app.models import Dataset, Provider
 from tests.conftest import collection, feature, point, write_json
@@ -48,7 +47,7 @@ def test_fresh_copy_is_not_refetched(make_dataset, data_dir):
 def test_the_cache_outlives_the_process_tables(make_dataset, data_dir):
     dataset = make_dataset("geojson", "d", doc(3), ttl=60)
     first = table_of(dataset)
-    hot_tables.clear()  # as in a new web process
+    data.reset_process_state()  # as in a new web process
     (data_dir / "d.geojson").unlink()  # the source is not asked again
     again = table_of(dataset)
     assert (again.version, again.count) == (first.version, 3)

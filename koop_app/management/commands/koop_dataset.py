@@ -44,6 +44,8 @@ class Command(BaseCommand):
         parser.add_argument("--display-field")
         parser.add_argument("--geometry-type")
         parser.add_argument("--max-record-count", type=int)
+        parser.add_argument("--start-time-field", help="a date field: the layer gets timeInfo")
+        parser.add_argument("--end-time-field")
         parser.add_argument("--fields", metavar="JSON", help='{"name": {"alias": .., "type": ..}}')
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--enable", dest="enabled", action="store_true", default=None)
@@ -60,7 +62,7 @@ class Command(BaseCommand):
         if options or opts["replace_options"]:
             entry["options"] = options
         for key in ("name", "description", "ttl", "id_field", "display_field", "geometry_type",
-                    "max_record_count", "enabled"):
+                    "max_record_count", "enabled", "start_time_field", "end_time_field"):
             if opts[key] is not None:
                 entry[key] = opts[key]
         if opts["fields"]:

@@ -24,7 +24,6 @@ CURRENT_VERSION = 11.3
 _G = quote_ident(GEOMETRY_COLUMN)
 
 
-
 def _rounded(value: str, precision: int | None, depth: int) -> str:
     """Round every number of a DuckDB list nested ``depth`` deep (0: a plain number)."""
     return value if precision is None else _nest_round(value, precision, depth)
@@ -60,17 +59,15 @@ def esri_geometry_sql(geometry_type: str, column: str, precision: int | None) ->
     return f"{{'rings': {_rounded(rings, precision, 3)}}}"
 
 
+_MARKER = {
+    "type": "esriSMS", "style": "esriSMSCircle", "color": [0, 112, 255, 200], "size": 6,
+    "angle": 0, "xoffset": 0, "yoffset": 0,
+    "outline": {"color": [255, 255, 255, 255], "width": 0.75},
+}
+# The default renderer's symbol per geometry type (drawingInfo, generateRenderer's base).
 SIMPLE_SYMBOLS = {
-    "esriGeometryPoint": {
-        "type": "esriSMS", "style": "esriSMSCircle", "color": [0, 112, 255, 200], "size": 6,
-        "angle": 0, "xoffset": 0, "yoffset": 0,
-        "outline": {"color": [255, 255, 255, 255], "width": 0.75},
-    },
-    "esriGeometryMultipoint": {
-        "type": "esriSMS", "style": "esriSMSCircle", "color": [0, 112, 255, 200], "size": 6,
-        "angle": 0, "xoffset": 0, "yoffset": 0,
-        "outline": {"color": [255, 255, 255, 255], "width": 0.75},
-    },
+    "esriGeometryPoint": _MARKER,
+    "esriGeometryMultipoint": _MARKER,
     "esriGeometryPolyline": {
         "type": "esriSLS", "style": "esriSLSSolid", "color": [0, 112, 255, 255], "width": 1.5,
     },

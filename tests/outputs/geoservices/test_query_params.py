@@ -457,3 +457,14 @@ def test_few_valued_text_behaves_the_same_as_an_enum(client, make_dataset, monke
     body = q(client, "things", outStatistics=stats, groupByFieldsForStatistics="kind")
     assert [f["attributes"] for f in body["features"]] == [{"kind": "even", "n": 12},
                                                            {"kind": "odd", "n": 13}]
+
+
+@pytest.mark.django_db
+def test_time_fields_set_by_the_administrator(client, make_dataset):
+    doc = things()
+    del doc["metadata"]["timeInfo"]
+    make_dataset("geojson", "things", doc, start_time_field="seen")
+    layer = orjson.loads(client.get("/geojson/rest/services/things/FeatureServer/0").content)
+    assert layer["timeInfo"]["startTimeField"] == "seen"
+    body = q(client, "things", time=str(JAN1), outFields="size")
+    assert [f["attributes"]["size"] for f in body["features"]] == [1]
