@@ -389,9 +389,11 @@ def _statistics(query: Query, table: LayerTable, where_sql: str, params: tuple[A
             function = "quantile_cont" if stat.kind == "percentile_cont" else "quantile_disc"
             expression = f"{function}({argument}, {float(share)!r})"
         kind = _statistic_type(stat.kind, source_field)
-        if kind in (INTEGER, DATE) and stat.kind not in ("min", "max", "percentile_disc",
-                                                         "count"):
+        # Plain JSON numbers out: DuckDB's sums of integers are HUGEINT, averages DOUBLE.
+        if kind in (INTEGER, DATE) and stat.kind not in ("min", "max", "percentile_disc"):
             expression = f"CAST(round({expression}) AS BIGINT)"
+        elif kind == DOUBLE:
+            expression = f"CAST({expression} AS DOUBLE)"
         selected.append(f"{expression} AS {quote_ident(stat.out_name)}")
         fields.append(Field(stat.out_name, kind, stat.out_name,
                             source_field.length if source_field and kind == source_field.type

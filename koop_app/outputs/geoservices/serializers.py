@@ -300,6 +300,10 @@ def esri_features(page: Page, geometry_type: str | None,
 
 
 def _esri_features_text(page: Page, geometry_type: str | None, precision: int | None) -> str:
+    if page.rows is not None and not page.geometry:
+        # A few aggregate rows, already in memory: orjson writes them faster than a DuckDB
+        # round trip would.
+        return orjson.dumps([{"attributes": row} for row in page.rows.to_pylist()]).decode()
     parts = [f"'attributes': {_attributes_sql(page.fields)}"]
     if page.geometry and geometry_type:
         parts.append(

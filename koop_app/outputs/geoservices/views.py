@@ -104,15 +104,12 @@ class DatasetView(GeoServicesView):
     """Views under ``.../FeatureServer``: resolve the registered dataset first."""
 
     def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
-        found = (
-            Dataset.objects.select_related("provider")
-            .filter(provider__name=provider, provider__enabled=True, enabled=True,
-                    host=host or "", dataset_id=id or "")
-            .first()
-        )
-        if found is None:
-            raise NotFoundError("Service not found.")
-        return found
+        try:
+            return Dataset.objects.select_related("provider").get(
+                provider__name=provider, provider__enabled=True, enabled=True,
+                host=host or "", dataset_id=id or "")
+        except Dataset.DoesNotExist:
+            raise NotFoundError("Service not found.") from None
 
     def layers(self, request: Request, dataset: Dataset, layer: int | None,
                method: str | None) -> data.LayerSet:
