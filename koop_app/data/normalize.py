@@ -23,7 +23,9 @@ from koop_app.data import validate
 from koop_app.data.schema import (
     ARROW_TYPES,
     DATE,
+    DOUBLE,
     GEOMETRY_TYPES,
+    INTEGER,
     OID,
     SMALL_INTEGER,
     STRING,
@@ -32,7 +34,7 @@ from koop_app.data.schema import (
     esri_geometry_type,
     esri_type,
 )
-from koop_app.data.values import INT32_MAX, coerce_column, infer_type
+from koop_app.data.values import INT32_MAX, INT32_MIN, ISO_DATE, coerce_column, infer_type
 from koop_app.errors import SourceFormatError
 
 logger = logging.getLogger(__name__)
@@ -139,27 +141,38 @@ def normalize(
     metadata = dict(collection.get("metadata") or {})
     count = len(features)
 
-    names, columns = _columns(features, count)
+    struct = _properties_struct(features)
+    if struct is not None:
+        names = _first_appearance_order(features, [f.name for f in struct.type])
+        columns: dict[str, list[Any]] = {}
+    else:
+        names, columns = _columns(features, count)
     declared = _declared_fields(metadata, overrides, label)
     fields: list[Field] = []
     arrays: dict[str, pa.Array] = {}
     for name in names:
         spec = declared.get(name.lower(), {})
-        values = columns[name]
-        if spec.get("type"):
-            kind, boolean = spec["type"], spec.get("boolean", False)
+        typed_array = None
+        if struct is not None and not spec.get("type"):
+            typed_array = _typed_array(struct.field(name))
+        if typed_array is not None:
+            array, kind, boolean = typed_array
         else:
-            kind, boolean = infer_type(values)
-        typed, lost = coerce_column(values, kind, boolean)
-        if lost:
-            logger.warning("%s: %d value(s) of field %r are not %s and were set to null",
-                           label, lost, name, kind.removeprefix("esriFieldType"))
+            values = columns[name] if struct is None else struct.field(name).to_pylist()
+            if spec.get("type"):
+                kind, boolean = spec["type"], spec.get("boolean", False)
+            else:
+                kind, boolean = infer_type(values)
+            typed, lost = coerce_column(values, kind, boolean)
+            if lost:
+                logger.warning("%s: %d value(s) of field %r are not %s and were set to null",
+                               label, lost, name, kind.removeprefix("esriFieldType"))
+            array = pa.array(typed, type=ARROW_TYPES[kind])
         length = None
-        array = pa.array(typed, type=ARROW_TYPES[kind])
         enum_values = None
         if kind == STRING:
-            longest = max((len(v) for v in typed if v is not None), default=0)
-            length = max(MIN_STRING_LENGTH, longest)
+            longest = pc.max(pc.utf8_length(array)).as_py() if len(array) else 0
+            length = max(MIN_STRING_LENGTH, longest or 0)
             enum_values = _enum_values(array)
         elif kind == DATE:
             length = 8
@@ -201,6 +214,70 @@ def normalize(
         metadata=_layer_metadata(metadata, overrides, fields),
     )
     return NormalizedLayer(table, schema, SourceAnswers.from_collection(collection))
+
+
+def _properties_struct(features: list[dict[str, Any]]) -> pa.StructArray | None:
+    """All properties as one Arrow struct column when Arrow can type every field itself.
+
+    The columnar fast path: Arrow infers each field's type from all values in C++. Fields
+    of mixed types, nested values, or names that clash case-insensitively send the layer
+    through the per-value path instead, which types them the same way but slower.
+    """
+    properties = [f.get("properties") or {} for f in features]
+    try:
+        struct = pa.array(properties)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError,
+            TypeError, ValueError):
+        return None
+    if not pa.types.is_struct(struct.type):
+        return None
+    names = [f.name for f in struct.type]
+    lowered = [n.lower() for n in names]
+    if len(set(lowered)) != len(lowered) or set(lowered) & RESERVED_COLUMNS:
+        return None
+    if any(pa.types.is_nested(f.type) for f in struct.type):
+        return None
+    return struct
+
+
+def _first_appearance_order(features: list[dict[str, Any]], names: list[str]) -> list[str]:
+    """Field names in the order features first use them (Arrow sorts struct fields)."""
+    wanted, order = set(names), []
+    for feature in features:
+        for key in feature.get("properties") or ():
+            if key in wanted:
+                wanted.discard(key)
+                order.append(key)
+        if not wanted:
+            break
+    return order
+
+
+def _typed_array(column: pa.Array) -> tuple[pa.Array, str, bool] | None:
+    """(array, esri type, is_boolean) for an Arrow-typed column, or None to type it per value."""
+    kind = column.type
+    if pa.types.is_null(kind):
+        return pa.nulls(len(column), pa.string()), STRING, False
+    if pa.types.is_boolean(kind):
+        return column.cast(pa.int16()), SMALL_INTEGER, True
+    if pa.types.is_integer(kind):
+        low, high = pc.min_max(column).values()
+        if low.as_py() is None or (INT32_MIN <= low.as_py() and high.as_py() <= INT32_MAX):
+            return column.cast(pa.int32()), INTEGER, False
+        return column.cast(pa.float64()), DOUBLE, False
+    if pa.types.is_floating(kind):
+        return column.cast(pa.float64()), DOUBLE, False
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        present = column.drop_null()
+        if len(present) and pc.all(pc.match_substring_regex(present, ISO_DATE.pattern)).as_py():
+            for target in (pa.timestamp("ms", tz="UTC"), pa.timestamp("ms")):
+                try:
+                    return column.cast(target).cast(pa.int64()), DATE, False
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
+            return None  # several ISO forms in one column: parse value by value
+        return column.cast(pa.string()), STRING, False
+    return None
 
 
 def _enum_values(array: pa.Array) -> tuple[str, ...] | None:
@@ -337,8 +414,29 @@ def _feature_keys(features: list[dict[str, Any]], key_values: list[Any] | None) 
     return keys
 
 
-def _geometries(features, metadata, overrides, label, check_geojson):
-    """Parse geometries (vectorised), pick the layer's geometry type, wind polygons per RFC 7946."""
+def _points(features: list[dict[str, Any]]) -> np.ndarray | None:
+    """Point layers (the common large case) built from their coordinates in one step."""
+    geometries = [feature.get("geometry") for feature in features]
+    if not all(g is None or (type(g) is dict and g.get("type") == "Point") for g in geometries):
+        return None
+    present = np.array([g is not None for g in geometries], dtype=bool)
+    try:
+        xy = np.array([g["coordinates"][:2] for g in geometries if g is not None], dtype=float)
+    except (KeyError, TypeError, ValueError):
+        return None  # odd coordinates: the general path reports them
+    if xy.size and (xy.ndim != 2 or xy.shape[1] != 2 or not np.isfinite(xy).all()):
+        return None
+    out = np.full(len(features), None, dtype=object)
+    if xy.size:
+        out[present] = shapely.points(xy)
+    return out
+
+
+def _parse_geometries(features: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Shapely geometries (None where absent or unreadable) and the GeoJSON texts' presence."""
+    points = _points(features)
+    if points is not None:
+        return points, np.zeros(len(features), dtype=bool)
     texts = np.empty(len(features), dtype=object)
     for index, feature in enumerate(features):
         geometry = feature.get("geometry")
@@ -348,7 +446,13 @@ def _geometries(features, metadata, overrides, label, check_geojson):
             except TypeError:
                 texts[index] = b"{}"
     parsed = shapely.from_geojson(texts, on_invalid="ignore")
-    unparsable = np.flatnonzero((texts != None) & shapely.is_missing(parsed))  # noqa: E711
+    return parsed, texts != None  # noqa: E711
+
+
+def _geometries(features, metadata, overrides, label, check_geojson):
+    """Parse geometries (vectorised), pick the layer's geometry type, wind polygons per RFC 7946."""
+    parsed, given = _parse_geometries(features)
+    unparsable = np.flatnonzero(given & shapely.is_missing(parsed))
     if len(unparsable):
         logger.warning("%s: %d geometr%s could not be read (bad coordinates or type) and are "
                        "null, e.g. feature %d", label, len(unparsable),
@@ -384,7 +488,8 @@ def _geometries(features, metadata, overrides, label, check_geojson):
         parsed[:] = None
     if geometry_type == "esriGeometryPolygon":
         parsed = shapely.orient_polygons(parsed, exterior_cw=False)
-    parsed = shapely.force_2d(parsed)
+    if shapely.has_z(parsed).any():
+        parsed = shapely.force_2d(parsed)
     return parsed, geometry_type
 
 

@@ -208,3 +208,50 @@ def test_display_field_and_metadata():
     meta = run(doc).schema.metadata
     assert meta == {"name": "N", "description": "D", "displayField": "label",
                     "maxRecordCount": 50}
+
+
+FAST_PATH_DOCS = {
+    "typed": collection([
+        feature({"i": i, "big": 1_700_000_000_000 + i, "f": i / 3, "s": f"n{i % 3}",
+                 "d": f"2024-01-{i + 1:02d}", "t": f"2024-01-01T00:00:{i:02d}Z",
+                 "b": i % 2 == 0, "none": None, "sparse": i if i % 4 else None},
+                point(i, i))
+        for i in range(20)]),
+    "mixed-int-float": collection([feature({"v": 1}), feature({"v": 2.5}), feature({})]),
+    "two-date-forms": collection([feature({"d": "2024-01-02"}),
+                                  feature({"d": "2024-01-02T03:04:05Z"})]),
+    "offsets": collection([feature({"d": "2024-01-02T05:00:00+01:00"})]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAST_PATH_DOCS))
+def test_columnar_and_per_value_typing_agree(name, monkeypatch):
+    import importlib
+
+    module = importlib.import_module("koop_app.data.normalize")
+    fast = run(FAST_PATH_DOCS[name])
+    monkeypatch.setattr(module, "_properties_struct", lambda features: None)
+    slow = run(FAST_PATH_DOCS[name])
+    assert fast.schema == slow.schema
+    assert fast.table.equals(slow.table)
+
+
+def test_columnar_typing_is_used_for_plain_layers(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("koop_app.data.normalize")
+    monkeypatch.setattr(module, "coerce_column", None)  # the per-value path would crash
+    layer = run(FAST_PATH_DOCS["typed"])
+    assert types(layer)["big"] == "Double" and types(layer)["t"] == "Date"
+
+
+def test_point_fast_path_matches_the_general_path(monkeypatch):
+    import importlib
+
+    module = importlib.import_module("koop_app.data.normalize")
+    doc = collection([feature({"n": 1}, point(1.5, 2.5)), feature({"n": 2}, None),
+                      feature({"n": 3}, {"type": "Point", "coordinates": [3, 4, 99]})])
+    fast = run(doc)
+    monkeypatch.setattr(module, "_points", lambda features: None)
+    slow = run(doc)
+    assert fast.table.equals(slow.table) and fast.schema == slow.schema
