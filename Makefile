@@ -24,7 +24,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv
-	scripts/ensure-debs ogr2ogr:gdal-bin
+	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -1,4 +1,4 @@
-"""Helpers for testing providers: a scripted HTTP source on 127.0.0.1, run in a thread.
+"""Helpers for tests: a scripted HTTP source on 127.0.0.1 run in a thread, a throwaway Redis.
 
     with SourceServer() as server:
         server.route("/data.geojson", body=b'{"type": "FeatureCollection", "features": []}')
@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -106,6 +108,60 @@ class SourceServer:
         self._server.server_close()
 
     def __enter__(self) -> SourceServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` on 127.0.0.1 (no persistence), for tests.
+
+        with RedisServer() as redis:
+            settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                                           "LOCATION": redis.url}}
+    """
+
+    def __init__(self, executable: str = "redis-server") -> None:
+        self.executable = executable
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        return self.start_on_same_port()
+
+    def start_on_same_port(self) -> RedisServer:
+        """(Re)start on the port chosen before: clients reconnect as to a restarted server."""
+        self._process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+    def __enter__(self) -> RedisServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -14,7 +14,34 @@ from django.core.cache import cache
 from koop_app.conf import koop_settings
 from koop_app.data import reset_process_state
 from koop_app.models import Dataset, Provider
-from koop_app.testing import SourceServer
+from koop_app.testing import RedisServer, SourceServer
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on 127.0.0.1 for the whole session (make test installs it)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["file", "redis"])
+def any_cache(request, settings, redis_server_lazy):
+    """Run a test over the embedded file cache and over Redis (django-redis)."""
+    if request.param == "redis":
+        settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                                       "LOCATION": redis_server_lazy().url,
+                                       "OPTIONS": {"IGNORE_EXCEPTIONS": True,
+                                                   "SOCKET_CONNECT_TIMEOUT": 1,
+                                                   "SOCKET_TIMEOUT": 2}}}
+    cache.clear()
+    reset_process_state()
+    return request.param
+
+
+@pytest.fixture
+def redis_server_lazy(request):
+    """Start the session's Redis only for tests that ask for it."""
+    return lambda: request.getfixturevalue("redis_server")
 
 
 @pytest.fixture(scope="session")

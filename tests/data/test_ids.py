@@ -12,6 +12,8 @@ from koop_app.models import FeatureIdMap
 from koop_app.query import execute
 from tests.conftest import collection, feature, point, write_json
 
+pytestmark = pytest.mark.usefixtures("any_cache")
+
 
 def assign(key: str, keys: list[str]) -> list[int]:
     return ids.assign_ids(key, pa.array(keys, pa.string())).to_pylist()
