@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -14,6 +15,7 @@ from django.utils.translation import ngettext
 from koop_app import data
 from koop_app.errors import KoopError, NotFoundError, OptionsError
 from koop_app.models import Dataset, Provider
+from koop_app.tasks import refresh_dataset
 
 
 @admin.register(Provider)
@@ -117,14 +119,14 @@ class DatasetAdmin(admin.ModelAdmin):
     search_fields = ["name", "dataset_id", "host", "description"]
     list_select_related = ["provider"]
     actions = ["refresh_now", "clear_cache"]
-    readonly_fields = ["feature_server", "provider_options", "cache_key", "version",
+    readonly_fields = ["feature_server", "provider_options", "schedule", "cache_key", "version",
                        "last_refresh", "expires_at", "feature_count", "refresh_duration_ms",
                        "last_error", "last_error_at"]
     fieldsets = [
         (None, {"fields": ["provider", "host", "dataset_id", "name", "description", "enabled",
                            "feature_server"]}),
         ("Provider options", {"fields": ["options", "provider_options"]}),
-        ("Cache", {"fields": ["ttl"]}),
+        ("Cache", {"fields": ["ttl", "schedule"]}),
         ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",
                                            "fields_override", "max_record_count",
                                            "start_time_field", "end_time_field"],
@@ -154,6 +156,19 @@ class DatasetAdmin(admin.ModelAdmin):
             return "-"
         return format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
 
+    @admin.display(description="refresh schedule")
+    def schedule(self, obj: Dataset) -> str:
+        from django_celery_beat.models import PeriodicTask
+
+        from koop_app.schedules import task_name
+
+        task = PeriodicTask.objects.filter(name=task_name(obj)).select_related(
+            "interval").first() if obj.pk else None
+        if task is None:
+            return "none (pass-through or not saved)"
+        state = "active" if task.enabled else "paused"
+        return f"every {task.interval.every} s ({state}), last run {task.last_run_at or 'never'}"
+
     @admin.display(description="options of the provider")
     def provider_options(self, obj: Dataset) -> str:
         if not obj.pk:
@@ -162,6 +177,21 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        """Queue the refreshes when a Celery broker is configured, else run them here."""
+        if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+            try:
+                for dataset in queryset:
+                    refresh_dataset.delay(dataset.pk)
+            except Exception as exc:  # the broker is down: say so and refresh here instead
+                self.message_user(request, f"The task queue is unavailable ({exc}); "
+                                           "refreshing here.", messages.WARNING)
+            else:
+                count = queryset.count()
+                self.message_user(request, ngettext(
+                    "Queued the refresh of %d dataset for the Celery workers.",
+                    "Queued the refresh of %d datasets for the Celery workers.", count) % count,
+                    messages.SUCCESS)
+                return
         done, failed = 0, []
         for dataset in queryset.select_related("provider"):
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.signals import setting_changed
-from django.db.models.signals import post_delete, post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 from koop_app.registry import registry
@@ -27,8 +27,30 @@ def reset_registry(setting: str, **kwargs: Any) -> None:
 
 @receiver(post_delete, sender="koop_app.Dataset")
 def forget_dataset(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A deleted dataset takes its cached copy and its id map with it."""
-    from koop_app import data
+    """A deleted dataset takes its cached copy, its id map and its schedule with it."""
+    from koop_app import data, schedules
 
     if instance.cache_key:
         data.forget(instance.cache_key)
+    schedules.remove_schedule(instance)
+
+
+@receiver(post_save, sender="koop_app.Dataset")
+def schedule_dataset(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """Keep the dataset's refresh schedule in step with its TTL and state."""
+    if raw:
+        return
+    from koop_app import schedules
+
+    schedules.sync_schedule(instance)
+
+
+@receiver(post_save, sender="koop_app.Provider")
+def schedule_provider(sender: Any, instance: Any, raw: bool = False, **kwargs: Any) -> None:
+    """A provider's policy, TTL or state changes every one of its datasets' schedules."""
+    if raw:
+        return
+    from koop_app import schedules
+
+    for dataset in instance.datasets.select_related("provider"):
+        schedules.sync_schedule(dataset)

@@ -138,3 +138,28 @@ class TestDatasetAdmin:
 def test_provider_admin_lists_registered_plugins(admin_client):
     page = admin_client.get(reverse("admin:koop_app_provider_changelist")).content.decode()
     assert "geojson" in page and "csv" in page
+
+
+@pytest.mark.django_db
+def test_refresh_now_queues_tasks_when_a_broker_is_configured(admin_client, make_dataset,
+                                                              settings, monkeypatch):
+    from koop_app.tasks import refresh_dataset
+
+    dataset = make_dataset("geojson", "queued", GOOD)
+    queued = []
+    monkeypatch.setattr(refresh_dataset, "delay", lambda pk: queued.append(pk))
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    response = admin_client.post(reverse("admin:koop_app_dataset_changelist"),
+                                 {"action": "refresh_now", "_selected_action": [dataset.pk]},
+                                 follow=True)
+    assert queued == [dataset.pk]
+    assert "Queued the refresh of 1 dataset" in response.content.decode()
+    dataset.refresh_from_db()
+    assert dataset.version == ""  # the worker, not the web process, refreshes
+
+
+@pytest.mark.django_db
+def test_change_page_shows_the_schedule(admin_client, make_dataset):
+    dataset = make_dataset("geojson", "sched", GOOD, ttl=100)
+    page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
+    assert "every 80 s (active)" in page.content.decode()

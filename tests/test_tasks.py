@@ -1,0 +1,91 @@
+"""Refresh tasks and their schedules in django-celery-beat (tasks run eagerly here)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from django_celery_beat.models import PeriodicTask
+
+from koop_app import data, schedules
+from koop_app.models import Dataset, Provider
+from koop_app.tasks import refresh_dataset
+from tests.conftest import collection, feature, point, write_json
+
+
+def doc(n: int) -> dict:
+    return collection([feature({"n": i}, point(i, i)) for i in range(n)])
+
+
+@pytest.mark.django_db
+def test_schedule_follows_the_dataset(make_dataset):
+    dataset = make_dataset("geojson", "s", doc(1), ttl=600)
+    task = PeriodicTask.objects.get(name=schedules.task_name(dataset))
+    assert task.task == "koop_app.tasks.refresh_dataset"
+    assert orjson.loads(task.args) == [dataset.pk]
+    assert task.interval.every == 480  # 80% of the TTL: before it runs out
+    assert task.enabled
+
+    dataset.ttl = 10
+    dataset.save()
+    task.refresh_from_db()
+    assert task.interval.every == schedules.MIN_INTERVAL_SECONDS
+
+    dataset.enabled = False
+    dataset.save()
+    task.refresh_from_db()
+    assert not task.enabled
+
+    dataset.delete()
+    assert not PeriodicTask.objects.filter(name=schedules.task_name(dataset)).exists()
+
+
+@pytest.mark.django_db
+def test_pass_through_datasets_have_no_active_schedule(make_dataset):
+    dataset = make_dataset("geojson", "p", doc(1))
+    provider = Provider.objects.get(name="geojson")
+    provider.cache_policy = Provider.PASS_THROUGH
+    provider.save()
+    task = PeriodicTask.objects.get(name=schedules.task_name(dataset))
+    assert not task.enabled
+
+
+@pytest.mark.django_db
+def test_refresh_task_stores_a_new_version(make_dataset, data_dir):
+    dataset = make_dataset("geojson", "t", doc(2))
+    first = refresh_dataset.apply(args=[dataset.pk]).get()
+    write_json(data_dir / "t.geojson", doc(3))
+    second = refresh_dataset.apply(args=[dataset.pk]).get()
+    assert (first["features"], second["features"]) == (2, 3)
+    assert first["version"] != second["version"]
+    dataset.refresh_from_db()
+    assert dataset.version == second["version"]
+
+
+@pytest.mark.django_db
+def test_failing_refresh_retries_and_keeps_the_last_copy(make_dataset, data_dir, monkeypatch):
+    dataset = make_dataset("geojson", "f", doc(2))
+    good = data.refresh(dataset)
+    (data_dir / "f.geojson").write_bytes(b"{broken")
+    countdowns = []
+    original = refresh_dataset.retry
+
+    def recording_retry(*args, **kwargs):
+        countdowns.append(kwargs.get("countdown"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(refresh_dataset, "retry", recording_retry)
+    result = refresh_dataset.apply(args=[dataset.pk])
+    assert result.failed()
+    assert countdowns[:3] == [60, 120, 240]  # exponential backoff
+    dataset.refresh_from_db()
+    assert "SourceFormatError" in dataset.last_error
+    assert dataset.version == good.version
+    assert data.get_table(dataset, data.provider_request(dataset)).count == 2
+
+
+@pytest.mark.django_db
+def test_refresh_of_a_deleted_or_disabled_dataset_is_skipped(make_dataset):
+    dataset = make_dataset("geojson", "gone", doc(1))
+    Dataset.objects.filter(pk=dataset.pk).update(enabled=False)
+    assert refresh_dataset.apply(args=[dataset.pk]).get()["skipped"] == "disabled"
+    assert refresh_dataset.apply(args=[99999]).get()["skipped"] == "deleted"
