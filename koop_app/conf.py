@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_MAX_RECORD_COUNT": 2000,
     # Validate GeoJSON from providers and log problems; None means "when DEBUG".
     "VALIDATE_GEOJSON": None,
+    # The shortest interval between scheduled refreshes of one dataset (seconds).
+    "MIN_REFRESH_SECONDS": 30,
     # How often a process asks the data cache whether a dataset has a new version (seconds).
     "POINTER_CHECK_SECONDS": 1.0,
     # Memory budget for decoded tables kept in each process.

@@ -9,11 +9,11 @@ from __future__ import annotations
 import orjson
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from koop_app.conf import koop_settings
 from koop_app.models import Dataset, Provider
 
 TASK = "koop_app.tasks.refresh_dataset"
 REFRESH_SHARE_OF_TTL = 0.8
-MIN_INTERVAL_SECONDS = 30
 
 
 def task_name(dataset: Dataset) -> str:
@@ -21,7 +21,8 @@ def task_name(dataset: Dataset) -> str:
 
 
 def refresh_interval(dataset: Dataset) -> int:
-    return max(MIN_INTERVAL_SECONDS, int(dataset.effective_ttl * REFRESH_SHARE_OF_TTL))
+    return max(int(koop_settings.MIN_REFRESH_SECONDS),
+               int(dataset.effective_ttl * REFRESH_SHARE_OF_TTL))
 
 
 def sync_schedule(dataset: Dataset) -> PeriodicTask | None:

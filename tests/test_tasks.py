@@ -28,7 +28,7 @@ def test_schedule_follows_the_dataset(make_dataset):
     dataset.ttl = 10
     dataset.save()
     task.refresh_from_db()
-    assert task.interval.every == schedules.MIN_INTERVAL_SECONDS
+    assert task.interval.every == 30  # KOOP["MIN_REFRESH_SECONDS"]
 
     dataset.enabled = False
     dataset.save()
