@@ -60,6 +60,9 @@ class LayerSet:
     version: str
     layers: tuple[LayerTable, ...]
     relationships: tuple[dict[str, Any], ...] = ()
+    fetched_at: float = 0.0
+    expires_at: float = 0.0
+    pass_through: bool = False
 
     def layer(self, layer_id: int) -> LayerTable:
         for table in self.layers:
@@ -139,7 +142,8 @@ def _hot(pointer: cache.Pointer) -> LayerSet | None:
             table = hot_tables.put(hot_key, pointer.version, stream_ipc(blob), entry.schema,
                                    pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
         tables.append(table)
-    return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships)
+    return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships,
+                    pointer.fetched_at, pointer.expires_at)
 
 
 def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerSet:
@@ -241,7 +245,8 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerS
         logger.info("%s: refreshed %d features in %d layer(s), version %s, %d bytes, %.0f ms",
                     label, pointer.count, len(parts), version, pointer.size,
                     (time.perf_counter() - started) * 1000)
-    return LayerSet(key, version, tables, pointer.relationships)
+    return LayerSet(key, version, tables, pointer.relationships, now, now + ttl,
+                    pass_through=not store)
 
 
 def clear(dataset: Dataset) -> bool:

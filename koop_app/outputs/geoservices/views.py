@@ -15,6 +15,7 @@ from koop_app.errors import InvalidParameterError, NotFoundError
 from koop_app.models import Dataset
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
+from koop_app.outputs.geoservices.http_caching import conditional
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
     EsriJSONRenderer,
@@ -76,7 +77,9 @@ class GeoServicesView(APIView):
         return Response(None, status=204)
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        return Response(self.answer(request, **kwargs))
+        response = Response(self.answer(request, **kwargs))
+        served = getattr(self, "served", None)
+        return conditional(request, response, served) if served is not None else response
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         return self.get(request, **kwargs)
@@ -118,7 +121,8 @@ class DatasetView(GeoServicesView):
             http_request=request._request,
         )
         dataset.provider.plugin.authorize(provider_request)
-        return data.get_layers(dataset, provider_request)
+        self.served = data.get_layers(dataset, provider_request)
+        return self.served
 
     def table(self, request: Request, dataset: Dataset, layer: int,
               method: str | None) -> data.LayerTable:
