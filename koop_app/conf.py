@@ -34,6 +34,11 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_MAX_RECORD_COUNT": 2000,
     # Validate GeoJSON from providers and log problems; None means "when DEBUG".
     "VALIDATE_GEOJSON": None,
+    # Single flight: the longest a first fetch may hold the lock, and how long others wait.
+    "FETCH_LOCK_SECONDS": 300,
+    "FETCH_WAIT_SECONDS": 60,
+    # After a failed refresh of an expired copy, ask the source again only this often.
+    "REVALIDATE_BACKOFF_SECONDS": 30,
     # The shortest interval between scheduled refreshes of one dataset (seconds).
     "MIN_REFRESH_SECONDS": 30,
     # How often a process asks the data cache whether a dataset has a new version (seconds).

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import cache
 
 from koop_app.conf import koop_settings
-from koop_app.data import reset_process_state
+from koop_app.data import reset_process_state, wait_for_refreshes
 from koop_app.models import Dataset, Provider
 from koop_app.testing import RedisServer, SourceServer
 
@@ -56,6 +56,7 @@ def _clean_state() -> Iterator[None]:
     cache.clear()
     reset_process_state()
     yield
+    wait_for_refreshes()
     reset_process_state()
 
 

@@ -19,13 +19,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+from django.db import connection as db_connection
+
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
 from koop_app.data.arrowio import stream_ipc, write_ipc
 from koop_app.data.fetch import fetch
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.normalize import Overrides, normalize
-from koop_app.errors import KoopError, NotFoundError, SourceFormatError
+from koop_app.errors import (
+    KoopError,
+    NotFoundError,
+    ProviderError,
+    SourceFormatError,
+    SourceTimeoutError,
+)
 from koop_app.models import Dataset, Provider
 from koop_app.provider import ProviderRequest
 
@@ -76,29 +85,99 @@ class LayerSet:
 
 
 def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
-    """The queryable layers of ``dataset`` for ``request``; fetches when needed."""
+    """The queryable layers of ``dataset`` for ``request``; fetches only when there is no copy.
+
+    An expired copy is served at once while one refresh runs elsewhere (stale-while-
+    revalidate); with no copy at all, one fetch runs for every thread and process and the
+    others wait for its result (single flight).
+    """
     plugin = dataset.provider.plugin
     if dataset.provider.cache_policy == Provider.PASS_THROUGH:
         return _build(dataset, request, store=False)
     key = plugin.create_key(request)
     pointer = _recent_pointer(key)
-    if pointer is not None and pointer.expires_at > time.time():
-        return _hot(pointer) or refresh(dataset, request)
+    if pointer is not None:
+        layers = _hot(pointer)
+        if layers is not None:
+            if pointer.expires_at <= time.time():
+                _revalidate(dataset, key)
+            return layers
+    return _fill(dataset, request, key)
+
+
+def _fill(dataset: Dataset, request: ProviderRequest, key: str) -> LayerSet:
+    """Fetch the first copy once for all; concurrent requests wait for it, bounded in time."""
+    lock = cache.lock_key(key)
+    deadline = time.monotonic() + float(koop_settings.FETCH_WAIT_SECONDS)
+    waited = False
     with _flights[key]:
-        # Another thread may have refreshed while this one waited for the lock.
-        fresh = cache.get_pointer(key)
-        _pointers[key] = (time.monotonic(), fresh)
-        if fresh is not None and fresh.expires_at > time.time():
-            return _hot(fresh) or refresh(dataset, request)
+        while True:
+            fresh = cache.get_pointer(key)
+            _pointers[key] = (time.monotonic(), fresh)
+            layers = _hot(fresh) if fresh is not None else None
+            if layers is not None:
+                return layers
+            failure = cache.get_failure(key) if waited else None
+            if failure is not None:  # the fetch this request waited for failed: say so
+                raise ProviderError(failure["status"], failure["message"])
+            token = uuid.uuid4().hex
+            if cache.acquire(lock, token, float(koop_settings.FETCH_LOCK_SECONDS)):
+                try:
+                    return refresh(dataset, request)
+                except KoopError as exc:
+                    cache.set_failure(key, exc.status, exc.message)
+                    raise
+                finally:
+                    cache.release(lock, token)
+            if time.monotonic() > deadline:
+                raise SourceTimeoutError("The data is still being fetched; try again shortly.")
+            waited = True
+            time.sleep(0.1)
+
+
+_revalidating: dict[str, threading.Thread] = {}
+
+
+def _revalidate(dataset: Dataset, key: str) -> None:
+    """Start one refresh of an expired copy, on a Celery worker or in a thread here.
+
+    The marker outlives a failure for REVALIDATE_BACKOFF_SECONDS, so a failing source is asked
+    again only that often while its last good copy is served.
+    """
+    if not cache.acquire(cache.revalidate_key(key), "1",
+                         float(koop_settings.REVALIDATE_BACKOFF_SECONDS)):
+        return
+    if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+        from koop_app.tasks import refresh_dataset
+
         try:
-            return refresh(dataset, request)
-        except KoopError:
-            stale = _hot(pointer) if pointer is not None else None
-            if stale is None:
-                raise
-            logger.warning("%s: serving the copy of version %s after a failed refresh",
-                           dataset.route_label, stale.version)
-            return stale
+            refresh_dataset.delay(dataset.pk)
+            return
+        except Exception:  # no broker: refresh here instead
+            logger.warning("%s: task queue unavailable; refreshing in this process",
+                           dataset.route_label, exc_info=True)
+    thread = threading.Thread(target=_background_refresh, args=(dataset, key),
+                              name=f"koop-refresh-{dataset.pk}", daemon=True)
+    _revalidating[key] = thread
+    thread.start()
+
+
+def _background_refresh(dataset: Dataset, key: str) -> None:
+    try:
+        refresh(dataset)
+        cache.release(cache.revalidate_key(key), "1")
+    except KoopError as exc:
+        logger.warning("background refresh of %s failed: %s; serving the last good copy",
+                       key, exc.log_message)
+    finally:
+        db_connection.close()  # this thread's own connection
+
+
+def wait_for_refreshes(timeout: float = 30.0) -> None:
+    """Wait for this process's background refreshes (tests, and a clean shutdown)."""
+    for thread in list(_revalidating.values()):
+        thread.join(timeout)
+    _revalidating.clear()
 
 
 _pointers: dict[str, tuple[float, cache.Pointer | None]] = {}

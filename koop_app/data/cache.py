@@ -130,3 +130,51 @@ def clear(key: str) -> bool:
 def _delete_blobs(pointer: Pointer) -> None:
     cache.delete_many([blob_key(pointer.key, pointer.version, layer.id)
                        for layer in pointer.layers])
+
+
+# Coordination between processes, through the same cache.
+
+def lock_key(key: str) -> str:
+    return f"koop:lock:{_digest(key)}"
+
+
+def revalidate_key(key: str) -> str:
+    return f"koop:revalidate:{_digest(key)}"
+
+
+def acquire(name: str, token: str, timeout: float) -> bool:
+    """Take ``name`` unless another holder has it (expires after ``timeout`` seconds).
+
+    With the cache down every caller gets it: work is then done per process, not refused.
+    """
+    try:
+        added = cache.add(name, token, timeout=max(1, int(timeout)))
+        # django-redis answers None, not False, when it ignored a connection error.
+        return True if added is None else bool(added)
+    except Exception:
+        logger.warning("data cache unavailable for lock %s", name, exc_info=True)
+        return True
+
+
+def release(name: str, token: str) -> None:
+    try:
+        if cache.get(name) == token:
+            cache.delete(name)
+    except Exception:
+        logger.warning("data cache unavailable releasing %s", name, exc_info=True)
+
+
+def set_failure(key: str, status: int, message: str, seconds: int = 5) -> None:
+    """Remember a failed first fetch briefly, so waiting requests do not all retry it."""
+    try:
+        cache.set(f"koop:failed:{_digest(key)}", {"status": status, "message": message},
+                  timeout=seconds)
+    except Exception:
+        logger.warning("data cache unavailable recording a failure", exc_info=True)
+
+
+def get_failure(key: str) -> dict[str, Any] | None:
+    try:
+        return cache.get(f"koop:failed:{_digest(key)}")
+    except Exception:
+        return None

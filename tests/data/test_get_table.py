@@ -56,11 +56,14 @@ def test_the_cache_outlives_the_process_tables(make_dataset, data_dir):
     assert (again.version, again.count) == (first.version, 3)
 
 
-@pytest.mark.django_db
-def test_expired_copy_is_refetched(make_dataset, data_dir):
+@pytest.mark.django_db(transaction=True)  # the refresh thread writes through its own connection
+def test_expired_copy_is_served_while_one_refresh_runs(make_dataset, data_dir):
     dataset = make_dataset("geojson", "d", doc(3), ttl=0)
     first = table_of(dataset)
     write_json(data_dir / "d.geojson", doc(4))
+    assert table_of(dataset).version == first.version  # stale, at once
+    assert table_of(dataset).version == first.version  # no second refresh is started
+    data.wait_for_refreshes()
     second = table_of(dataset)
     assert second.count == 4 and second.version != first.version
 
@@ -73,13 +76,15 @@ def test_ttl_from_the_geojson_overrides_the_dataset(make_dataset):
     assert pointer.expires_at - pointer.fetched_at == pytest.approx(5)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_failed_refresh_serves_the_last_good_copy_and_records_the_error(make_dataset, data_dir):
     dataset = make_dataset("geojson", "d", doc(3), ttl=0)
     first = table_of(dataset)
     (data_dir / "d.geojson").write_bytes(b"{not json")
     served = table_of(dataset)
+    data.wait_for_refreshes()
     assert served.version == first.version
+    assert table_of(dataset).version == first.version  # backoff: not asked again yet
     dataset.refresh_from_db()
     assert "SourceFormatError" in dataset.last_error
     assert dataset.last_error_at is not None
