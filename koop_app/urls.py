@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpResponseNotAllowed
 from django.urls import include, path, re_path
 
+from koop_app.health import health
 from koop_app.outputs import output_modules
 from koop_app.provider import Provider
 from koop_app.registry import registry
@@ -45,6 +46,7 @@ def build_urlpatterns() -> list[Any]:
         for route in routes
         if route.absolute
     ]
+    patterns.append(path("health", health, name="health"))
     for provider in registry.all():
         provider_patterns = [
             re_path(

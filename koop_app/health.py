@@ -1,0 +1,51 @@
+"""``/health``: is each part the service needs reachable (database, data cache, broker)?"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def _check(probe: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        detail = probe()
+    except Exception as exc:  # any failure is the answer here, not an error of ours
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 1),
+            **({"detail": detail} if detail else {})}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _cache() -> None:
+    cache.set("koop:health", "1", timeout=10)
+    if cache.get("koop:health") != "1":
+        raise RuntimeError("the cache did not keep a value")
+
+
+def _broker() -> str | None:
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+        return "no broker: tasks run in the web process"
+    from kombu import Connection
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2,
+                    transport_options=options) as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return None
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _check(_database), "cache": _check(_cache),
+              "broker": _check(_broker)}
+    ok = all(check["ok"] for check in checks.values())
+    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
