@@ -18,7 +18,7 @@ run: venv
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py koop_demo
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py koop_admin_user
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/run-embedded $(BIN)/python $(HOST):$(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

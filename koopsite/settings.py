@@ -134,8 +134,17 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Celery: Redis when REDIS_URL is set; "filesystem://" is the embedded broker that `make run`
+# uses for its worker and beat (a folder under KOOP_VAR_DIR, no server); with no broker at all
+# tasks run in the calling process.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
-CELERY_TASK_ALWAYS_EAGER = not (os.environ.get("CELERY_BROKER_URL") or REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL.startswith("memory://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _QUEUE = VAR_DIR / "broker" / "queue"
+    _QUEUE.mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_QUEUE),
+                                       "data_folder_out": str(_QUEUE),
+                                       "store_processed": False}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

@@ -13,7 +13,9 @@ from koopsite.settings import DATABASES, KOOP  # noqa: E402
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
-KOOP = {**KOOP, "CONNECT_TIMEOUT": 1.0, "READ_TIMEOUT": 1.5, "MAX_DOWNLOAD_BYTES": 1_000_000,
+KOOP = {**KOOP, "CONNECT_TIMEOUT": 1.0,
+        "READ_TIMEOUT": float(os.environ.get("KOOP_TEST_READ_TIMEOUT", "1.5")),
+        "MAX_DOWNLOAD_BYTES": 1_000_000,
         "MIN_REFRESH_SECONDS": int(os.environ.get("KOOP_MIN_REFRESH_SECONDS", "30"))}
 # A file, not memory, for the test database: Celery workers started by tests share it.
 DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["KOOP_VAR_DIR"], "test.sqlite3")}

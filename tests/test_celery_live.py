@@ -36,18 +36,30 @@ def wait_for(condition, timeout: float = 45.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def worker(transactional_db, redis_server, settings, tmp_path):
-    settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
-                                   "LOCATION": redis_server.url,
-                                   "OPTIONS": {"IGNORE_EXCEPTIONS": True}}}
+@pytest.fixture(params=["redis", "filesystem"])
+def worker(request, transactional_db, settings, tmp_path):
+    """A worker with beat: on Redis (production), or on the embedded filesystem broker."""
     settings.KOOP = {**settings.KOOP, "MIN_REFRESH_SECONDS": 1}
     log = tmp_path / "worker.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "REDIS_URL": redis_server.url, "CELERY_BROKER_URL": redis_server.url,
            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
            "KOOP_MIN_REFRESH_SECONDS": "1"}
-    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    if request.param == "redis":
+        redis_server = request.getfixturevalue("redis_server")
+        settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
+                                       "LOCATION": redis_server.url,
+                                       "OPTIONS": {"IGNORE_EXCEPTIONS": True}}}
+        env.update(REDIS_URL=redis_server.url, CELERY_BROKER_URL=redis_server.url)
+        broker = {"broker_url": redis_server.url}
+    else:  # same file cache and broker folder as this process: both under KOOP_VAR_DIR
+        queue = Path(os.environ["KOOP_VAR_DIR"]) / "broker" / "queue"
+        queue.mkdir(parents=True, exist_ok=True)
+        env.update(CELERY_BROKER_URL="filesystem://")
+        broker = {"broker_url": "filesystem://", "broker_transport_options": {
+            "data_folder_in": str(queue), "data_folder_out": str(queue),
+            "store_processed": False}}
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager,
+                celery_app.conf.broker_transport_options)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "koopsite", "worker", "-B",
@@ -55,11 +67,12 @@ def worker(transactional_db, redis_server, settings, tmp_path):
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        celery_app.conf.update(broker_url=redis_server.url, task_always_eager=False)
+        celery_app.conf.update(task_always_eager=False, **broker)
         wait_for(lambda: b"ready" in log.read_bytes(), what="the worker to be ready")
         yield log
     finally:
-        celery_app.conf.update(broker_url=previous[0], task_always_eager=previous[1])
+        celery_app.conf.update(broker_url=previous[0], task_always_eager=previous[1],
+                               broker_transport_options=previous[2])
         process.terminate()
         process.wait(timeout=20)
 

@@ -40,10 +40,10 @@ print(counts, errors)
 def test_a_miss_fetches_once_for_many_processes(make_dataset, source_server, redis_server,
                                                  settings):
     body = orjson.dumps(collection([feature({"n": i}, point(i, i)) for i in range(7)]))
-    url = source_server.route("/slow-source.geojson", body=body, delay=1.5)
+    url = source_server.route("/slow-source.geojson", body=body, delay=2)
     make_dataset("geojson", "flight", options={"source": url})
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "REDIS_URL": redis_server.url,
+           "REDIS_URL": redis_server.url, "KOOP_TEST_READ_TIMEOUT": "20",
            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}"}
     clients = [subprocess.Popen([sys.executable, "-c", CLIENT, "flight", str(THREADS)], cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
