@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 
 from koop_app import data
 from koop_app.errors import KoopError, NotFoundError, OptionsError
-from koop_app.models import Dataset, Provider
+from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.tasks import refresh_dataset
 
 
@@ -110,16 +110,33 @@ class HasErrorFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RefreshLogInline(admin.TabularInline):
+    """The latest refreshes of a dataset, newest first."""
+
+    model = RefreshLog
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ["started", "duration_ms", "ok", "features", "version", "error"]
+    readonly_fields = fields
+    verbose_name_plural = "refresh history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetForm
+    inlines = [RefreshLogInline]
     list_display = ["__str__", "provider", "route", "enabled", "feature_count", "last_refresh",
                     "expires_at", "state", "feature_server"]
     list_filter = ["provider", "enabled", HasErrorFilter]
     search_fields = ["name", "dataset_id", "host", "description"]
     list_select_related = ["provider"]
     actions = ["refresh_now", "clear_cache"]
-    readonly_fields = ["feature_server", "provider_options", "schedule", "cache_key", "version",
+    readonly_fields = ["feature_server", "provider_options", "schedule", "cache_usage",
+                       "cache_key", "version",
                        "last_refresh", "expires_at", "feature_count", "refresh_duration_ms",
                        "last_error", "last_error_at"]
     fieldsets = [
@@ -131,7 +148,8 @@ class DatasetAdmin(admin.ModelAdmin):
                                            "fields_override", "max_record_count",
                                            "start_time_field", "end_time_field"],
                                 "classes": ["collapse"]}),
-        ("Cache state", {"fields": ["cache_key", "version", "last_refresh", "expires_at",
+        ("Cache state", {"fields": ["cache_usage", "cache_key", "version", "last_refresh",
+                                    "expires_at",
                                     "feature_count", "refresh_duration_ms", "last_error",
                                     "last_error_at"]}),
     ]
@@ -155,6 +173,18 @@ class DatasetAdmin(admin.ModelAdmin):
         if path is None:
             return "-"
         return format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
+
+    @admin.display(description="cached copy")
+    def cache_usage(self, obj: Dataset) -> str:
+        from koop_app.data import cache
+
+        if not obj.cache_key:
+            return "not cached yet"
+        pointer = cache.get_pointer(obj.cache_key)
+        use = cache.counts(obj.cache_key)
+        size = f"{pointer.size / 1024:.0f} KiB in cache, " if pointer else "not in the cache, "
+        return (f"{size}{use.get('hits', 0)} hits, {use.get('misses', 0)} misses "
+                "(hits reach the count within a second)")
 
     @admin.display(description="refresh schedule")
     def schedule(self, obj: Dataset) -> str:

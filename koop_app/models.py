@@ -206,3 +206,22 @@ class FeatureIdMap(models.Model):
         return f"ids of {self.cache_key}"
 
 
+
+
+class RefreshLog(models.Model):
+    """One refresh of a dataset: when, how long, and what came of it."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="refreshes")
+    started = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    ok = models.BooleanField()
+    features = models.PositiveIntegerField(null=True, blank=True)
+    version = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-started"]
+
+    def __str__(self) -> str:
+        outcome = "ok" if self.ok else "failed"
+        return f"{self.dataset} at {self.started:%Y-%m-%d %H:%M:%S}: {outcome}"

@@ -35,7 +35,7 @@ from koop_app.errors import (
     SourceFormatError,
     SourceTimeoutError,
 )
-from koop_app.models import Dataset, Provider
+from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.provider import ProviderRequest
 
 __all__ = ["LayerSet", "LayerTable", "clear", "get_layers", "get_table", "provider_request",
@@ -101,7 +101,9 @@ def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
         if layers is not None:
             if pointer.expires_at <= time.time():
                 _revalidate(dataset, key)
+            _hits[key] += 1
             return layers
+    cache.count(key, "misses")
     return _fill(dataset, request, key)
 
 
@@ -181,6 +183,7 @@ def wait_for_refreshes(timeout: float = 30.0) -> None:
 
 
 _pointers: dict[str, tuple[float, cache.Pointer | None]] = {}
+_hits: defaultdict[str, int] = defaultdict(int)
 
 
 def _recent_pointer(key: str) -> cache.Pointer | None:
@@ -193,6 +196,9 @@ def _recent_pointer(key: str) -> cache.Pointer | None:
     seen = _pointers.get(key)
     if seen is not None and now - seen[0] < float(koop_settings.POINTER_CHECK_SECONDS):
         return seen[1]
+    hits = _hits.pop(key, 0)
+    if hits:  # hits are counted here and handed to the shared counter with the pointer check
+        cache.count(key, "hits", hits)
     pointer = cache.get_pointer(key)
     _pointers[key] = (now, pointer)
     return pointer
@@ -225,17 +231,33 @@ def _hot(pointer: cache.Pointer) -> LayerSet | None:
                     pointer.fetched_at, pointer.expires_at)
 
 
+HISTORY_KEPT = 50
+
+
 def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerSet:
     """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset."""
     request = request or provider_request(dataset)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
     try:
-        return _build(dataset, request, store=True)
+        layers = _build(dataset, request, store=True)
     except KoopError as exc:
-        Dataset.objects.filter(pk=dataset.pk).update(
-            last_error=f"{type(exc).__name__}: {exc.log_message}"[:2000],
-            last_error_at=datetime.now(UTC),
-        )
+        error = f"{type(exc).__name__}: {exc.log_message}"[:2000]
+        Dataset.objects.filter(pk=dataset.pk).update(last_error=error, last_error_at=started)
+        _log_refresh(dataset, started, clock, ok=False, error=error)
         raise
+    _log_refresh(dataset, started, clock, ok=True, features=layers.count,
+                 version=layers.version)
+    return layers
+
+
+def _log_refresh(dataset: Dataset, started: datetime, clock: float, **outcome: Any) -> None:
+    """Keep the last HISTORY_KEPT refreshes of each dataset (shown in the admin)."""
+    RefreshLog.objects.create(dataset_id=dataset.pk, started=started,
+                              duration_ms=int((time.perf_counter() - clock) * 1000), **outcome)
+    old = RefreshLog.objects.filter(dataset_id=dataset.pk).values_list("pk", flat=True)[
+        HISTORY_KEPT:]
+    RefreshLog.objects.filter(pk__in=list(old)).delete()
 
 
 def split_layers(collection: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -367,5 +389,8 @@ def forget(key: str) -> None:
 
 def reset_process_state() -> None:
     """Forget this process's hot tables and remembered pointers (tests; memory pressure)."""
+    for key, hits in list(_hits.items()):  # hand the hits counted so far to the shared count
+        cache.count(key, "hits", hits)
     _pointers.clear()
+    _hits.clear()
     hot_tables.clear()

@@ -178,3 +178,25 @@ def get_failure(key: str) -> dict[str, Any] | None:
         return cache.get(f"koop:failed:{_digest(key)}")
     except Exception:
         return None
+
+
+def count(key: str, name: str, amount: int = 1) -> None:
+    """Add to a counter of ``key`` (hits, misses) shared by all processes."""
+    counter = f"koop:count:{_digest(key)}:{name}"
+    try:
+        try:
+            cache.incr(counter, amount)
+        except ValueError:  # no counter yet
+            if not cache.add(counter, amount, timeout=None):
+                cache.incr(counter, amount)
+    except Exception:
+        logger.debug("data cache unavailable counting %s", name, exc_info=True)
+
+
+def counts(key: str) -> dict[str, int]:
+    try:
+        found = cache.get_many([f"koop:count:{_digest(key)}:{n}" for n in ("hits", "misses")])
+    except Exception:
+        return {}
+    return {name: int(found.get(f"koop:count:{_digest(key)}:{name}") or 0)
+            for name in ("hits", "misses")}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from koop_app import data
 from koop_app.admin import DatasetForm
+from koop_app.errors import SourceFormatError
 from koop_app.models import Dataset, Provider
 from tests.conftest import collection, feature, point
 
@@ -163,3 +165,29 @@ def test_change_page_shows_the_schedule(admin_client, make_dataset):
     dataset = make_dataset("geojson", "sched", GOOD, ttl=100)
     page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
     assert "every 80 s (active)" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_refresh_history_and_cache_usage(admin_client, make_dataset, data_dir, client):
+    dataset = make_dataset("geojson", "hist", GOOD)
+    data.refresh(dataset)
+    (data_dir / "hist.geojson").write_bytes(b"{nope")
+    with pytest.raises(SourceFormatError):
+        data.refresh(dataset)
+    history = list(dataset.refreshes.values_list("ok", "features"))
+    assert history == [(False, None), (True, 1)]
+    for _ in range(3):
+        client.get("/geojson/rest/services/hist/FeatureServer/0")
+    data.reset_process_state()  # as a process that hands its hit count over
+    (data_dir / "hist.geojson").write_bytes(orjson.dumps(GOOD))
+    dataset.refresh_from_db()
+    data.clear(dataset)
+    client.get("/geojson/rest/services/hist/FeatureServer/0")  # a miss: fetched again
+    page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
+    text = page.content.decode()
+    assert "refresh history" in text.lower() and "SourceFormatError" in text
+    assert "KiB in cache" in text
+    import re
+
+    hits, misses = map(int, re.search(r"(\d+) hits, (\d+) misses", text).groups())
+    assert hits >= 3 and misses >= 1
