@@ -167,24 +167,3 @@ def test_geojson_validation_setting_logs_problems_naming_the_dataset(make_datase
     settings.DEBUG = True
     data.refresh(dataset)
     assert "right-hand rule" in caplog.text
-
-
-@pytest.mark.django_db
-def test_redis_going_away_is_a_miss_not_an_error(make_dataset, data_dir, redis_server,
-                                                 any_cache, caplog):
-    if any_cache != "redis":
-        pytest.skip("Redis only")
-    dataset = make_dataset("geojson", "d", doc(3), ttl=60)
-    assert table_of(dataset).count == 3
-    redis_server.stop()
-    try:
-        assert table_of(dataset).count == 3  # the hot table answers
-        data.reset_process_state()  # a process without the hot table asks the source
-        assert table_of(dataset).count == 3
-        assert "redis" in caplog.text.lower() or "cache" in caplog.text.lower()
-    finally:
-        redis_server.start_on_same_port()
-    write_json(data_dir / "d.geojson", doc(5))
-    assert data.refresh(dataset).count == 5
-    data.reset_process_state()
-    assert table_of(dataset).count == 5  # back from Redis once it returns
