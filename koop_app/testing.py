@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 
 @dataclass
@@ -24,7 +25,8 @@ class Script:
     """How the server answers one path."""
 
     status: int = 200
-    body: bytes | Callable[[], bytes] = b""
+    # bytes, or a function of the query string's parameters returning them
+    body: bytes | Callable[[dict[str, str]], bytes] = b""
     content_type: str = "application/json"
     delay: float = 0.0  # seconds before the status line
     chunks: Callable[[], Iterator[bytes]] | None = None  # stream without Content-Length
@@ -83,7 +85,8 @@ class SourceServer:
                             time.sleep(script.chunk_delay)
                     self.wfile.write(b"0\r\n\r\n")
                     return
-                body = script.body() if callable(script.body) else script.body
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                body = script.body(query) if callable(script.body) else script.body
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

@@ -154,7 +154,9 @@ if "KOOP_DATA_DIR" not in os.environ:
 
 KOOP = {
     "PROVIDERS": _env_list(
-        "KOOP_PROVIDERS", ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider"]
+        "KOOP_PROVIDERS",
+        ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider",
+         "providers.records.RecordsProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
 }

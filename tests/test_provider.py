@@ -19,6 +19,9 @@ from tests.conftest import collection, feature, point, write_json
 SAMPLES = {
     "geojson": ("sample.geojson", None),
     "csv": ("sample.csv", b"name,lat,lon\nA,10.5,20.25\nB,-5,7\n"),
+    # a URL source: the path is served by the session's SourceServer
+    "records": ("/sample-records", b'{"records": [{"id": 1, "lat": 10.5, "lon": 20.25}], '
+                                   b'"total": 1}'),
 }
 
 
@@ -28,7 +31,7 @@ def test_every_registered_provider_has_a_sample():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_registered_provider_keeps_the_contract(name: str, data_dir: Path):
+def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, source_server):
     plugin = registry.get(name)
     assert contract_problems(type(plugin)) == []
     assert plugin.name == name
@@ -39,13 +42,17 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path):
     assert "no_such_option" in bad.value.errors
 
     filename, raw = SAMPLES[name]
-    if raw is None:
-        write_json(data_dir / filename, collection([feature({"name": "A"}, point(20.25, 10.5))]))
+    if filename.startswith("/"):
+        options = {"url": source_server.route(filename, body=raw)}
     else:
-        (data_dir / filename).write_bytes(raw)
+        options = {"source": filename}
+        if raw is None:
+            write_json(data_dir / filename,
+                       collection([feature({"name": "A"}, point(20.25, 10.5))]))
+        else:
+            (data_dir / filename).write_bytes(raw)
     row = Provider.sync_from_registry()[registry.names().index(name)]
-    dataset = Dataset.objects.create(provider=row, dataset_id="sample",
-                                     options={"source": filename})
+    dataset = Dataset.objects.create(provider=row, dataset_id="sample", options=options)
     request = provider_request(dataset)
     assert isinstance(request, ProviderRequest)
     assert request.params == {"host": None, "id": "sample", "layer": None, "method": None}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from koop_app.query.engine import Page, RecordLimits, Result, execute, run
+from koop_app.query.engine import Page, RecordLimits, Result, execute, run, without_applied
 from koop_app.query.params import parse_query
 from koop_app.query.query import Query
 
-__all__ = ["Page", "Query", "RecordLimits", "Result", "execute", "parse_query", "run"]
+__all__ = ["Page", "Query", "RecordLimits", "Result", "execute", "parse_query", "run",
+           "without_applied"]

@@ -243,6 +243,34 @@ def _skip_applied(query: Query, answers: SourceAnswers | None) -> Query:
     return replace(query, **changes)
 
 
+APPLIED_PARAMETERS = {
+    "where": ("where",),
+    "geometry": ("geometry", "geometryType", "spatialRel", "inSR", "distance", "units"),
+    "objectids": ("objectIds",),
+    "time": ("time",),
+    "projection": ("outSR",),
+    "outsr": ("outSR",),
+    "offset": ("resultOffset",),
+    "resultoffset": ("resultOffset",),
+    "limit": ("resultRecordCount",),
+    "resultrecordcount": ("resultRecordCount",),
+}
+
+
+def without_applied(params: dict[str, str], table: LayerTable) -> dict[str, str]:
+    """The request's parameters less those a pass-through source already applied.
+
+    They are not even parsed: the source's answer may lack the fields they name.
+    """
+    answers = table.answers
+    if answers is None or not answers.filters_applied:
+        return params
+    applied = answers.filters_applied
+    names = set(APPLIED_PARAMETERS) if "all" in applied else applied
+    dropped = {p for name in names for p in APPLIED_PARAMETERS.get(name, ())}
+    return {key: value for key, value in params.items() if key not in dropped}
+
+
 def _precomputed(query: Query, table: LayerTable) -> Result | None:
     """A provider's own count, extent or statistics answer the query without the table."""
     answers = table.answers

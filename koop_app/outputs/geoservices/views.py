@@ -188,7 +188,8 @@ class QueryView(DatasetView):
         dataset = self.dataset(provider, host, id)
         layer_id = self.layer_id(layer)
         table = self.table(request, dataset, layer_id, "query")
-        parsed = query.parse_query(request.koop_params, table.schema)
+        parsed = query.parse_query(query.without_applied(request.koop_params, table),
+                                   table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
         if request.accepted_renderer.format == "geojson":
             return serializers.geojson_query_json(result, parsed.geometry_precision)
