@@ -12,3 +12,5 @@ class KoopAppConfig(AppConfig):
 
     def ready(self) -> None:
         from koop_app import checks, signals  # noqa: F401  (registration on import)
+
+        signals.connect_data_signals()

@@ -160,7 +160,7 @@ def contract_problems(provider_class: type) -> list[str]:
             f"name {provider_class.name!r} must be lowercase letters, digits, '-' or '_'"
         )
     if provider_class.get_data is Provider.get_data:
-        problems.append("get_data(request) is not implemented")
+        problems.append("get_data(request) must be overridden")
     if provider_class.cache_policy not in ("cached", "pass-through"):
         problems.append(f"cache_policy {provider_class.cache_policy!r} is not cached/pass-through")
     if not all(isinstance(option, Option) for option in provider_class.options_schema):

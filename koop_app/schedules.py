@@ -20,19 +20,22 @@ def task_name(dataset: Dataset) -> str:
     return f"koop: refresh dataset {dataset.pk}"
 
 
-def refresh_interval(dataset: Dataset) -> int:
-    return max(int(koop_settings.MIN_REFRESH_SECONDS),
-               int(dataset.effective_ttl * REFRESH_SHARE_OF_TTL))
+def refresh_interval(dataset: Dataset, ttl: float | None = None) -> int:
+    ttl = dataset.effective_ttl if ttl is None else ttl
+    return max(int(koop_settings.MIN_REFRESH_SECONDS), int(ttl * REFRESH_SHARE_OF_TTL))
 
 
-def sync_schedule(dataset: Dataset) -> PeriodicTask | None:
-    """Create, update or disable the dataset's periodic refresh; return it (None: none)."""
+def sync_schedule(dataset: Dataset, ttl: float | None = None) -> PeriodicTask | None:
+    """Create, update or disable the dataset's periodic refresh; return it (None: none).
+
+    ``ttl`` is the one the data itself asked for (a provider's ``ttl``), when it did.
+    """
     cached = dataset.provider.cache_policy == Provider.CACHED
     existing = PeriodicTask.objects.filter(name=task_name(dataset)).first()
     if not cached and existing is None:
         return None
     interval, _ = IntervalSchedule.objects.get_or_create(
-        every=refresh_interval(dataset), period=IntervalSchedule.SECONDS)
+        every=refresh_interval(dataset, ttl), period=IntervalSchedule.SECONDS)
     task, _ = PeriodicTask.objects.update_or_create(
         name=task_name(dataset),
         defaults={

@@ -54,3 +54,17 @@ def schedule_provider(sender: Any, instance: Any, raw: bool = False, **kwargs: A
 
     for dataset in instance.datasets.select_related("provider"):
         schedules.sync_schedule(dataset)
+
+
+def _follow_data_ttl(sender: Any, dataset: Any, ttl: float, **kwargs: Any) -> None:
+    """A provider's own ``ttl`` sets the refresh interval when it differs from the dataset's."""
+    from koop_app import schedules
+
+    if ttl != dataset.effective_ttl:
+        schedules.sync_schedule(dataset, ttl)
+
+
+def connect_data_signals() -> None:
+    from koop_app.data import refreshed
+
+    refreshed.connect(_follow_data_ttl, dispatch_uid="koop_follow_data_ttl")

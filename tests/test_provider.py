@@ -88,7 +88,7 @@ def test_get_data_is_required():
 
     with pytest.raises(NotImplementedError, match="get_data"):
         NoData().get_data(ProviderRequest())
-    assert contract_problems(NoData) == ["get_data(request) is not implemented"]
+    assert contract_problems(NoData) == ["get_data(request) must be overridden"]
 
 
 @pytest.mark.parametrize(

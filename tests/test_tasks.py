@@ -89,3 +89,11 @@ def test_refresh_of_a_deleted_or_disabled_dataset_is_skipped(make_dataset):
     Dataset.objects.filter(pk=dataset.pk).update(enabled=False)
     assert refresh_dataset.apply(args=[dataset.pk]).get()["skipped"] == "disabled"
     assert refresh_dataset.apply(args=[99999]).get()["skipped"] == "deleted"
+
+
+@pytest.mark.django_db
+def test_a_ttl_sent_with_the_data_sets_the_schedule(make_dataset):
+    dataset = make_dataset("geojson", "ttl", {**doc(1), "ttl": 1000}, ttl=100)
+    data.refresh(dataset)
+    task = PeriodicTask.objects.get(name=schedules.task_name(dataset))
+    assert task.interval.every == 800

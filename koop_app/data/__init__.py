@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection as db_connection
+from django.dispatch import Signal
 
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
@@ -43,6 +44,8 @@ __all__ = ["LayerSet", "LayerTable", "clear", "get_layers", "get_table", "provid
 
 logger = logging.getLogger(__name__)
 _flights: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+# Sent after a new copy is stored: (dataset, ttl, version). The refresh schedule listens.
+refreshed = Signal()
 
 
 def provider_request(
@@ -343,6 +346,7 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerS
             last_error="",
             last_error_at=None,
         )
+        refreshed.send(sender=Dataset, dataset=dataset, ttl=ttl, version=version)
         logger.info("%s: refreshed %d features in %d layer(s), version %s, %d bytes, %.0f ms",
                     label, pointer.count, len(parts), version, pointer.size,
                     (time.perf_counter() - started) * 1000)
