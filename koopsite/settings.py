@@ -96,8 +96,11 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Refreshes write while requests read: WAL and a busy timeout avoid "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    # Web processes, the worker and beat share the file: WAL lets readers run beside a writer,
+    # IMMEDIATE transactions take the write lock up front (waiting up to the timeout) instead of
+    # failing at once with "database is locked" when a read transaction turns into a write.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                                       "init_command": "PRAGMA journal_mode=WAL;"}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
