@@ -27,7 +27,7 @@ def refresh_dataset(self: Any, dataset_id: int) -> dict[str, Any]:
     if not dataset.enabled or not dataset.provider.enabled:
         return {"dataset": dataset_id, "skipped": "disabled"}
     try:
-        layers = data.refresh(dataset)
+        layers = data.refresh(dataset, keep_hot=False)  # workers serve no queries
     except KoopError as exc:
         countdown = min(60 * 2**self.request.retries, MAX_BACKOFF_SECONDS)
         logger.warning("refresh of %s failed (%s); retry %d in %d s", dataset.route_label,

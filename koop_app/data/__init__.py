@@ -75,16 +75,13 @@ class LayerSet:
     fetched_at: float = 0.0
     expires_at: float = 0.0
     pass_through: bool = False
+    count: int = 0
 
     def layer(self, layer_id: int) -> LayerTable:
         for table in self.layers:
             if table.layer_id == layer_id:
                 return table
         raise NotFoundError("Layer not found.", details=[f"No layer {layer_id}"])
-
-    @property
-    def count(self) -> int:
-        return sum(table.count for table in self.layers)
 
 
 def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
@@ -231,19 +228,24 @@ def _hot(pointer: cache.Pointer) -> LayerSet | None:
                                    pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
         tables.append(table)
     return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships,
-                    pointer.fetched_at, pointer.expires_at)
+                    pointer.fetched_at, pointer.expires_at, count=pointer.count)
 
 
 HISTORY_KEPT = 50
 
 
-def refresh(dataset: Dataset, request: ProviderRequest | None = None) -> LayerSet:
-    """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset."""
+def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
+            keep_hot: bool = True) -> LayerSet:
+    """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset.
+
+    ``keep_hot=False`` (workers, commands) only stores the copy: a process that serves no
+    queries need not hold the decoded tables. The returned LayerSet then has no layers.
+    """
     request = request or provider_request(dataset)
     started = datetime.now(UTC)
     clock = time.perf_counter()
     try:
-        layers = _build(dataset, request, store=True)
+        layers = _build(dataset, request, store=True, keep_hot=keep_hot)
     except KoopError as exc:
         error = f"{type(exc).__name__}: {exc.log_message}"[:2000]
         Dataset.objects.filter(pk=dataset.pk).update(last_error=error, last_error_at=started)
@@ -295,7 +297,8 @@ def _relationships(parts: list[tuple[int, str, dict[str, Any]]]) -> tuple[dict[s
     return tuple(found)
 
 
-def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerSet:
+def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
+           keep_hot: bool = True) -> LayerSet:
     plugin = dataset.provider.plugin
     key = plugin.create_key(request)
     label = dataset.route_label
@@ -334,7 +337,7 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerS
     tables = tuple(
         hot_tables.put(_hot_key(key, layer_id), version, layer.table, layer.schema, now,
                        None if store else layer.answers, layer_id=layer_id, kind=kind)
-        for (layer_id, kind, _), layer in zip(parts, layers, strict=True))
+        for (layer_id, kind, _), layer in zip(parts, layers, strict=True)) if keep_hot else ()
     if store:
         Dataset.objects.filter(pk=dataset.pk).update(
             cache_key=key,
@@ -351,7 +354,7 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool) -> LayerS
                     label, pointer.count, len(parts), version, pointer.size,
                     (time.perf_counter() - started) * 1000)
     return LayerSet(key, version, tables, pointer.relationships, now, now + ttl,
-                    pass_through=not store)
+                    pass_through=not store, count=pointer.count)
 
 
 def clear(dataset: Dataset) -> bool:

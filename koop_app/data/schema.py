@@ -7,7 +7,7 @@ Booleans have no GeoServices type: they are served as ``esriFieldTypeSmallIntege
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -106,9 +106,6 @@ class Field:
         if self.enum_values is not None:
             out["enum_values"] = list(self.enum_values)
         return out
-
-    def with_alias(self, alias: str) -> Field:
-        return replace(self, alias=alias)
 
 
 @dataclass(frozen=True)

@@ -167,3 +167,14 @@ def test_geojson_validation_setting_logs_problems_naming_the_dataset(make_datase
     settings.DEBUG = True
     data.refresh(dataset)
     assert "right-hand rule" in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_refresh_for_storing_only_keeps_no_hot_table(make_dataset):
+    from koop_app.data.hot import hot_tables
+
+    dataset = make_dataset("geojson", "cold", doc(3))
+    stored = data.refresh(dataset, keep_hot=False)
+    assert (stored.layers, stored.count) == ((), 3)
+    assert hot_tables.get("geojson::cold|0", stored.version) is None
+    assert table_of(dataset).version == stored.version  # served later from the cache

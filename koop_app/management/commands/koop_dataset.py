@@ -75,10 +75,10 @@ class Command(BaseCommand):
                           f"{dataset.feature_server_path()}/0")
         if opts["refresh"]:
             try:
-                table = data.refresh(dataset)
+                layers = data.refresh(dataset, keep_hot=False)
             except KoopError as exc:
                 raise CommandError(f"Refresh failed: {exc.message}") from None
-            self.stdout.write(f"Refreshed: {table.count} features, version {table.version}")
+            self.stdout.write(f"Refreshed: {layers.count} features, version {layers.version}")
 
     @staticmethod
     def _json(text: str, flag: str) -> Any:

@@ -124,9 +124,12 @@ class DatasetView(GeoServicesView):
         self.served = data.get_layers(dataset, provider_request)
         return self.served
 
-    def table(self, request: Request, dataset: Dataset, layer: int,
-              method: str | None) -> data.LayerTable:
-        return self.layers(request, dataset, layer, method).layer(layer)
+    def layer_table(self, request: Request, method: str, provider: str, layer: str,
+                    host: str | None, id: str | None) -> tuple[Dataset, data.LayerTable]:
+        """The dataset of the route and the table of its ``layer`` segment."""
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        return dataset, self.layers(request, dataset, layer_id, method).layer(layer_id)
 
     @staticmethod
     def layer_id(layer: str) -> int:
@@ -185,9 +188,7 @@ class LayerView(DatasetView):
 class QueryView(DatasetView):
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
-        dataset = self.dataset(provider, host, id)
-        layer_id = self.layer_id(layer)
-        table = self.table(request, dataset, layer_id, "query")
+        dataset, table = self.layer_table(request, "query", provider, layer, host, id)
         parsed = query.parse_query(query.without_applied(request.koop_params, table),
                                    table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
@@ -201,9 +202,7 @@ class FeatureView(DatasetView):
 
     def answer(self, request: Request, provider: str, layer: str, object_id: str,
                host: str | None = None, id: str | None = None) -> dict[str, Any]:
-        dataset = self.dataset(provider, host, id)
-        layer_id = self.layer_id(layer)
-        table = self.table(request, dataset, layer_id, "feature")
+        dataset, table = self.layer_table(request, "feature", provider, layer, host, id)
         params = {"objectIds": object_id, "outFields": "*",
                   "outSR": request.koop_params.get("outSR", "")}
         parsed = query.parse_query(params, table.schema)
@@ -233,9 +232,7 @@ class GenerateRendererView(DatasetView):
 
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
-        dataset = self.dataset(provider, host, id)
-        layer_id = self.layer_id(layer)
-        table = self.table(request, dataset, layer_id, "generateRenderer")
+        dataset, table = self.layer_table(request, "generateRenderer", provider, layer, host, id)
         definition = classify.parse_definition(request.koop_params)
         where = compile_where(request.koop_params.get("where"), table.schema)
         geometry_type = table.schema.geometry_type
