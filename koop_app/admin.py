@@ -117,7 +117,7 @@ class RefreshLogInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["started", "duration_ms", "ok", "features", "version", "error"]
+    fields = ["started", "trigger", "duration_ms", "ok", "features", "version", "error"]
     readonly_fields = fields
     verbose_name_plural = "refresh history"
 
@@ -211,7 +211,7 @@ class DatasetAdmin(admin.ModelAdmin):
         if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
             try:
                 for dataset in queryset:
-                    refresh_dataset.delay(dataset.pk)
+                    refresh_dataset.delay(dataset.pk, trigger="admin")
             except Exception as exc:  # the broker is down: say so and refresh here instead
                 self.message_user(request, f"The task queue is unavailable ({exc}); "
                                            "refreshing here.", messages.WARNING)
@@ -225,7 +225,7 @@ class DatasetAdmin(admin.ModelAdmin):
         done, failed = 0, []
         for dataset in queryset.select_related("provider"):
             try:
-                data.refresh(dataset)
+                data.refresh(dataset, trigger="admin")
                 done += 1
             except KoopError as exc:
                 failed.append(f"{dataset}: {exc.message}")

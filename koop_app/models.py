@@ -213,6 +213,8 @@ class RefreshLog(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="refreshes")
     started = models.DateTimeField()
+    # Why it ran: miss (first request), stale (expired copy served), schedule, admin, command.
+    trigger = models.CharField(max_length=16, blank=True, default="")
     duration_ms = models.PositiveIntegerField()
     ok = models.BooleanField()
     features = models.PositiveIntegerField(null=True, blank=True)

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import os
+from logging.config import dictConfig
+from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koopsite.settings")
 
 app = Celery("koopsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _use_django_logging(**kwargs: Any) -> None:
+    """Workers and beat log like the web processes (settings.LOGGING), not Celery's own way."""
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

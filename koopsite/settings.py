@@ -147,7 +147,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _QUEUE.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_QUEUE),
                                        "data_folder_out": str(_QUEUE),
-                                       "store_processed": False}
+                                       "store_processed": False,
+                                       # kombu's default is "control" in the working directory
+                                       "control_folder": str(VAR_DIR / "broker" / "control")}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
@@ -164,12 +166,22 @@ KOOP = {
     "DATA_DIR": str(DATA_DIR),
 }
 
+# Structured logs: one JSON object a line (KOOP_LOG_FORMAT=json, the default) for log
+# collectors, or text with the same fields as key=value (KOOP_LOG_FORMAT=plain).
+_LOG_FORMAT = os.environ.get("KOOP_LOG_FORMAT", "json")
+_LOG_HANDLER = {"handlers": ["console"], "level": os.environ.get("KOOP_LOG_LEVEL", "INFO")}
+# django-redis reports the cache errors it ignores through this logger.
+DJANGO_REDIS_LOGGER = "koop_app.cache"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "koop_app": {"handlers": ["console"], "level": os.environ.get("KOOP_LOG_LEVEL", "INFO")}
+    "formatters": {
+        "json": {"()": "koop_app.logs.JSONFormatter"},
+        "plain": {"()": "koop_app.logs.PlainFormatter",
+                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             "formatter": "plain" if _LOG_FORMAT == "plain" else "json"}},
+    # Workers and beat use this too (koopsite/celery.py): Celery's own lines come out alike.
+    "loggers": {"koop_app": _LOG_HANDLER, "celery": _LOG_HANDLER},
 }

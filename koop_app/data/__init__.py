@@ -36,6 +36,7 @@ from koop_app.errors import (
     SourceFormatError,
     SourceTimeoutError,
 )
+from koop_app.logs import log_event
 from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.provider import ProviderRequest
 
@@ -110,7 +111,8 @@ def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
 def _fill(dataset: Dataset, request: ProviderRequest, key: str) -> LayerSet:
     """Fetch the first copy once for all; concurrent requests wait for it, bounded in time."""
     lock = cache.lock_key(key)
-    deadline = time.monotonic() + float(koop_settings.FETCH_WAIT_SECONDS)
+    began = time.monotonic()
+    deadline = began + float(koop_settings.FETCH_WAIT_SECONDS)
     waited = False
     with _flights[key]:
         while True:
@@ -118,6 +120,10 @@ def _fill(dataset: Dataset, request: ProviderRequest, key: str) -> LayerSet:
             _pointers[key] = (time.monotonic(), fresh)
             layers = _hot(fresh) if fresh is not None else None
             if layers is not None:
+                if waited:
+                    log_event(logger, logging.INFO, "fetch.waited", f"{dataset.route_label}: "
+                              "served the fetch of another request", dataset=dataset.route_label,
+                              key=key, waited_ms=round((time.monotonic() - began) * 1000))
                 return layers
             failure = cache.get_failure(key) if waited else None
             if failure is not None:  # the fetch this request waited for failed: say so
@@ -125,7 +131,7 @@ def _fill(dataset: Dataset, request: ProviderRequest, key: str) -> LayerSet:
             token = uuid.uuid4().hex
             if cache.acquire(lock, token, float(koop_settings.FETCH_LOCK_SECONDS)):
                 try:
-                    return refresh(dataset, request)
+                    return refresh(dataset, request, trigger="miss")
                 except KoopError as exc:
                     cache.set_failure(key, exc.status, exc.message)
                     raise
@@ -153,11 +159,18 @@ def _revalidate(dataset: Dataset, key: str) -> None:
         from koop_app.tasks import refresh_dataset
 
         try:
-            refresh_dataset.delay(dataset.pk)
+            refresh_dataset.delay(dataset.pk, trigger="stale")
+            log_event(logger, logging.INFO, "refresh.queued", f"{dataset.route_label}: "
+                      "expired copy served; refresh queued", dataset=dataset.route_label,
+                      key=key, runs_on="worker")
             return
         except Exception:  # no broker: refresh here instead
-            logger.warning("%s: task queue unavailable; refreshing in this process",
-                           dataset.route_label, exc_info=True)
+            log_event(logger, logging.WARNING, "queue.unavailable", f"{dataset.route_label}: "
+                      "task queue unavailable; refreshing in this process", exc_info=True,
+                      dataset=dataset.route_label, key=key)
+    log_event(logger, logging.INFO, "refresh.queued", f"{dataset.route_label}: expired copy "
+              "served; refreshing in the background", dataset=dataset.route_label, key=key,
+              runs_on="thread")
     thread = threading.Thread(target=_background_refresh, args=(dataset, key),
                               name=f"koop-refresh-{dataset.pk}", daemon=True)
     _revalidating[key] = thread
@@ -166,11 +179,10 @@ def _revalidate(dataset: Dataset, key: str) -> None:
 
 def _background_refresh(dataset: Dataset, key: str) -> None:
     try:
-        refresh(dataset)
+        refresh(dataset, trigger="stale")
         cache.release(cache.revalidate_key(key), "1")
-    except KoopError as exc:
-        logger.warning("background refresh of %s failed: %s; serving the last good copy",
-                       key, exc.log_message)
+    except KoopError:
+        pass  # logged by refresh(); the last good copy is served and retried after a backoff
     finally:
         db_connection.close()  # this thread's own connection
 
@@ -215,54 +227,159 @@ def _hot_key(key: str, layer_id: int) -> str:
     return f"{key}|{layer_id}"
 
 
+# The LayerSet each key was last served from in this process: it keeps being served while a
+# new version loads in the background, so a refresh never makes a client wait for the load.
+_served: dict[str, LayerSet] = {}
+_loading: dict[str, threading.Thread] = {}
+_load_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_loading_lock = threading.Lock()
+# A small table loads within this wait and is served at once by the request that asked.
+LOAD_WAIT_SECONDS = 0.2
+
+
 def _hot(pointer: cache.Pointer) -> LayerSet | None:
+    """``pointer``'s version ready to query, or the previous version while it loads.
+
+    None when the cache no longer holds the version's data (the caller fetches anew).
+    """
+    ready = _hot_now(pointer)
+    if ready is not None:
+        return ready
+    previous = _served.get(pointer.key)
+    if previous is None or previous.version == pointer.version or not _still_hot(previous):
+        return _load(pointer)
+    with _loading_lock:  # one background load per key
+        thread = _loading.get(pointer.key)
+        started = thread is None or not thread.is_alive()
+        if started:
+            thread = threading.Thread(target=_load_in_background, args=(pointer,),
+                                      daemon=True, name=f"koop-load-{pointer.version}")
+            _loading[pointer.key] = thread
+            thread.start()
+    if started:  # the others go on with the previous version at once
+        thread.join(LOAD_WAIT_SECONDS)
+    return _hot_now(pointer) or previous
+
+
+def _hot_now(pointer: cache.Pointer) -> LayerSet | None:
     tables = []
     for entry in pointer.layers:
-        hot_key = _hot_key(pointer.key, entry.id)
-        table = hot_tables.get(hot_key, pointer.version)
+        table = hot_tables.get(_hot_key(pointer.key, entry.id), pointer.version)
         if table is None:
-            blob = cache.get_blob(pointer.key, pointer.version, entry.id)
-            if blob is None:
-                return None
-            table = hot_tables.put(hot_key, pointer.version, stream_ipc(blob), entry.schema,
-                                   pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
+            return None
         tables.append(table)
+    return _layer_set(pointer, tables)
+
+
+def _still_hot(layers: LayerSet) -> bool:
+    return all(hot_tables.get(_hot_key(layers.key, t.layer_id), layers.version) is not None
+               for t in layers.layers)
+
+
+def _layer_set(pointer: cache.Pointer, tables: list[LayerTable]) -> LayerSet:
     return LayerSet(pointer.key, pointer.version, tuple(tables), pointer.relationships,
                     pointer.fetched_at, pointer.expires_at, count=pointer.count)
+
+
+def _load(pointer: cache.Pointer) -> LayerSet | None:
+    """Decode ``pointer``'s blobs into hot tables, once per process however many ask."""
+    with _load_locks[pointer.key]:
+        ready = _hot_now(pointer)
+        if ready is not None:
+            return ready
+        clock = time.perf_counter()
+        tables = []
+        for entry in pointer.layers:
+            hot_key = _hot_key(pointer.key, entry.id)
+            table = hot_tables.get(hot_key, pointer.version)
+            if table is None:
+                blob = cache.get_blob(pointer.key, pointer.version, entry.id)
+                if blob is None:
+                    return None
+                table = hot_tables.put(hot_key, pointer.version, stream_ipc(blob), entry.schema,
+                                       pointer.fetched_at, layer_id=entry.id, kind=entry.kind)
+            tables.append(table)
+        layers = _layer_set(pointer, tables)
+        _served[pointer.key] = layers
+        log_event(logger, logging.INFO, "hot.load", f"{pointer.key}: version {pointer.version} "
+                  "loaded", key=pointer.key, version=pointer.version, features=pointer.count,
+                  bytes=sum(t.nbytes for t in tables),
+                  duration_ms=round((time.perf_counter() - clock) * 1000))
+        return layers
+
+
+def _load_in_background(pointer: cache.Pointer) -> None:
+    try:
+        if _load(pointer) is None:  # the blobs are gone: the next request fetches anew
+            _served.pop(pointer.key, None)
+    except Exception:
+        _served.pop(pointer.key, None)
+        log_event(logger, logging.ERROR, "hot.load_failed", f"{pointer.key}: loading version "
+                  f"{pointer.version} failed", exc_info=True, key=pointer.key,
+                  version=pointer.version)
 
 
 HISTORY_KEPT = 50
 
 
+@dataclass
+class _Trace:
+    """Where a refresh spent its time, for the log line."""
+
+    fetch_ms: int = 0
+    normalize_ms: int = 0
+    store_ms: int = 0
+    bytes: int = 0
+    layers: int = 0
+
+
 def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
-            keep_hot: bool = True) -> LayerSet:
+            keep_hot: bool = True, trigger: str = "manual") -> LayerSet:
     """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset.
 
     ``keep_hot=False`` (workers, commands) only stores the copy: a process that serves no
     queries need not hold the decoded tables. The returned LayerSet then has no layers.
+    ``trigger`` says why (miss, stale, schedule, admin, command, manual) in the refresh
+    history and the logs.
     """
     request = request or provider_request(dataset)
     started = datetime.now(UTC)
     clock = time.perf_counter()
+    trace = _Trace()
+    fields = {"dataset": dataset.route_label, "dataset_id": dataset.pk,
+              "provider": dataset.provider.name, "trigger": trigger}
     try:
-        layers = _build(dataset, request, store=True, keep_hot=keep_hot)
+        layers = _build(dataset, request, store=True, keep_hot=keep_hot, trace=trace)
     except KoopError as exc:
         error = f"{type(exc).__name__}: {exc.log_message}"[:2000]
         Dataset.objects.filter(pk=dataset.pk).update(last_error=error, last_error_at=started)
-        _log_refresh(dataset, started, clock, ok=False, error=error)
+        duration_ms = _log_refresh(dataset, started, clock, trigger, ok=False, error=error)
+        log_event(logger, logging.WARNING, "refresh.failed",
+                  f"{dataset.route_label}: refresh failed: {exc.log_message}", **fields,
+                  error=type(exc).__name__, status=exc.status, detail=exc.log_message,
+                  duration_ms=duration_ms, fetch_ms=trace.fetch_ms)
         raise
-    _log_refresh(dataset, started, clock, ok=True, features=layers.count,
-                 version=layers.version)
+    duration_ms = _log_refresh(dataset, started, clock, trigger, ok=True,
+                               features=layers.count, version=layers.version)
+    log_event(logger, logging.INFO, "refresh.done",
+              f"{dataset.route_label}: refreshed {layers.count} features", **fields,
+              key=layers.key, version=layers.version, features=layers.count,
+              layers=trace.layers, bytes=trace.bytes, duration_ms=duration_ms,
+              fetch_ms=trace.fetch_ms, normalize_ms=trace.normalize_ms,
+              store_ms=trace.store_ms, ttl_s=round(layers.expires_at - layers.fetched_at))
     return layers
 
 
-def _log_refresh(dataset: Dataset, started: datetime, clock: float, **outcome: Any) -> None:
+def _log_refresh(dataset: Dataset, started: datetime, clock: float, trigger: str,
+                 **outcome: Any) -> int:
     """Keep the last HISTORY_KEPT refreshes of each dataset (shown in the admin)."""
-    RefreshLog.objects.create(dataset_id=dataset.pk, started=started,
-                              duration_ms=int((time.perf_counter() - clock) * 1000), **outcome)
+    duration_ms = int((time.perf_counter() - clock) * 1000)
+    RefreshLog.objects.create(dataset_id=dataset.pk, started=started, duration_ms=duration_ms,
+                              trigger=trigger[:16], **outcome)
     old = RefreshLog.objects.filter(dataset_id=dataset.pk).values_list("pk", flat=True)[
         HISTORY_KEPT:]
     RefreshLog.objects.filter(pk__in=list(old)).delete()
+    return duration_ms
 
 
 def split_layers(collection: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -298,12 +415,14 @@ def _relationships(parts: list[tuple[int, str, dict[str, Any]]]) -> tuple[dict[s
 
 
 def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
-           keep_hot: bool = True) -> LayerSet:
+           keep_hot: bool = True, trace: _Trace | None = None) -> LayerSet:
+    trace = trace or _Trace()
     plugin = dataset.provider.plugin
     key = plugin.create_key(request)
     label = dataset.route_label
     started = time.perf_counter()
-    collection = fetch(plugin, request, label)
+    collection = fetch(plugin, request, label, quiet=not store)
+    trace.fetch_ms = round((time.perf_counter() - started) * 1000)
     parts = split_layers(collection)
     single = len(parts) == 1 and parts[0][0] == 0
     layers = []
@@ -318,6 +437,9 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
         ))
     blobs = {layer_id: write_ipc(layer.table) for (layer_id, _, _), layer in zip(parts, layers,
                                                                                  strict=True)}
+    trace.normalize_ms = round((time.perf_counter() - started) * 1000) - trace.fetch_ms
+    trace.layers = len(parts)
+    trace.bytes = sum(len(blob) for blob in blobs.values())
     digest = hashlib.blake2b(digest_size=8)
     for layer_id in sorted(blobs):
         digest.update(blobs[layer_id])
@@ -332,12 +454,18 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
                     for (layer_id, kind, _), layer in zip(parts, layers, strict=True))
     pointer = cache.Pointer(key, version, now, now + ttl, entries, _relationships(parts))
     if store:
+        clock = time.perf_counter()
         cache.store(pointer, blobs)
+        trace.store_ms = round((time.perf_counter() - clock) * 1000)
         _pointers[key] = (time.monotonic(), pointer)
     tables = tuple(
         hot_tables.put(_hot_key(key, layer_id), version, layer.table, layer.schema, now,
                        None if store else layer.answers, layer_id=layer_id, kind=kind)
         for (layer_id, kind, _), layer in zip(parts, layers, strict=True)) if keep_hot else ()
+    result = LayerSet(key, version, tables, pointer.relationships, now, now + ttl,
+                      pass_through=not store, count=pointer.count)
+    if store and keep_hot:
+        _served[key] = result
     if store:
         Dataset.objects.filter(pk=dataset.pk).update(
             cache_key=key,
@@ -350,11 +478,7 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
             last_error_at=None,
         )
         refreshed.send(sender=Dataset, dataset=dataset, ttl=ttl, version=version)
-        logger.info("%s: refreshed %d features in %d layer(s), version %s, %d bytes, %.0f ms",
-                    label, pointer.count, len(parts), version, pointer.size,
-                    (time.perf_counter() - started) * 1000)
-    return LayerSet(key, version, tables, pointer.relationships, now, now + ttl,
-                    pass_through=not store, count=pointer.count)
+    return result
 
 
 def clear(dataset: Dataset) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.cache import cache
 
 from koop_app.data.schema import LayerSchema
+from koop_app.logs import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,13 @@ def _digest(key: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()
 
 
+def _unavailable(operation: str, key: str) -> None:
+    """The cache failed: a miss for the caller, one structured line for the operator."""
+    log_event(logger, logging.WARNING, "cache.unavailable",
+              f"data cache unavailable ({operation} {key})", exc_info=True,
+              operation=operation, key=key)
+
+
 def pointer_key(key: str) -> str:
     return f"koop:ptr:{_digest(key)}"
 
@@ -80,14 +88,15 @@ def get_pointer(key: str) -> Pointer | None:
     try:
         data = cache.get(pointer_key(key))
     except Exception:  # cache backend down: treat as a miss
-        logger.warning("data cache unavailable reading %s", key, exc_info=True)
+        _unavailable("read", key)
         return None
     if not data:
         return None
     try:
         return Pointer.from_dict(data)
     except (KeyError, TypeError):
-        logger.warning("data cache: discarding unreadable pointer for %s", key)
+        log_event(logger, logging.WARNING, "cache.unreadable", f"data cache: discarding an "
+                  f"unreadable pointer for {key}", key=key)
         return None
 
 
@@ -95,7 +104,7 @@ def get_blob(key: str, version: str, layer_id: int) -> bytes | None:
     try:
         return cache.get(blob_key(key, version, layer_id))
     except Exception:
-        logger.warning("data cache unavailable reading %s", key, exc_info=True)
+        _unavailable("read", key)
         return None
 
 
@@ -110,7 +119,7 @@ def store(pointer: Pointer, blobs: dict[int, bytes]) -> bool:
             _delete_blobs(old)
         return True
     except Exception:
-        logger.warning("data cache unavailable storing %s", pointer.key, exc_info=True)
+        _unavailable("store", pointer.key)
         return False
 
 
@@ -123,7 +132,7 @@ def clear(key: str) -> bool:
         cache.delete(pointer_key(key))
         return bool(old)
     except Exception:
-        logger.warning("data cache unavailable clearing %s", key, exc_info=True)
+        _unavailable("clear", key)
         return False
 
 
@@ -152,7 +161,7 @@ def acquire(name: str, token: str, timeout: float) -> bool:
         # django-redis answers None, not False, when it ignored a connection error.
         return True if added is None else bool(added)
     except Exception:
-        logger.warning("data cache unavailable for lock %s", name, exc_info=True)
+        _unavailable("lock", name)
         return True
 
 
@@ -161,7 +170,7 @@ def release(name: str, token: str) -> None:
         if cache.get(name) == token:
             cache.delete(name)
     except Exception:
-        logger.warning("data cache unavailable releasing %s", name, exc_info=True)
+        _unavailable("unlock", name)
 
 
 def set_failure(key: str, status: int, message: str, seconds: int = 5) -> None:
@@ -170,7 +179,7 @@ def set_failure(key: str, status: int, message: str, seconds: int = 5) -> None:
         cache.set(f"koop:failed:{_digest(key)}", {"status": status, "message": message},
                   timeout=seconds)
     except Exception:
-        logger.warning("data cache unavailable recording a failure", exc_info=True)
+        _unavailable("record failure", key)
 
 
 def get_failure(key: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ from koop_app.errors import (
     SourceFormatError,
     SourceTimeoutError,
 )
+from koop_app.logs import log_event
 from koop_app.provider import Provider, ProviderRequest
 
 logger = logging.getLogger(__name__)
@@ -34,17 +36,43 @@ def map_exception(exc: Exception) -> KoopError:
     return ProviderError(500, "The provider failed.", log_message=f"{type(exc).__name__}: {exc}")
 
 
-def fetch(provider: Provider, request: ProviderRequest, label: str) -> dict[str, Any]:
-    """``provider.get_data(request)``, with failures raised as KoopError subclasses."""
+def fetch(provider: Provider, request: ProviderRequest, label: str, *, quiet: bool = False
+          ) -> dict[str, Any]:
+    """``provider.get_data(request)``, with failures raised as KoopError subclasses.
+
+    Each call is logged as a ``fetch.done`` or ``fetch.failed`` event; ``quiet`` (pass-through
+    answers, one per request) logs success at DEBUG only.
+    """
+    fields = {"dataset": label, "provider": provider.name}
+    clock = time.perf_counter()
     try:
         data = provider.get_data(request)
     except Exception as exc:
         error = map_exception(exc)
-        logger.warning("%s: get_data failed: %s", label, error.log_message,
-                       exc_info=not isinstance(exc, KoopError))
+        log_event(logger, logging.WARNING, "fetch.failed",
+                  f"{label}: get_data failed: {error.log_message}",
+                  exc_info=not isinstance(exc, KoopError), **fields,
+                  error=type(error).__name__, status=error.status,
+                  duration_ms=round((time.perf_counter() - clock) * 1000))
         if error is exc:
             raise
         raise error from exc
     if not isinstance(data, dict):
+        log_event(logger, logging.WARNING, "fetch.failed", f"{label}: get_data returned "
+                  f"{type(data).__name__}", **fields, error="SourceFormatError")
         raise SourceFormatError("The provider did not return a GeoJSON FeatureCollection.")
+    log_event(logger, logging.DEBUG if quiet else logging.INFO, "fetch.done",
+              f"{label}: fetched from {provider.name}", **fields,
+              duration_ms=round((time.perf_counter() - clock) * 1000),
+              features=_feature_count(data))
     return data
+
+
+def _feature_count(data: dict[str, Any]) -> int | None:
+    features = data.get("features")
+    if isinstance(features, list):
+        return len(features)
+    parts = [*(data.get("layers") or []), *(data.get("tables") or [])]
+    counts = [len(p["features"]) for p in parts
+              if isinstance(p, dict) and isinstance(p.get("features"), list)]
+    return sum(counts) if counts else None

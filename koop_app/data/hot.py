@@ -44,17 +44,36 @@ class LayerTable:
         return self.kind == "table" or self.schema.geometry_type is None
 
 
-# A replaced table is dropped this long after, so queries already running on it can finish.
-RETIRE_SECONDS = 120.0
+# A table no longer served (replaced by a new version, or evicted) is dropped once nobody has
+# asked for it this long: a query starts within milliseconds of getting its table, and DuckDB
+# lets a query already running finish after a DROP.
+RETIRE_SECONDS = 5.0
+
+
+@dataclass
+class _Retired:
+    name: str
+    nbytes: int
+    last_used: float
 
 
 class HotTables:
+    """This process's hot tables, least recently used first, within one memory budget.
+
+    The budget (KOOP['HOT_TABLES_MAX_BYTES']) counts every table still in memory, the retired
+    ones included. Beyond it, tables unused for RETIRE_SECONDS are dropped, least recently
+    used first; tables used more recently stay until they are idle that long, so the budget
+    may be exceeded for a few seconds rather than failing a running request.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._con: duckdb.DuckDBPyConnection | None = None
         self._tables: OrderedDict[str, LayerTable] = OrderedDict()
-        self._retired: list[tuple[float, str]] = []
+        self._used: dict[str, float] = {}
+        self._retired: list[_Retired] = []
         self._names = itertools.count(1)
+        self._tidied = 0.0
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -67,10 +86,14 @@ class HotTables:
 
     def get(self, key: str, version: str) -> LayerTable | None:
         with self._lock:
+            now = time.monotonic()
+            if self._retired and now - self._tidied > 1.0:
+                self._tidy(now)
             entry = self._tables.get(key)
             if entry is None or entry.version != version:
                 return None
             self._tables.move_to_end(key)
+            self._used[key] = now
             return entry
 
     def put(
@@ -81,68 +104,97 @@ class HotTables:
         """Load ``rows`` as the hot copy of ``key``, replacing an older version.
 
         ``rows`` may be a stream of record batches (from the cache's IPC blob): DuckDB copies
-        it batch by batch, so the decoded layer is never held twice.
+        it batch by batch, so the decoded layer is never held twice. The load runs on its own
+        cursor, outside the lock: queries on other tables, and on the version being replaced,
+        go on meanwhile.
         """
+        current = self.get(key, version)
+        if current is not None:
+            return current
         with self._lock:
-            current = self.get(key, version)
-            if current is not None:
-                return current
-            con = self._connection()
             name = f"layer_{next(self._names)}"
-            reader = rows.to_reader() if isinstance(rows, pa.Table) else rows
-            sizes = [0]
+            con = self._connection().cursor()
+        reader = rows.to_reader() if isinstance(rows, pa.Table) else rows
+        sizes = [0]
 
-            def counted() -> Iterator[pa.RecordBatch]:
-                for batch in reader:
-                    sizes[0] += batch.nbytes
-                    yield batch
+        def counted() -> Iterator[pa.RecordBatch]:
+            for batch in reader:
+                sizes[0] += batch.nbytes
+                yield batch
 
-            stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
-            columns = ", ".join(_column_sql(schema, c) for c in reader.schema.names)
+        stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
+        columns = ", ".join(_column_sql(schema, c) for c in reader.schema.names)
+        try:
             con.register("incoming_layer", stream)
-            try:
-                con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming_layer")
-            finally:
-                con.unregister("incoming_layer")
+            con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming_layer")
+            con.unregister("incoming_layer")
             (count,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-            entry = LayerTable(key, version, name, schema, int(count), fetched_at, sizes[0],
-                               answers, layer_id, kind)
+        except BaseException:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+            raise
+        finally:
+            con.close()
+        entry = LayerTable(key, version, name, schema, int(count), fetched_at, sizes[0],
+                           answers, layer_id, kind)
+        with self._lock:
             self.discard(key)
             self._tables[key] = entry
-            self._evict(keep=key)
+            self._used[key] = time.monotonic()
+            self._tidy(time.monotonic())
         # The decoded Arrow buffers are garbage now: hand their memory back to the system.
         pa.default_memory_pool().release_unused()
         return entry
 
     def discard(self, key: str) -> None:
-        """Forget ``key``'s table; it is dropped once queries running on it have finished."""
+        """Stop serving ``key``'s table; it is dropped once idle for RETIRE_SECONDS."""
         with self._lock:
             old = self._tables.pop(key, None)
-            now = time.monotonic()
+            last_used = self._used.pop(key, 0.0)
             if old is not None:
-                self._retired.append((now, old.table_name))
-            while self._retired and self._con is not None and (
-                now - self._retired[0][0] > RETIRE_SECONDS or len(self._retired) > 8
-            ):
-                _, name = self._retired.pop(0)
-                self._con.execute(f"DROP TABLE IF EXISTS {name}")
+                self._retired.append(_Retired(old.table_name, old.nbytes, last_used))
+            self._tidy(time.monotonic())
 
-    def _evict(self, keep: str) -> None:
+    def usage(self) -> dict[str, int]:
+        """Bytes and tables held: served, and retired but not yet dropped."""
+        with self._lock:
+            return {"tables": len(self._tables),
+                    "bytes": sum(t.nbytes for t in self._tables.values()),
+                    "retired_tables": len(self._retired),
+                    "retired_bytes": sum(r.nbytes for r in self._retired)}
+
+    def _tidy(self, now: float) -> None:
+        """Drop idle retired tables, then idle served ones while over the budget (LRU)."""
+        self._tidied = now
+        if self._con is None:
+            return
+        for item in [r for r in self._retired if now - r.last_used > RETIRE_SECONDS]:
+            self._drop(item)
         budget = int(koop_settings.HOT_TABLES_MAX_BYTES)
-        while sum(t.nbytes for t in self._tables.values()) > budget and len(self._tables) > 1:
-            oldest = next(iter(self._tables))
-            if oldest == keep:
-                break
-            self.discard(oldest)
+        held = sum(t.nbytes for t in self._tables.values()) + sum(
+            r.nbytes for r in self._retired)
+        for key in list(self._tables):  # least recently used first
+            if held <= budget or now - self._used.get(key, 0.0) <= RETIRE_SECONDS:
+                break  # the rest were used more recently still
+            entry = self._tables.pop(key)
+            self._used.pop(key, None)
+            self._drop(_Retired(entry.table_name, entry.nbytes, 0.0))
+            held -= entry.nbytes
+
+    def _drop(self, item: _Retired) -> None:
+        assert self._con is not None
+        self._con.execute(f"DROP TABLE IF EXISTS {item.name}")
+        if item in self._retired:
+            self._retired.remove(item)
 
     def clear(self) -> None:
         """Drop every table now (tests, and a process that must free its memory)."""
         with self._lock:
-            for key in list(self._tables):
-                self.discard(key)
-            if self._con is not None:
-                for _, name in self._retired:
-                    self._con.execute(f"DROP TABLE IF EXISTS {name}")
+            for item in list(self._retired) + [
+                    _Retired(t.table_name, t.nbytes, 0.0) for t in self._tables.values()]:
+                if self._con is not None:
+                    self._drop(item)
+            self._tables.clear()
+            self._used.clear()
             self._retired.clear()
 
 

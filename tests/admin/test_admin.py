@@ -149,12 +149,13 @@ def test_refresh_now_queues_tasks_when_a_broker_is_configured(admin_client, make
 
     dataset = make_dataset("geojson", "queued", GOOD)
     queued = []
-    monkeypatch.setattr(refresh_dataset, "delay", lambda pk: queued.append(pk))
+    monkeypatch.setattr(refresh_dataset, "delay",
+                        lambda pk, trigger: queued.append((pk, trigger)))
     settings.CELERY_TASK_ALWAYS_EAGER = False
     response = admin_client.post(reverse("admin:koop_app_dataset_changelist"),
                                  {"action": "refresh_now", "_selected_action": [dataset.pk]},
                                  follow=True)
-    assert queued == [dataset.pk]
+    assert queued == [(dataset.pk, "admin")]
     assert "Queued the refresh of 1 dataset" in response.content.decode()
     dataset.refresh_from_db()
     assert dataset.version == ""  # the worker, not the web process, refreshes

@@ -178,3 +178,73 @@ def test_a_refresh_for_storing_only_keeps_no_hot_table(make_dataset):
     assert (stored.layers, stored.count) == ((), 3)
     assert hot_tables.get("geojson::cold|0", stored.version) is None
     assert table_of(dataset).version == stored.version  # served later from the cache
+
+
+def events(caplog, name: str) -> list:
+    return [r for r in caplog.records if getattr(r, "event", None) == name]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fetches_and_refreshes_are_logged_as_events_with_their_trigger(make_dataset, data_dir,
+                                                                       caplog):
+    from koop_app.models import RefreshLog
+
+    caplog.set_level("INFO", logger="koop_app")
+    dataset = make_dataset("geojson", "d", doc(3), ttl=0)
+    table_of(dataset)
+    (fetched,) = events(caplog, "fetch.done")
+    assert fetched.koop_fields["dataset"] == "geojson/d"
+    assert fetched.koop_fields["features"] == 3
+    (done,) = events(caplog, "refresh.done")
+    fields = done.koop_fields
+    assert (fields["trigger"], fields["features"], fields["dataset_id"]) == ("miss", 3,
+                                                                              dataset.pk)
+    assert fields["version"] and fields["bytes"] > 0
+    assert {"duration_ms", "fetch_ms", "normalize_ms", "store_ms"} <= set(fields)
+
+    (data_dir / "d.geojson").write_bytes(b"{not json")
+    table_of(dataset)  # expired: served, refreshed in the background, which fails
+    data.wait_for_refreshes()
+    (queued,) = events(caplog, "refresh.queued")
+    assert queued.koop_fields["runs_on"] == "thread"
+    (failed,) = events(caplog, "refresh.failed")
+    assert failed.koop_fields["trigger"] == "stale"
+    assert failed.koop_fields["error"] == "SourceFormatError"
+    assert failed.levelname == "WARNING"
+    assert events(caplog, "fetch.failed")
+    history = list(RefreshLog.objects.filter(dataset=dataset).values_list("trigger", "ok"))
+    assert history == [("stale", False), ("miss", True)]
+
+
+@pytest.mark.django_db
+def test_a_new_version_loads_in_the_background_while_the_last_one_is_served(
+        make_dataset, data_dir, monkeypatch, settings):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=600)
+    first = table_of(dataset)
+    write_json(data_dir / "d.geojson", doc(4))
+    stored = data.refresh(dataset, keep_hot=False)  # as a worker stores it
+    settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}
+    real_stream = data.stream_ipc
+
+    def slow_stream(blob):
+        time.sleep(0.6)
+        return real_stream(blob)
+
+    monkeypatch.setattr(data, "stream_ipc", slow_stream)
+    clock = time.perf_counter()
+    served = [table_of(dataset).version for _ in range(3)]
+    assert time.perf_counter() - clock < 0.5  # nobody waited for the load
+    assert served == [first.version] * 3
+    data._loading["geojson::d"].join(10)
+    assert (table_of(dataset).version, table_of(dataset).count) == (stored.version, 4)
+
+
+@pytest.mark.django_db
+def test_a_small_new_version_is_served_by_the_request_that_finds_it(make_dataset, data_dir,
+                                                                   settings):
+    dataset = make_dataset("geojson", "d", doc(3), ttl=600)
+    table_of(dataset)
+    write_json(data_dir / "d.geojson", doc(4))
+    stored = data.refresh(dataset, keep_hot=False)
+    settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}
+    assert table_of(dataset).version == stored.version

@@ -75,7 +75,7 @@ class Command(BaseCommand):
                           f"{dataset.feature_server_path()}/0")
         if opts["refresh"]:
             try:
-                layers = data.refresh(dataset, keep_hot=False)
+                layers = data.refresh(dataset, keep_hot=False, trigger="command")
             except KoopError as exc:
                 raise CommandError(f"Refresh failed: {exc.message}") from None
             self.stdout.write(f"Refreshed: {layers.count} features, version {layers.version}")

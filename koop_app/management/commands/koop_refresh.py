@@ -41,7 +41,7 @@ class Command(BaseCommand):
         failed = 0
         for dataset in targets:
             try:
-                layers = data.refresh(dataset, keep_hot=False)
+                layers = data.refresh(dataset, keep_hot=False, trigger="command")
             except KoopError as exc:
                 failed += 1
                 self.stderr.write(f"{dataset.route_label}: failed: {exc.message}")
