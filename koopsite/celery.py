@@ -7,7 +7,7 @@ from logging.config import dictConfig
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koopsite.settings")
 
@@ -22,3 +22,9 @@ def _use_django_logging(**kwargs: Any) -> None:
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+@worker_process_init.connect
+def _yield_to_web_processes(**kwargs: Any) -> None:
+    """Refreshes are background work: on a shared machine, queries get the CPU first."""
+    os.nice(int(os.environ.get("KOOP_WORKER_NICE", "10")))

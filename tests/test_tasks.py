@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import orjson
 import pytest
 from django_celery_beat.models import PeriodicTask
@@ -97,3 +101,22 @@ def test_a_ttl_sent_with_the_data_sets_the_schedule(make_dataset):
     data.refresh(dataset)
     task = PeriodicTask.objects.get(name=schedules.task_name(dataset))
     assert task.interval.every == 800
+
+
+@pytest.mark.django_db
+def test_the_task_records_why_it_ran(make_dataset):
+    from koop_app.models import RefreshLog
+
+    dataset = make_dataset("geojson", "why", doc(1))
+    refresh_dataset.delay(dataset.pk)  # as beat calls it: the id alone
+    refresh_dataset.delay(dataset.pk, trigger="admin")
+    triggers = RefreshLog.objects.filter(dataset=dataset).values_list("trigger", flat=True)
+    assert sorted(triggers) == ["admin", "schedule"]
+
+
+def test_workers_yield_the_cpu_to_web_processes():
+    script = ("import os; from koopsite.celery import _yield_to_web_processes as lower;"
+              "before = os.nice(0); lower(); print(os.nice(0) - before)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True, env={**os.environ, "KOOP_WORKER_NICE": "7"})
+    assert out.stdout.strip() == "7"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -233,8 +234,11 @@ _served: dict[str, LayerSet] = {}
 _loading: dict[str, threading.Thread] = {}
 _load_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _loading_lock = threading.Lock()
-# A small table loads within this wait and is served at once by the request that asked.
-LOAD_WAIT_SECONDS = 0.2
+# A version this small (compressed bytes in the cache) loads in a few milliseconds: the request
+# that finds it loads it and answers from it. Larger ones load in the background.
+LOAD_INLINE_BYTES = 1024 * 1024
+# Background loads run at a lower CPU priority than the threads answering queries.
+LOAD_NICENESS = 10
 
 
 def _hot(pointer: cache.Pointer) -> LayerSet | None:
@@ -246,19 +250,17 @@ def _hot(pointer: cache.Pointer) -> LayerSet | None:
     if ready is not None:
         return ready
     previous = _served.get(pointer.key)
-    if previous is None or previous.version == pointer.version or not _still_hot(previous):
+    if (previous is None or previous.version == pointer.version
+            or pointer.size <= LOAD_INLINE_BYTES or not _still_hot(previous)):
         return _load(pointer)
     with _loading_lock:  # one background load per key
         thread = _loading.get(pointer.key)
-        started = thread is None or not thread.is_alive()
-        if started:
+        if thread is None or not thread.is_alive():
             thread = threading.Thread(target=_load_in_background, args=(pointer,),
                                       daemon=True, name=f"koop-load-{pointer.version}")
             _loading[pointer.key] = thread
             thread.start()
-    if started:  # the others go on with the previous version at once
-        thread.join(LOAD_WAIT_SECONDS)
-    return _hot_now(pointer) or previous
+    return previous
 
 
 def _hot_now(pointer: cache.Pointer) -> LayerSet | None:
@@ -309,6 +311,10 @@ def _load(pointer: cache.Pointer) -> LayerSet | None:
 
 
 def _load_in_background(pointer: cache.Pointer) -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOAD_NICENESS)
+    except (AttributeError, OSError):  # not Linux: the thread keeps the process's priority
+        pass
     try:
         if _load(pointer) is None:  # the blobs are gone: the next request fetches anew
             _served.pop(pointer.key, None)

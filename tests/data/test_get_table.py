@@ -231,6 +231,7 @@ def test_a_new_version_loads_in_the_background_while_the_last_one_is_served(
         return real_stream(blob)
 
     monkeypatch.setattr(data, "stream_ipc", slow_stream)
+    monkeypatch.setattr(data, "LOAD_INLINE_BYTES", 0)  # as if it were large
     clock = time.perf_counter()
     served = [table_of(dataset).version for _ in range(3)]
     assert time.perf_counter() - clock < 0.5  # nobody waited for the load
