@@ -21,7 +21,9 @@ MAX_BACKOFF_SECONDS = 3600
 def refresh_dataset(self: Any, dataset_id: int, trigger: str = "schedule") -> dict[str, Any]:
     """Fetch the dataset now and store the new copy; the last good copy stays on failure.
 
-    Beat's schedule calls it with the id alone; the admin and an expired copy say why.
+    Beat's schedule calls it with the id alone; the admin and an expired copy say why. A
+    scheduled or stale-triggered refresh is skipped when another one has run since it was
+    queued; the admin's always runs.
     """
     try:
         dataset = Dataset.objects.select_related("provider").get(pk=dataset_id)
@@ -31,6 +33,12 @@ def refresh_dataset(self: Any, dataset_id: int, trigger: str = "schedule") -> di
         return {"dataset": dataset_id, "skipped": "deleted"}
     if not dataset.enabled or not dataset.provider.enabled:
         return {"dataset": dataset_id, "skipped": "disabled"}
+    if trigger in ("schedule", "stale") and not data.needs_refresh(dataset):
+        log_event(logger, logging.INFO, "refresh.skipped", f"{dataset.route_label}: refresh "
+                  "skipped: the copy was refreshed since this one was queued",
+                  dataset=dataset.route_label, dataset_id=dataset_id, reason="fresh",
+                  trigger=trigger)
+        return {"dataset": dataset_id, "skipped": "fresh"}
     try:
         # Workers serve no queries: store the copy without keeping it decoded here.
         layers = data.refresh(dataset, keep_hot=False, trigger=trigger)

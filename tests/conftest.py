@@ -112,3 +112,16 @@ def make_dataset(db: Any, data_dir: Path):
         return dataset
 
     return make
+
+
+def age_copy(key: str, seconds: float) -> None:
+    """Make the cached copy of ``key`` as if it had been fetched ``seconds`` earlier."""
+    from dataclasses import replace
+
+    from koop_app.data import cache as data_cache
+
+    pointer = data_cache.get_pointer(key)
+    assert pointer is not None, f"no cached copy of {key}"
+    cache.set(data_cache.pointer_key(key), replace(
+        pointer, fetched_at=pointer.fetched_at - seconds,
+        expires_at=pointer.expires_at - seconds).as_dict(), timeout=None)

@@ -6,18 +6,20 @@ their schedule; the test process only writes the source and watches the dataset'
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 from django.db import connection
 
-from koop_app.models import Dataset
+from koop_app.models import Dataset, RefreshLog
 from koopsite.celery import app as celery_app
-from tests.conftest import collection, feature, point, write_json
+from tests.conftest import age_copy, collection, feature, point, write_json
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +38,11 @@ def wait_for(condition, timeout: float = 45.0, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def forget_broker_pools() -> None:
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture(params=["redis", "filesystem"])
 def worker(request, transactional_db, settings, tmp_path):
     """A worker with beat: on Redis (production), or on the embedded filesystem broker."""
@@ -50,16 +57,19 @@ def worker(request, transactional_db, settings, tmp_path):
                                        "LOCATION": redis_server.url,
                                        "OPTIONS": {"IGNORE_EXCEPTIONS": True}}}
         env.update(REDIS_URL=redis_server.url, CELERY_BROKER_URL=redis_server.url)
-        broker = {"broker_url": redis_server.url}
+        settings.CELERY_BROKER_URL = redis_server.url
     else:  # same file cache and broker folder as this process: both under KOOP_VAR_DIR
         queue = Path(os.environ["KOOP_VAR_DIR"]) / "broker" / "queue"
         queue.mkdir(parents=True, exist_ok=True)
         env.update(CELERY_BROKER_URL="filesystem://")
-        broker = {"broker_url": "filesystem://", "broker_transport_options": {
+        settings.CELERY_BROKER_URL = "filesystem://"
+        settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
             "data_folder_in": str(queue), "data_folder_out": str(queue),
-            "store_processed": False}}
-    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager,
-                celery_app.conf.broker_transport_options)
+            "store_processed": False, "control_folder": str(queue.parent / "control")}
+    # This process queues tasks on the same broker: Celery reads CELERY_* Django settings
+    # live, but its connection and producer pools keep the broker they were made for.
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    forget_broker_pools()
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "koopsite", "worker", "-B",
@@ -67,12 +77,10 @@ def worker(request, transactional_db, settings, tmp_path):
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        celery_app.conf.update(task_always_eager=False, **broker)
         wait_for(lambda: b"ready" in log.read_bytes(), what="the worker to be ready")
         yield log
     finally:
-        celery_app.conf.update(broker_url=previous[0], task_always_eager=previous[1],
-                               broker_transport_options=previous[2])
+        forget_broker_pools()
         process.terminate()
         process.wait(timeout=20)
 
@@ -94,7 +102,30 @@ def test_queued_refresh_runs_on_the_worker(worker, make_dataset):
     from koop_app.tasks import refresh_dataset
 
     dataset = make_dataset("geojson", "queued", doc(3), ttl=3600)
-    refresh_dataset.delay(dataset.pk)
-    wait_for(lambda: Dataset.objects.get(pk=dataset.pk).feature_count == 3,
+    refresh_dataset.delay(dataset.pk, trigger="admin")
+    wait_for(lambda: RefreshLog.objects.filter(dataset=dataset, trigger="admin").exists(),
              what="the queued refresh")
-    assert b"refresh_dataset" in worker.read_bytes()
+    assert Dataset.objects.get(pk=dataset.pk).feature_count == 3
+    assert b'"trigger":"admin"' in worker.read_bytes()  # the worker's own log line
+
+
+def test_an_expired_copy_is_served_while_the_worker_refreshes_it(worker, make_dataset,
+                                                                  source_server, settings):
+    from koop_app import data
+
+    sizes = itertools.count(2)
+    url = source_server.route("/live-slow.geojson", delay=1.0,
+                              body=lambda query: orjson.dumps(doc(next(sizes))))
+    dataset = make_dataset("geojson", "liveslow", None, options={"source": url}, ttl=3600)
+    first = data.get_table(dataset, data.provider_request(dataset))
+    settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}
+    age_copy("geojson::liveslow", 3601)
+    clock = time.perf_counter()
+    assert data.get_table(dataset, data.provider_request(dataset)).version == first.version
+    assert time.perf_counter() - clock < 0.5  # served stale, the refresh queued
+
+    def served_count() -> int:
+        return data.get_table(dataset, data.provider_request(dataset)).count
+
+    wait_for(lambda: served_count() > first.count, what="the worker's refresh to be served")
+    assert RefreshLog.objects.filter(dataset=dataset, trigger="stale", ok=True).exists()

@@ -13,7 +13,7 @@ from django_celery_beat.models import PeriodicTask
 from koop_app import data, schedules
 from koop_app.models import Dataset, Provider
 from koop_app.tasks import refresh_dataset
-from tests.conftest import collection, feature, point, write_json
+from tests.conftest import age_copy, collection, feature, point, write_json
 
 
 def doc(n: int) -> dict:
@@ -58,7 +58,7 @@ def test_refresh_task_stores_a_new_version(make_dataset, data_dir):
     dataset = make_dataset("geojson", "t", doc(2))
     first = refresh_dataset.apply(args=[dataset.pk]).get()
     write_json(data_dir / "t.geojson", doc(3))
-    second = refresh_dataset.apply(args=[dataset.pk]).get()
+    second = refresh_dataset.apply(args=[dataset.pk], kwargs={"trigger": "admin"}).get()
     assert (first["features"], second["features"]) == (2, 3)
     assert first["version"] != second["version"]
     dataset.refresh_from_db()
@@ -78,7 +78,7 @@ def test_failing_refresh_retries_and_keeps_the_last_copy(make_dataset, data_dir,
         return original(*args, **kwargs)
 
     monkeypatch.setattr(refresh_dataset, "retry", recording_retry)
-    result = refresh_dataset.apply(args=[dataset.pk])
+    result = refresh_dataset.apply(args=[dataset.pk], kwargs={"trigger": "admin"})
     assert result.failed()
     assert countdowns[:3] == [60, 120, 240]  # exponential backoff
     dataset.refresh_from_db()
@@ -120,3 +120,20 @@ def test_workers_yield_the_cpu_to_web_processes():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True, env={**os.environ, "KOOP_WORKER_NICE": "7"})
     assert out.stdout.strip() == "7"
+
+
+@pytest.mark.django_db
+def test_a_queued_refresh_is_skipped_when_another_ran_since(make_dataset):
+    from koop_app.models import RefreshLog
+
+    dataset = make_dataset("geojson", "backlog", doc(1), ttl=600)
+    data.refresh(dataset)
+    dataset.refresh_from_db()  # the copy is fresh: a backlog of scheduled runs finds it so
+    assert refresh_dataset.delay(dataset.pk).get() == {"dataset": dataset.pk,
+                                                       "skipped": "fresh"}
+    assert refresh_dataset.delay(dataset.pk, trigger="stale").get()["skipped"] == "fresh"
+    assert "version" in refresh_dataset.delay(dataset.pk, trigger="admin").get()
+    assert RefreshLog.objects.filter(dataset=dataset).count() == 2
+
+    age_copy(dataset.cache_key, 400)  # past half the TTL: the schedule's turn
+    assert "version" in refresh_dataset.delay(dataset.pk).get()

@@ -41,8 +41,8 @@ from koop_app.logs import log_event
 from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.provider import ProviderRequest
 
-__all__ = ["LayerSet", "LayerTable", "clear", "get_layers", "get_table", "provider_request",
-           "refresh"]
+__all__ = ["LayerSet", "LayerTable", "clear", "get_layers", "get_table", "needs_refresh",
+           "provider_request", "refresh"]
 
 logger = logging.getLogger(__name__)
 _flights: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -485,6 +485,20 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
         )
         refreshed.send(sender=Dataset, dataset=dataset, ttl=ttl, version=version)
     return result
+
+
+def needs_refresh(dataset: Dataset) -> bool:
+    """Whether a scheduled or stale-triggered refresh of ``dataset`` should run now.
+
+    Not when the cached copy has more than half its TTL left: another refresh has run since
+    that one was queued (a worker that fell behind its schedule catches up without refetching
+    the same dataset once per missed interval).
+    """
+    key = dataset.cache_key or dataset.provider.plugin.create_key(provider_request(dataset))
+    pointer = cache.get_pointer(key)
+    if pointer is None:
+        return True
+    return pointer.expires_at - time.time() <= (pointer.expires_at - pointer.fetched_at) / 2
 
 
 def clear(dataset: Dataset) -> bool:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
+import orjson
 import pytest
 
 from koop_app import data
 from koop_app.data import cache
 from koop_app.errors import SourceFormatError, SourceNotFoundError
 from koop_app.models import Dataset, Provider
-from tests.conftest import collection, feature, point, write_json
+from tests.conftest import age_copy, collection, feature, point, write_json
 
 # Every test here runs over the embedded file cache and over a real Redis.
 pytestmark = pytest.mark.usefixtures("any_cache")
@@ -249,3 +251,26 @@ def test_a_small_new_version_is_served_by_the_request_that_finds_it(make_dataset
     stored = data.refresh(dataset, keep_hot=False)
     settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}
     assert table_of(dataset).version == stored.version
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_refresh_never_makes_a_request_wait(make_dataset, source_server, settings):
+    settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}  # see the aged copy at once
+    sizes = itertools.count(2)
+    url = source_server.route("/slow-refresh.geojson", delay=1.0,
+                              body=lambda query: orjson.dumps(doc(next(sizes))))
+    dataset = make_dataset("geojson", "slow", None, options={"source": url}, ttl=600)
+    hits = source_server.hits.get("/slow-refresh.geojson", 0)
+    first = table_of(dataset)  # the first fetch: the only one a request waits for
+    age_copy("geojson::slow", 601)  # expired
+    timings, versions = [], []
+    for _ in range(6):  # over 0.9 s, while the 1 s refresh runs
+        clock = time.perf_counter()
+        versions.append(table_of(dataset).version)
+        timings.append(time.perf_counter() - clock)
+        time.sleep(0.15)
+    assert max(timings) < 0.3
+    assert set(versions) == {first.version}
+    data.wait_for_refreshes()
+    assert source_server.hits["/slow-refresh.geojson"] - hits == 2  # one refresh for all
+    assert (table_of(dataset).count, first.count) == (3, 2)
