@@ -1,7 +1,11 @@
-"""``/health``: is each part the service needs reachable (database, data cache, broker)?"""
+"""``/health``: is each part the service needs reachable (database, data cache, broker)?
+
+The answer also says what the answering process holds in memory (its hot tables).
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -44,8 +48,18 @@ def _broker() -> str | None:
     return None
 
 
+def _this_process() -> dict[str, Any]:
+    """What this web process holds: its decoded tables against their memory budget."""
+    from koop_app.conf import koop_settings
+    from koop_app.data.hot import hot_tables
+
+    return {"pid": os.getpid(), "hot_tables": hot_tables.usage(),
+            "hot_tables_budget_bytes": int(koop_settings.HOT_TABLES_MAX_BYTES)}
+
+
 def health(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "cache": _check(_cache),
               "broker": _check(_broker)}
     ok = all(check["ok"] for check in checks.values())
-    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
+    return JsonResponse({"ok": ok, **checks, "process": _this_process()},
+                        status=200 if ok else 503)

@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from koop_app import data
 from tests.conftest import collection, feature, point
 
 GOOD = collection([feature({"n": 1}, point(1, 1)), feature({"n": 2}, point(2, 2))])
@@ -51,6 +52,16 @@ def test_health(client):
     body = orjson.loads(client.get("/health").content)
     assert body["ok"] is True
     assert body["database"]["ok"] and body["cache"]["ok"] and body["broker"]["ok"]
+
+
+@pytest.mark.django_db
+def test_health_shows_the_memory_held_by_the_process(client, make_dataset):
+    dataset = make_dataset("geojson", "held", collection([feature({"n": 1}, point(0, 0))]))
+    before = orjson.loads(client.get("/health").content)["process"]
+    assert before["hot_tables"]["tables"] == 0 and before["hot_tables_budget_bytes"] > 0
+    data.get_table(dataset, data.provider_request(dataset))
+    held = orjson.loads(client.get("/health").content)["process"]["hot_tables"]
+    assert held["tables"] == 1 and held["bytes"] > 0
 
 
 @pytest.mark.django_db
