@@ -189,10 +189,11 @@ def _background_refresh(dataset: Dataset, key: str) -> None:
 
 
 def wait_for_refreshes(timeout: float = 30.0) -> None:
-    """Wait for this process's background refreshes (tests, and a clean shutdown)."""
-    for thread in list(_revalidating.values()):
+    """Wait for this process's background refreshes and loads (tests, a clean shutdown)."""
+    for thread in [*_revalidating.values(), *_loading.values()]:
         thread.join(timeout)
     _revalidating.clear()
+    _loading.clear()
 
 
 _pointers: dict[str, tuple[float, cache.Pointer | None]] = {}
@@ -526,8 +527,11 @@ def overrides_of(dataset: Dataset) -> Overrides:
 
 def _discard_hot(key: str) -> None:
     _pointers.pop(key, None)
+    served = _served.pop(key, None)
     pointer = cache.get_pointer(key)
-    for layer_id in [entry.id for entry in pointer.layers] if pointer else [0]:
+    layer_ids = {entry.id for entry in pointer.layers} if pointer else {0}
+    layer_ids |= {table.layer_id for table in served.layers} if served else set()
+    for layer_id in layer_ids:
         hot_tables.discard(_hot_key(key, layer_id))
 
 
@@ -544,4 +548,5 @@ def reset_process_state() -> None:
         cache.count(key, "hits", hits)
     _pointers.clear()
     _hits.clear()
+    _served.clear()
     hot_tables.clear()

@@ -238,7 +238,7 @@ def test_a_new_version_loads_in_the_background_while_the_last_one_is_served(
     served = [table_of(dataset).version for _ in range(3)]
     assert time.perf_counter() - clock < 0.5  # nobody waited for the load
     assert served == [first.version] * 3
-    data._loading["geojson::d"].join(10)
+    data.wait_for_refreshes()
     assert (table_of(dataset).version, table_of(dataset).count) == (stored.version, 4)
 
 
