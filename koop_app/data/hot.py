@@ -74,6 +74,7 @@ class HotTables:
         self._retired: list[_Retired] = []
         self._names = itertools.count(1)
         self._tidied = 0.0
+        self._over_budget = False
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -87,7 +88,7 @@ class HotTables:
     def get(self, key: str, version: str) -> LayerTable | None:
         with self._lock:
             now = time.monotonic()
-            if self._retired and now - self._tidied > 1.0:
+            if (self._retired or self._over_budget) and now - self._tidied > 1.0:
                 self._tidy(now)
             entry = self._tables.get(key)
             if entry is None or entry.version != version:
@@ -179,6 +180,7 @@ class HotTables:
             self._used.pop(key, None)
             self._drop(_Retired(entry.table_name, entry.nbytes, 0.0))
             held -= entry.nbytes
+        self._over_budget = held > budget
 
     def _drop(self, item: _Retired) -> None:
         assert self._con is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
@@ -78,9 +80,10 @@ def test_tables_in_use_are_kept_over_budget_until_idle(tables, settings, monkeyp
     put(tables, "b")  # a was used a moment ago: a request may be about to query it
     assert tables.get("a", "v1") is not None
     assert tables.usage()["bytes"] > 1.5 * LAYER.table.nbytes
-    monkeypatch.setattr(hot, "RETIRE_SECONDS", 0.0)
-    tables.discard("none")
-    assert tables.usage()["tables"] == 1
+    monkeypatch.setattr(hot, "RETIRE_SECONDS", 0.5)
+    time.sleep(1.1)  # idle, and past the once-a-second tidy of get()
+    assert tables.get("a", "v1") is not None  # tidies first: b is the least recently used
+    assert tables.get("b", "v1") is None and tables.usage()["tables"] == 1
 
 
 def test_a_failed_load_leaves_nothing_behind(tables):
