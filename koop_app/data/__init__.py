@@ -488,6 +488,11 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
     return result
 
 
+def _cache_key(dataset: Dataset) -> str:
+    """The key the dataset's copy is stored under: recorded at its last refresh, else derived."""
+    return dataset.cache_key or dataset.provider.plugin.create_key(provider_request(dataset))
+
+
 def needs_refresh(dataset: Dataset) -> bool:
     """Whether a scheduled or stale-triggered refresh of ``dataset`` should run now.
 
@@ -495,7 +500,7 @@ def needs_refresh(dataset: Dataset) -> bool:
     that one was queued (a worker that fell behind its schedule catches up without refetching
     the same dataset once per missed interval).
     """
-    key = dataset.cache_key or dataset.provider.plugin.create_key(provider_request(dataset))
+    key = _cache_key(dataset)
     pointer = cache.get_pointer(key)
     if pointer is None:
         return True
@@ -504,7 +509,7 @@ def needs_refresh(dataset: Dataset) -> bool:
 
 def clear(dataset: Dataset) -> bool:
     """Drop the cached copy of ``dataset`` (ids are kept); return whether one existed."""
-    key = dataset.cache_key or dataset.provider.plugin.create_key(provider_request(dataset))
+    key = _cache_key(dataset)
     _discard_hot(key)
     existed = cache.clear(key)
     Dataset.objects.filter(pk=dataset.pk).update(version="", expires_at=None)
