@@ -12,5 +12,6 @@ class KoopAppConfig(AppConfig):
 
     def ready(self) -> None:
         from koop_app import checks, signals  # noqa: F401  (registration on import)
+        from koop_app.auth import signals as auth_signals  # noqa: F401
 
         signals.connect_data_signals()

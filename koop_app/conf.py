@@ -47,6 +47,20 @@ DEFAULTS: dict[str, Any] = {
     "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
     # How many rows one query may return at most, whatever maxRecordCount says.
     "MAX_RESULT_RECORDS": 100_000,
+    # --- Token security and per-dataset access (koop_app/auth) ---
+    # Advertise ArcGIS token security in /rest/info and serve generateToken. Off: no token
+    # service; datasets that are not public are then readable by admin sessions only.
+    "TOKEN_SECURITY": True,
+    # Minutes a token lives when generateToken is given no expiration (shortLivedTokenValidity).
+    "TOKEN_DEFAULT_MINUTES": 60,
+    # The longest expiration generateToken grants; longer requests are cut to this.
+    "TOKEN_MAX_MINUTES": 1440,
+    # generateToken over GET (ArcGIS Server's opt-in): credentials in URLs end up in logs.
+    "TOKEN_ALLOW_GET": False,
+    # Refuse generateToken on plain HTTP (set it behind TLS; see SECURE_PROXY_SSL_HEADER).
+    "TOKEN_HTTPS_ONLY": False,
+    # Staff signed in to the admin read secured datasets with their session (admin previews).
+    "SESSION_ACCESS": True,
 }
 
 

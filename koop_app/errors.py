@@ -12,6 +12,11 @@
             ├── SourceTimeoutError  504, the source did not answer in time
             ├── SourceTooLargeError 502, the source sent more than MAX_DOWNLOAD_BYTES
             └── SourceFormatError   502, the content could not be parsed
+    AuthError                       token security (koop_app/auth), GeoServices codes of their own
+    ├── TokenRequiredError      401, code 499: the resource is secured and no token came
+    ├── InvalidTokenError       401, code 498: a token came but is bad, expired or revoked
+    ├── PermissionDeniedError   403: the caller is known but may not read this resource
+    └── TokenGenerationError    400: generateToken refused (never says which credential)
 
 Each error carries an HTTP ``status``, a GeoServices ``code`` and two messages: ``message`` is
 safe to show to clients, ``log_message`` may hold URLs and details and only goes to the log.
@@ -130,3 +135,35 @@ class SourceTooLargeError(SourceError):
 
 class SourceFormatError(SourceError):
     default_message = "The data source sent content that could not be read."
+
+
+class AuthError(KoopError):
+    """Token security errors: ArcGIS clients react to their GeoServices ``code`` (498/499)."""
+
+    status = 401
+    geoservices_code: int | None = None
+
+    @property
+    def code(self) -> int:
+        return self.geoservices_code or self.status
+
+
+class TokenRequiredError(AuthError):
+    geoservices_code = 499
+    default_message = "Token Required"
+
+
+class InvalidTokenError(AuthError):
+    geoservices_code = 498
+    default_message = "Invalid Token"
+
+
+class PermissionDeniedError(AuthError):
+    status = 403
+    default_message = ("You do not have permissions to access this resource or perform this "
+                       "operation.")
+
+
+class TokenGenerationError(AuthError):
+    status = 400
+    default_message = "Unable to generate token."

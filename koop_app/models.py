@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import NoReverseMatch, reverse
@@ -98,6 +99,24 @@ class Dataset(models.Model):
         help_text="A date field that makes the layer time-aware (timeInfo).")
     end_time_field = models.CharField(max_length=128, blank=True, default="")
 
+    # Who may read it (koop_app/auth): every route of every output checks this.
+    PUBLIC = "public"
+    SIGNED_IN = "signed-in"
+    RESTRICTED = "restricted"
+    ACCESS_CHOICES = [(PUBLIC, "Public: anyone"), (SIGNED_IN, "Any signed-in user"),
+                      (RESTRICTED, "Chosen users and groups")]
+    access = models.CharField(
+        max_length=16, choices=ACCESS_CHOICES, default=PUBLIC,
+        help_text="Signed-in means a token from generateToken (or a staff admin session). "
+                  "Superusers read every dataset.")
+    allowed_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="koop_readable_datasets",
+        help_text="Who may read it when access is 'Chosen users and groups'.")
+    allowed_groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="koop_readable_datasets",
+        help_text="Members of these groups may read it when access is 'Chosen users and "
+                  "groups'.")
+
     # Cache state, written by refreshes.
     cache_key = models.CharField(max_length=500, blank=True, default="", editable=False)
     version = models.CharField(max_length=64, blank=True, default="", editable=False)
@@ -125,6 +144,10 @@ class Dataset(models.Model):
     @property
     def route_label(self) -> str:
         return "/".join(part for part in (self.provider.name, self.host, self.dataset_id) if part)
+
+    @property
+    def is_public(self) -> bool:
+        return self.access == self.PUBLIC
 
     @property
     def effective_ttl(self) -> int:
@@ -169,6 +192,9 @@ class Dataset(models.Model):
             errors["dataset_id"] = "An id is required."
         if self.dataset_id and "/" in self.dataset_id:
             errors["dataset_id"] = "The id cannot contain '/'."
+        if not self.is_public and plugin.get_authentication_specification() is not None:
+            errors["access"] = (f"The {plugin.name} provider checks access itself "
+                                "(authenticate/authorize); leave this dataset public.")
         if errors:
             raise ValidationError(errors)
 
@@ -206,8 +232,6 @@ class FeatureIdMap(models.Model):
         return f"ids of {self.cache_key}"
 
 
-
-
 class RefreshLog(models.Model):
     """One refresh of a dataset: when, how long, and what came of it."""
 
@@ -227,3 +251,6 @@ class RefreshLog(models.Model):
     def __str__(self) -> str:
         outcome = "ok" if self.ok else "failed"
         return f"{self.dataset} at {self.started:%Y-%m-%d %H:%M:%S}: {outcome}"
+
+
+from koop_app.auth.models import TokenGeneration  # noqa: E402,F401  (a model of this app)

@@ -13,6 +13,7 @@ from typing import Any
 from django.http import HttpResponseNotAllowed
 from django.urls import include, path, re_path
 
+from koop_app.auth.guards import guard_dataset_view, guard_extra_route
 from koop_app.health import health
 from koop_app.outputs import output_modules
 from koop_app.provider import Provider
@@ -39,6 +40,17 @@ def _allow(methods: tuple[str, ...], handler: Callable[..., Any]) -> Callable[..
     return view
 
 
+def _gated(route: Any, provider: Provider) -> Callable[..., Any]:
+    """A route that names a dataset passes its access check first (koop_app/auth).
+
+    Views that check access themselves (the GeoServices DRF views) are left as they are.
+    """
+    view_class = getattr(route.view, "view_class", None)
+    if "$providerParams" not in route.path or getattr(view_class, "checks_dataset_access", False):
+        return route.view
+    return guard_dataset_view(route.view, provider)
+
+
 def build_urlpatterns() -> list[Any]:
     routes = [route for module in output_modules() for route in module.routes]
     patterns: list[Any] = [
@@ -55,7 +67,7 @@ def build_urlpatterns() -> list[Any]:
                     "$providerParams", provider_params(provider)
                 )
                 + "/?$",
-                route.view,
+                _gated(route, provider),
                 {"provider": provider.name},
                 name=route.name,
             )
@@ -63,7 +75,8 @@ def build_urlpatterns() -> list[Any]:
             if not route.absolute
         ]
         provider_patterns += [
-            path(f"{provider.name}/{route.path}", _allow(route.methods, handler))
+            path(f"{provider.name}/{route.path}",
+                 _allow(route.methods, guard_extra_route(handler, provider)))
             for route, handler in provider.get_route_handlers()
         ]
         patterns.append(path("", include((provider_patterns, provider.name))))

@@ -72,6 +72,9 @@ def test_authorize_hook_guards_the_data(client, make_dataset, monkeypatch):
             raise ProviderError(499, "Token Required")
 
     monkeypatch.setattr(GeoJSONProvider, "authorize", deny)
+    # its own tokens: declared, so the site's token check leaves them to authorize()
+    monkeypatch.setattr(GeoJSONProvider, "get_authentication_specification",
+                        lambda self: {"useHttp": True})
     url = "/geojson/rest/services/guarded/FeatureServer/0/query"
     body = orjson.loads(client.get(url).content)
     assert body["error"]["code"] == 499

@@ -11,7 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from koop_app import data, query
-from koop_app.errors import InvalidParameterError, NotFoundError
+from koop_app.auth import access as auth_access
+from koop_app.auth import service as token_service
+from koop_app.auth.drf import DatasetAccess, KoopAuthentication
+from koop_app.conf import koop_settings
+from koop_app.errors import InvalidParameterError, NotFoundError, TokenGenerationError
 from koop_app.models import Dataset
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
@@ -23,8 +27,10 @@ from koop_app.outputs.geoservices.renderers import (
     PrettyJSONRenderer,
     jsonp_callback,
 )
+from koop_app.provider import ProviderRequest
 from koop_app.query import classify, related
 from koop_app.query.where import compile_where
+from koop_app.registry import registry
 
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -89,30 +95,89 @@ class GeoServicesView(APIView):
 
 
 class RestInfoView(GeoServicesView):
-    """``/rest/info`` and ``/<provider>/rest/info``."""
+    """``/rest/info`` and ``/<provider>/rest/info``: versions and the token service."""
 
     def answer(self, request: Request, provider: str | None = None, **kwargs: Any
                ) -> dict[str, Any]:
+        plugin = registry.get(provider) if provider else None
         info: dict[str, Any] = {
             "currentVersion": serializers.CURRENT_VERSION,
             "fullVersion": f"{serializers.CURRENT_VERSION}.0",
-            "authInfo": {"isTokenBasedSecurity": False},
+            "authInfo": token_service.auth_info(request._request, plugin),
         }
         if provider:
             info["provider"] = provider
         return info
 
 
+class GenerateTokenView(GeoServicesView):
+    """``/rest/generateToken`` and ``/<provider>/rest/generateToken``: POST (GET if enabled)."""
+
+    def get(self, request: Request, provider: str | None = None, **kwargs: Any) -> Response:
+        if not koop_settings.TOKEN_ALLOW_GET:
+            raise TokenGenerationError(details=["Use POST to generate a token."])
+        return self.respond(request, provider, request.koop_params)
+
+    def post(self, request: Request, provider: str | None = None, **kwargs: Any) -> Response:
+        # Credentials count only in the body: a query string ends up in access logs.
+        body = {key: request._request.POST.get(key, "") for key in request._request.POST}
+        return self.respond(request, provider, body)
+
+    def respond(self, request: Request, provider: str | None, params: dict[str, str]
+                ) -> Response:
+        plugin = registry.get(provider) if provider else None
+        response = Response(token_service.generate_token(request._request, params, plugin))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
 class DatasetView(GeoServicesView):
-    """Views under ``.../FeatureServer``: resolve the registered dataset first."""
+    """Views under ``.../FeatureServer``: resolve the dataset, check access, then answer.
+
+    ``DatasetAccess`` runs before ``answer`` (DRF's ``initial``), so a refused request never
+    reaches the data layer and never starts a fetch.
+    """
+
+    authentication_classes = [KoopAuthentication]
+    permission_classes = [DatasetAccess]
+    checks_dataset_access = True  # koop_app.urls adds no second gate in front of it
+    koop_method: str | None = None  # ProviderRequest.params["method"] for the provider's hooks
+    _dataset: Dataset | None = None
 
     def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
+        if self._dataset is not None:
+            return self._dataset
         try:
-            return Dataset.objects.select_related("provider").get(
+            self._dataset = Dataset.objects.select_related("provider").get(
                 provider__name=provider, provider__enabled=True, enabled=True,
                 host=host or "", dataset_id=id or "")
         except Dataset.DoesNotExist:
             raise NotFoundError("Service not found.") from None
+        return self._dataset
+
+    def get_dataset(self) -> Dataset:
+        return self.dataset(self.kwargs["provider"], self.kwargs.get("host"),
+                            self.kwargs.get("id"))
+
+    def get_provider_request(self, dataset: Dataset) -> ProviderRequest:
+        try:
+            layer = int(self.kwargs.get("layer"))
+        except (TypeError, ValueError):
+            layer = None
+        return data.provider_request(dataset, layer=layer, method=self.koop_method,
+                                     query=self.request.koop_params,
+                                     http_request=self.request._request)
+
+    def get(self, request: Request, **kwargs: Any) -> Response:
+        response = super().get(request, **kwargs)
+        dataset = self._dataset
+        if dataset is not None and (not dataset.is_public or auth_access.provider_authenticates(
+                dataset.provider.plugin)):
+            # Secured answers may sit in the caller's cache only, keyed by its credentials.
+            cache_control = response.get("Cache-Control", "")
+            response["Cache-Control"] = cache_control.replace("public", "private") or "private"
+            response["Vary"] = "Authorization, X-Esri-Authorization, Cookie"
+        return response
 
     def layers(self, request: Request, dataset: Dataset, layer: int | None,
                method: str | None) -> data.LayerSet:
@@ -120,7 +185,6 @@ class DatasetView(GeoServicesView):
             dataset, layer=layer, method=method, query=request.koop_params,
             http_request=request._request,
         )
-        dataset.provider.plugin.authorize(provider_request)
         self.served = data.get_layers(dataset, provider_request)
         return self.served
 
@@ -160,6 +224,8 @@ class ServiceView(DatasetView):
 
 
 class LayersView(DatasetView):
+    koop_method = "layers"
+
     def answer(self, request: Request, provider: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
         dataset = self.dataset(provider, host, id)
@@ -186,6 +252,8 @@ class LayerView(DatasetView):
 
 
 class QueryView(DatasetView):
+    koop_method = "query"
+
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
@@ -200,6 +268,8 @@ class QueryView(DatasetView):
 class FeatureView(DatasetView):
     """``/FeatureServer/<layer>/<objectId>``: one feature."""
 
+    koop_method = "feature"
+
     def answer(self, request: Request, provider: str, layer: str, object_id: str,
                host: str | None = None, id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "feature", provider, layer, host, id)
@@ -211,12 +281,14 @@ class FeatureView(DatasetView):
 
 
 class CatalogView(GeoServicesView):
-    """``/rest/services``: every registered, enabled service."""
+    """``/rest/services``: every registered, enabled service the caller may read."""
+
+    authentication_classes = [KoopAuthentication]
 
     def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
         services = []
-        rows = Dataset.objects.select_related("provider").filter(enabled=True,
-                                                                 provider__enabled=True)
+        rows = auth_access.readable(Dataset.objects.select_related("provider").filter(
+            enabled=True, provider__enabled=True), request.user)
         for dataset in rows:
             path = dataset.feature_server_path()
             if path is None:
@@ -229,6 +301,8 @@ class CatalogView(GeoServicesView):
 
 class GenerateRendererView(DatasetView):
     """``/FeatureServer/<layer>/generateRenderer``: class breaks or unique values."""
+
+    koop_method = "generateRenderer"
 
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
@@ -245,6 +319,8 @@ class GenerateRendererView(DatasetView):
 
 class QueryRelatedRecordsView(DatasetView):
     """``/FeatureServer/<layer>/queryRelatedRecords``: related records grouped by feature."""
+
+    koop_method = "queryRelatedRecords"
 
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:

@@ -42,7 +42,8 @@ class TestInfo:
     def test_rest_info(self, client):
         body = orjson.loads(client.get("/rest/info").content)
         assert body["currentVersion"] >= 10.0
-        assert body["authInfo"] == {"isTokenBasedSecurity": False}
+        assert body["authInfo"] == {"isTokenBasedSecurity": True, "shortLivedTokenValidity": 60,
+                                    "tokenServicesUrl": "http://testserver/rest/generateToken"}
 
     def test_provider_rest_info(self, client):
         body = orjson.loads(client.get("/geojson/rest/info").content)
