@@ -66,7 +66,8 @@ class DatasetForm(forms.ModelForm):
         model = Dataset
         fields = ["provider", "host", "dataset_id", "name", "description", "enabled", "options",
                   "ttl", "id_field", "display_field", "geometry_type", "fields_override",
-                  "max_record_count", "start_time_field", "end_time_field"]
+                  "max_record_count", "start_time_field", "end_time_field",
+                  "access", "allowed_users", "allowed_groups"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -129,9 +130,10 @@ class RefreshLogInline(admin.TabularInline):
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetForm
     inlines = [RefreshLogInline]
-    list_display = ["__str__", "provider", "route", "enabled", "feature_count", "last_refresh",
-                    "expires_at", "state", "feature_server"]
-    list_filter = ["provider", "enabled", HasErrorFilter]
+    list_display = ["__str__", "provider", "route", "enabled", "access", "feature_count",
+                    "last_refresh", "expires_at", "state", "feature_server"]
+    list_filter = ["provider", "enabled", "access", HasErrorFilter]
+    filter_horizontal = ["allowed_users", "allowed_groups"]
     search_fields = ["name", "dataset_id", "host", "description"]
     list_select_related = ["provider"]
     actions = ["refresh_now", "clear_cache"]
@@ -142,6 +144,9 @@ class DatasetAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["provider", "host", "dataset_id", "name", "description", "enabled",
                            "feature_server"]}),
+        ("Access", {"fields": ["access", "allowed_users", "allowed_groups"],
+                    "description": "Who may read this dataset, on every route of every "
+                                   "output. Clients sign in with generateToken."}),
         ("Provider options", {"fields": ["options", "provider_options"]}),
         ("Cache", {"fields": ["ttl", "schedule"]}),
         ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",

@@ -28,7 +28,7 @@ def can_read(user: Any | None, dataset: Dataset) -> bool:
         return True
     if user is None or not user.is_active:
         return False
-    if user.is_superuser or dataset.access == Dataset.SIGNED_IN:
+    if dataset.access == Dataset.SIGNED_IN or reads_everything(user):
         return True
     if dataset.access != Dataset.RESTRICTED:
         return False
@@ -36,11 +36,16 @@ def can_read(user: Any | None, dataset: Dataset) -> bool:
         Q(allowed_users=user) | Q(allowed_groups__user=user)).exists()
 
 
+def reads_everything(user: Any) -> bool:
+    """Superusers, and staff who may view datasets in the admin (its previews use this)."""
+    return bool(user.is_superuser or (user.is_staff and user.has_perm("koop_app.view_dataset")))
+
+
 def readable(datasets: QuerySet[Dataset], user: Any | None) -> QuerySet[Dataset]:
     """The datasets of ``datasets`` that ``user`` may read (the catalog lists only these)."""
     if user is None or not user.is_active:
         return datasets.filter(access=Dataset.PUBLIC)
-    if user.is_superuser:
+    if reads_everything(user):
         return datasets
     chosen = Dataset.objects.filter(Q(allowed_users=user) | Q(allowed_groups__user=user))
     return datasets.filter(Q(access__in=[Dataset.PUBLIC, Dataset.SIGNED_IN])
