@@ -1,4 +1,5 @@
-"""Helpers for tests: a scripted HTTP source on 127.0.0.1 run in a thread, a throwaway Redis.
+"""Helpers for tests: a scripted HTTP source on 127.0.0.1 run in a thread, a throwaway Redis,
+and ``GuardedProvider``, a provider with its own token security (Koop's authorization plugins).
 
     with SourceServer() as server:
         server.route("/data.geojson", body=b'{"type": "FeatureCollection", "features": []}')
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,7 +19,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
+
+from django.http import HttpRequest, JsonResponse
+
+from koop_app.errors import ProviderError
+from koop_app.provider import Controller, Provider, ProviderRequest, Route
 
 
 @dataclass
@@ -169,3 +177,58 @@ class RedisServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class GuardedController(Controller):
+    def item(self, request: HttpRequest, id: str) -> JsonResponse:
+        return JsonResponse({"id": id, "provider": self.provider.name})
+
+
+class GuardedProvider(Provider):
+    """A provider that checks its own users and tokens, as a Koop authorization plugin does.
+
+    Declaring ``get_authentication_specification`` hands its namespace's ``generateToken`` to
+    ``authenticate`` and the access checks of its datasets to ``authorize``. Users are the
+    class's ``users``; tokens are random and kept in memory; ``calls`` records the hooks run.
+
+        KOOP = {"PROVIDERS": [..., "koop_app.testing.GuardedProvider"]}
+    """
+
+    name = "guarded"
+    users: ClassVar[dict[str, str]] = {"carol": "open sesame"}
+    tokens: ClassVar[dict[str, float]] = {}  # token -> expiry (epoch seconds)
+    calls: ClassVar[list[str]] = []
+    token_seconds = 600
+    routes = (Route("items/<id>", "item"),)
+    controller_class = GuardedController
+
+    def get_authentication_specification(self) -> dict[str, Any]:
+        return {"useHttp": True}
+
+    def authenticate(self, request: ProviderRequest) -> dict[str, Any]:
+        self.calls.append("authenticate")
+        username = request.query.get("username", "")
+        if not username or self.users.get(username) != request.query.get("password"):
+            raise ProviderError(401, "Invalid credentials")
+        token = secrets.token_urlsafe(24)
+        expires = time.time() + self.token_seconds
+        self.tokens[token] = expires
+        return {"token": token, "expires": int(expires * 1000)}
+
+    def authorize(self, request: ProviderRequest) -> None:
+        self.calls.append("authorize")
+        token = request.query.get("token")
+        http = request.http_request
+        if not token and http is not None:
+            scheme, _, value = http.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+            token = value if scheme.lower() == "bearer" else None
+        if not token:
+            raise ProviderError(401, "No token")
+        if self.tokens.get(token, 0) <= time.time():
+            raise ProviderError(401, "Unknown or expired token")
+
+    def get_data(self, request: ProviderRequest) -> dict[str, Any]:
+        self.calls.append("get_data")
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": "secret"},
+             "geometry": {"type": "Point", "coordinates": [1.0, 2.0]}}]}
