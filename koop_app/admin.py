@@ -74,6 +74,11 @@ class DatasetForm(forms.ModelForm):
         if "provider" in self.fields:
             registered = [p.pk for p in Provider.sync_from_registry()]
             self.fields["provider"].queryset = Provider.objects.filter(pk__in=registered)
+        if "access" in self.fields:
+            self.fields["access"].required = False  # left out: public, as before access existed
+
+    def clean_access(self) -> str:
+        return self.cleaned_data.get("access") or Dataset.PUBLIC
 
     def clean_options(self) -> dict[str, Any]:
         """Check options against the chosen provider's schema, one message per option."""

@@ -192,3 +192,40 @@ def test_refresh_history_and_cache_usage(admin_client, make_dataset, data_dir, c
 
     hits, misses = map(int, re.search(r"(\d+) hits, (\d+) misses", text).groups())
     assert hits >= 3 and misses >= 1
+
+
+@pytest.mark.django_db
+class TestAccess:
+    @pytest.fixture
+    def rows(self):
+        return {p.name: p for p in Provider.sync_from_registry()}
+
+    def test_left_out_means_public(self, rows, data_dir):
+        form = DatasetForm(data=form_data(rows["geojson"]))
+        assert form.is_valid(), form.errors
+        assert form.save().access == Dataset.PUBLIC
+
+    def test_chosen_users_and_groups(self, rows, data_dir):
+        from django.contrib.auth.models import Group
+
+        user = get_user_model().objects.create_user("alice")
+        group = Group.objects.create(name="readers")
+        form = DatasetForm(data=form_data(rows["geojson"], access=Dataset.RESTRICTED,
+                                          allowed_users=[user.pk], allowed_groups=[group.pk]))
+        assert form.is_valid(), form.errors
+        dataset = form.save()
+        assert list(dataset.allowed_users.all()) == [user]
+        assert list(dataset.allowed_groups.all()) == [group]
+
+    def test_unknown_access_is_refused(self, rows):
+        form = DatasetForm(data=form_data(rows["geojson"], access="friends"))
+        assert not form.is_valid() and "access" in form.errors
+
+    def test_list_shows_and_filters_access(self, admin_client, make_dataset):
+        make_dataset("geojson", "open", GOOD)
+        make_dataset("geojson", "closed", GOOD, access=Dataset.SIGNED_IN)
+        url = reverse("admin:koop_app_dataset_changelist")
+        page = admin_client.get(url, {"access": Dataset.SIGNED_IN}).content.decode()
+        assert "closed" in page and "geojson/open" not in page
+        change = admin_client.get(reverse("admin:koop_app_dataset_add")).content.decode()
+        assert 'name="access"' in change and 'name="allowed_users"' in change
