@@ -85,10 +85,12 @@ def generate_token(request: HttpRequest, params: dict[str, str],
 def _expiration(value: str) -> int:
     value = value.strip()
     if not value:
-        return int(koop_settings.TOKEN_DEFAULT_MINUTES)
-    if not MINUTES.match(value) or int(value) < 1:
+        wanted = int(koop_settings.TOKEN_DEFAULT_MINUTES)
+    elif MINUTES.match(value) and int(value) >= 1:
+        wanted = int(value)
+    else:
         raise TokenGenerationError(details=["'expiration' must be a whole number of minutes."])
-    return min(int(value), int(koop_settings.TOKEN_MAX_MINUTES))
+    return min(wanted, int(koop_settings.TOKEN_MAX_MINUTES))
 
 
 def _binding(request: HttpRequest, params: dict[str, str]) -> str | None:

@@ -170,3 +170,17 @@ def test_the_catalog_lists_what_the_caller_may_read(client, make_dataset, alice,
         "geojson/members", "geojson/open", "geojson/readers"]
     assert len(names(token=token(client, username="root"))) == 4
     assert code_of(orjson.loads(client.get("/rest/services", {"token": "x"}).content)) == 498
+
+
+@pytest.mark.django_db
+def test_providers_are_not_handed_the_site_token(client, secured, alice, monkeypatch):
+    from providers.geojson import GeoJSONProvider
+
+    seen = []
+    original = GeoJSONProvider.get_data
+    monkeypatch.setattr(GeoJSONProvider, "get_data",
+                        lambda self, request: seen.append(dict(request.query))
+                        or original(self, request))
+    secured(Dataset.SIGNED_IN)
+    assert answers(fetch(client, token=token(client), where="1=1"))
+    assert seen and all("token" not in query for query in seen)

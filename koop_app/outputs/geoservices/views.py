@@ -181,8 +181,12 @@ class DatasetView(GeoServicesView):
 
     def layers(self, request: Request, dataset: Dataset, layer: int | None,
                method: str | None) -> data.LayerSet:
+        params = request.koop_params
+        if not auth_access.provider_authenticates(dataset.provider.plugin):
+            # The site's token is ours: a provider forwarding parameters must not pass it on.
+            params = {key: value for key, value in params.items() if key != "token"}
         provider_request = data.provider_request(
-            dataset, layer=layer, method=method, query=request.koop_params,
+            dataset, layer=layer, method=method, query=params,
             http_request=request._request,
         )
         self.served = data.get_layers(dataset, provider_request)
