@@ -77,12 +77,16 @@ def test_export_import_round_trip(data_dir, tmp_path: Path):
                                                                        ("geojson", "a")]
     exported_a = document["datasets"][1]
     assert exported_a["ttl"] == 30 and exported_a["id_field"] == "fid"
+    assert exported_a["access"] == Dataset.PUBLIC
+    document["datasets"][0]["access"] = Dataset.SIGNED_IN
+    target.write_bytes(orjson.dumps(document))
 
     Dataset.objects.all().delete()
     assert "Imported 2 datasets (2 new, 0 updated)." in run("koop_import", str(target))
     a = Dataset.objects.get(dataset_id="a")
     assert (a.name, a.ttl, a.max_record_count, a.options) == ("A", 30, 500,
                                                               {"source": "a.geojson"})
+    assert Dataset.objects.get(dataset_id="b").access == Dataset.SIGNED_IN
     assert "(0 new, 2 updated)" in run("koop_import", str(target))
 
 
@@ -97,6 +101,8 @@ def test_export_import_round_trip(data_dir, tmp_path: Path):
          b' {"provider": "geojson", "id": "bad", "options": {}}]}',
          r"Entry 1 \(geojson//bad\): options: source"),
         (b'{"datasets": [{"provider": "geojson", "id": "x", "colour": 1}]}', "colour"),
+        (b'{"datasets": [{"provider": "geojson", "id": "x", "options": {"source": "x.json"},'
+         b' "access": "friends"}]}', "access"),
     ],
 )
 def test_import_is_all_or_nothing(data_dir, tmp_path, document, message):
