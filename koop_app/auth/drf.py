@@ -46,6 +46,8 @@ class DatasetAccess(BasePermission):
     """
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method == "OPTIONS":
+            return True  # a CORS preflight carries no credentials and gets no data
         dataset = view.get_dataset()
         check_access(request._request, dataset, view.get_provider_request(dataset),
                      user=request.user)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from koop_app.auth.models import TokenGeneration
@@ -41,7 +42,8 @@ class IssuedToken:
 
 def issue_token(user: Any, minutes: int, binding: str | None, ssl: bool) -> IssuedToken:
     expires = int((time.time() + minutes * 60) * 1000)
-    payload = {"u": user.pk, "g": TokenGeneration.current(user.pk),
+    user_id = user.pk if isinstance(user.pk, int) else str(user.pk)  # UUID keys as text
+    payload = {"u": user_id, "g": TokenGeneration.current(user.pk),
                "p": _password_piece(user), "x": expires, "b": binding, "s": ssl}
     return IssuedToken(signing.dumps(payload, salt=SALT, compress=True), expires, ssl)
 
@@ -54,7 +56,7 @@ def user_of_token(raw: str, request: HttpRequest) -> Any:
         payload = signing.loads(raw, salt=SALT)
     except signing.BadSignature:
         raise InvalidTokenError(log_message="token signature does not match") from None
-    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int):
+    if not isinstance(payload, dict) or not isinstance(payload.get("u"), int | str):
         raise InvalidTokenError(log_message="token payload malformed")
     if not isinstance(payload.get("x"), int) or payload["x"] <= time.time() * 1000:
         raise InvalidTokenError(log_message="token expired")
@@ -62,7 +64,10 @@ def user_of_token(raw: str, request: HttpRequest) -> Any:
         raise InvalidTokenError(log_message="HTTPS token used over HTTP")
     if not binding_matches(payload.get("b"), request):
         raise InvalidTokenError(log_message="token used by another client")
-    user = get_user_model().objects.filter(pk=payload["u"]).first()
+    try:
+        user = get_user_model().objects.filter(pk=payload["u"]).first()
+    except (ValueError, ValidationError):
+        raise InvalidTokenError(log_message="token user id malformed") from None
     if user is None or not user.is_active:
         raise InvalidTokenError(log_message="token user gone or disabled")
     if payload.get("p") != _password_piece(user):

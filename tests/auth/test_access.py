@@ -184,3 +184,11 @@ def test_providers_are_not_handed_the_site_token(client, secured, alice, monkeyp
     secured(Dataset.SIGNED_IN)
     assert answers(fetch(client, token=token(client), where="1=1"))
     assert seen and all("token" not in query for query in seen)
+
+
+@pytest.mark.django_db
+def test_cors_preflight_of_a_secured_layer(client, secured):
+    secured(Dataset.SIGNED_IN)
+    response = client.options("/geojson/rest/services/vault/FeatureServer/0/query")
+    assert response.status_code == 204
+    assert "Authorization" in response["Access-Control-Allow-Headers"]
