@@ -12,6 +12,7 @@ class KoopAppConfig(AppConfig):
 
     def ready(self) -> None:
         from koop_app import checks, signals  # noqa: F401  (registration on import)
+        from koop_app.auth import checks as auth_checks  # noqa: F401
         from koop_app.auth import signals as auth_signals  # noqa: F401
 
         signals.connect_data_signals()
