@@ -228,6 +228,7 @@ class _Fetch:
         addresses = checked_addresses(target, self.clock.cap(float(koop_settings.CONNECT_TIMEOUT)))
         kind = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
         conn = kind(target, addresses, self.clock, watchdog)
+        response: http.client.HTTPResponse | None = None
         try:
             response = self._send(url, target, conn, watchdog)
             status = response.status
@@ -241,6 +242,8 @@ class _Fetch:
             body = self._read(url, response, watchdog)
             return Response(url, status, {k.lower(): v for k, v in response.getheaders()}, body)
         finally:
+            if response is not None:
+                response.close()  # with "Connection: close" the response owns the socket
             conn.close()
 
     def _send(self, url: str, target: SourceURL, conn: _PinnedHTTPConnection,
@@ -250,7 +253,11 @@ class _Fetch:
                    "Accept-Encoding": "gzip, deflate", "Connection": "close"}
         try:
             conn.request("GET", target.target, headers=headers)
-            return conn.getresponse()
+            response = conn.getresponse()
+            if watchdog.fired:  # the shut-down socket ended the head early: not an answer
+                response.close()
+                raise TimeoutError("the answer's head was not received in time")
+            return response
         except (OSError, http.client.HTTPException) as exc:
             where = f" ({conn.address})" if conn.address else ""
             late = "; fetch time limit reached" if watchdog.fired else ""
