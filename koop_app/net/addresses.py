@@ -71,9 +71,17 @@ SIX_TO_FOUR = ip_network("2002::/16")  # RFC 3056, address in bits 16..48
 
 
 def allowed_networks() -> list[IPNetwork]:
-    """``KOOP['ALLOWED_SOURCE_NETWORKS']`` parsed (host bits are ignored: 10.1.2.3/8 = 10/8)."""
-    return [ip_network(str(cidr).strip(), strict=False)
-            for cidr in koop_settings.ALLOWED_SOURCE_NETWORKS or ()]
+    """``KOOP['ALLOWED_SOURCE_NETWORKS']`` parsed (host bits are ignored: 10.1.2.3/8 = 10/8).
+
+    An entry that is not a network allows nothing (the system check koop_app.E040 names it).
+    """
+    networks = []
+    for cidr in koop_settings.ALLOWED_SOURCE_NETWORKS or ():
+        try:
+            networks.append(ip_network(str(cidr).strip(), strict=False))
+        except ValueError:
+            continue
+    return networks
 
 
 def canonical(address: IPAddress) -> IPAddress:

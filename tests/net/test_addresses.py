@@ -107,3 +107,16 @@ def test_what_we_allow_python_also_calls_global(address):
     # Our rules are at least as strict as ipaddress's is_global, on the address really reached.
     if refusal_reason(address, allowed=[]) is None:
         assert canonical(address).is_global, address
+
+
+def test_system_check_on_the_setting(settings):
+    from koop_app.checks import check_fetch_policy
+
+    settings.KOOP = {**settings.KOOP, "ALLOWED_SOURCE_NETWORKS": ["10.1.0.0/16", "::1/128"]}
+    assert check_fetch_policy() == []
+    settings.KOOP = {**settings.KOOP, "ALLOWED_SOURCE_NETWORKS": ["10.1.0.0/33", "0.0.0.0/0"]}
+    assert [m.id for m in check_fetch_policy()] == ["koop_app.E040", "koop_app.W040"]
+    # At run time a broken entry allows nothing, the rest still apply.
+    settings.KOOP = {**settings.KOOP, "ALLOWED_SOURCE_NETWORKS": ["nonsense", "10.1.0.0/16"]}
+    assert refusal_reason(ip_address("10.1.0.1")) is None
+    assert refusal_reason(ip_address("10.2.0.1")) is not None
