@@ -233,7 +233,7 @@ class _Fetch:
             response = self._send(url, target, conn, watchdog)
             status = response.status
             if status in REDIRECTS and response.getheader("Location"):
-                return urljoin(url, response.getheader("Location", "")).split("#", 1)[0]
+                return urljoin(url, _location(response)).split("#", 1)[0]
             if status == 404:
                 raise SourceNotFoundError(log_message=f"GET {url}: HTTP 404")
             if not 200 <= status < 300:
@@ -300,6 +300,15 @@ class _Fetch:
             raise SourceError("The data source broke off its answer.",
                               log_message=f"GET {url}: {type(exc).__name__}: {exc}") from None
         return bytes(body)
+
+
+def _location(response: http.client.HTTPResponse) -> str:
+    """The Location header; http.client reads headers as Latin-1, servers send UTF-8."""
+    value = response.getheader("Location", "")
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
 
 
 def _header_ok(name: str, value: str) -> bool:

@@ -398,3 +398,9 @@ def test_get_returns_status_headers_and_final_url(source_server):
     assert answer.url == source_server.url("/final.json")
     assert answer.headers["etag"] == '"v1"' and answer.body == b"[]"
     assert source_server.requests[-1]["user-agent"].startswith("koop-app")
+
+
+def test_a_utf8_location_is_followed(source_server):
+    source_server.route("/caf%C3%A9.json", body=b"[1]")
+    source_server.route("/to-cafe", status=302, headers={"Location": "/café.json"})
+    assert read_source(source_server.url("/to-cafe")) == b"[1]"
