@@ -207,14 +207,24 @@ def _is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
+def _is_literal_or_local(host: str) -> bool:
+    if host in ("", "localhost", "localhost."):
+        return True
+    try:
+        ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 class LoopbackGuard:
     """Fails any connection to an address off loopback, and any name lookup that could leave it.
 
     Patches ``socket.socket.connect``/``connect_ex`` (every client ends there: http.client,
-    requests, redis, ssl) and ``socket.getaddrinfo`` (names other than "localhost" and IP
-    literals would go to a DNS server). Attempts raise NonLoopbackConnection, which no network
-    code catches, and are kept in ``attempts`` for a check after the test, in case a thread
-    swallowed the exception.
+    requests, redis, ssl) and ``socket.getaddrinfo`` (names other than "localhost" would go to
+    a DNS server; IP literals, even 0.0.0.0 for a bind, are looked up locally). Attempts raise
+    NonLoopbackConnection, which no network code catches, and are kept in ``attempts`` for a
+    check after the test, in case a thread swallowed the exception.
     """
 
     def __init__(self) -> None:
@@ -236,10 +246,9 @@ class LoopbackGuard:
             return connect_ex(sock, address)
 
         def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-            if host is not None:
-                text = host.decode() if isinstance(host, bytes) else str(host)
-                if not _is_loopback(text):
-                    guard._refuse(f"name lookup of {text!r}")
+            text = host.decode() if isinstance(host, bytes) else str(host or "")
+            if not _is_literal_or_local(text):  # only names go to a DNS server
+                guard._refuse(f"name lookup of {text!r}")
             return getaddrinfo(host, *args, **kwargs)
 
         socket.socket.connect = guarded_connect  # type: ignore[method-assign]

@@ -17,7 +17,8 @@ def test_the_guard_refuses_before_any_packet_leaves():
             sock.connect_ex(("::ffff:10.0.0.1", 80, 0, 0))
         with pytest.raises(NonLoopbackConnection):
             socket.create_connection(("example.com", 80))  # the DNS lookup is refused
-        assert socket.getaddrinfo("127.0.0.1", 80)  # loopback literals resolve locally
+        assert socket.getaddrinfo("127.0.0.1", 80)  # literals resolve locally: no DNS
+        assert socket.getaddrinfo("0.0.0.0", 80, flags=socket.AI_PASSIVE)
     assert len(guard.attempts) == 3
 
 
