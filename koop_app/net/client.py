@@ -166,8 +166,6 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(_PinnedHTTPConnection):
     """HTTPS to checked addresses; SNI and the certificate check use the URL's host name."""
 
-    default_port = 443
-
     def connect(self) -> None:
         raw = self._open()
         try:
