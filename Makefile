@@ -24,7 +24,7 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv
-	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server
+	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

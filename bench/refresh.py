@@ -64,6 +64,7 @@ class Site:
         LOGS.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "KOOP_VAR_DIR": str(VAR), "KOOP_DATA_DIR": str(DATA),
                     "REDIS_URL": redis.url, "DJANGO_DEBUG": "0", "KOOP_LOG_FORMAT": "json",
+                    "KOOP_ALLOWED_SOURCE_NETWORKS": "127.0.0.1/32",
                     "DJANGO_SETTINGS_MODULE": "koopsite.settings",
                     # glibc: big buffers through mmap and few arenas, so memory goes back
                     "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -47,4 +48,25 @@ def check_providers(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                 id="koop_app.W001",
             )
         )
+    return messages
+
+
+@checks.register()
+def check_fetch_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """KOOP['ALLOWED_SOURCE_NETWORKS'] must hold CIDRs; a wide one is worth a warning."""
+    messages: list[checks.CheckMessage] = []
+    for entry in koop_settings.ALLOWED_SOURCE_NETWORKS or ():
+        try:
+            network = ip_network(str(entry).strip(), strict=False)
+        except ValueError:
+            messages.append(checks.Error(
+                f"KOOP['ALLOWED_SOURCE_NETWORKS'] holds {entry!r}, which is not a network.",
+                hint="Use CIDR notation, e.g. '10.1.0.0/16' or 'fd00:1::/64'.",
+                id="koop_app.E040"))
+            continue
+        if network.prefixlen < (8 if network.version == 4 else 16):
+            messages.append(checks.Warning(
+                f"KOOP['ALLOWED_SOURCE_NETWORKS'] allows {network}, a very wide network: "
+                "sources there can reach internal services.",
+                hint="List only the networks that hold your data sources.", id="koop_app.W040"))
     return messages

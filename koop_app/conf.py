@@ -61,6 +61,17 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_HTTPS_ONLY": False,
     # Staff signed in to the admin read secured datasets with their session (admin previews).
     "SESSION_ACCESS": True,
+    # --- Safe fetching (issue 8, point 4; koop_app/net) ---
+    # CIDRs that sources may be fetched from although loopback/private/reserved, e.g.
+    # ["10.1.0.0/16"]; empty: public addresses only. Matched against the real address
+    # (::ffff:10.1.2.3 is 10.1.2.3).
+    "ALLOWED_SOURCE_NETWORKS": [],
+    # Redirects followed by one fetch; each target is checked like the first URL.
+    "MAX_REDIRECTS": 5,
+    # Wall clock of one whole fetch: DNS, connections, redirects and body (seconds).
+    "MAX_FETCH_SECONDS": 120.0,
+    # CA bundle (PEM file) trusted for https sources; None: certifi's bundle.
+    "SOURCE_CA_BUNDLE": None,
 }
 
 

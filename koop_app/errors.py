@@ -7,8 +7,10 @@
     ├── OptionsError                    a dataset's options break the provider's schema
     └── ProviderError               a provider failed (status chosen by the provider)
         ├── SourceAccessError       403, a path outside the data directory
+        │   └── SourceRefusedError  403, an address or URL refused by the fetch policy
         ├── SourceNotFoundError     404, the file or remote resource does not exist
         └── SourceError             502, the source failed or sent something unusable
+            ├── SourceConnectError  502, no HTTP answer (DNS, refused, reset, TLS, silence)
             ├── SourceTimeoutError  504, the source did not answer in time
             ├── SourceTooLargeError 502, the source sent more than MAX_DOWNLOAD_BYTES
             └── SourceFormatError   502, the content could not be parsed
@@ -20,6 +22,8 @@
 
 Each error carries an HTTP ``status``, a GeoServices ``code`` and two messages: ``message`` is
 safe to show to clients, ``log_message`` may hold URLs and details and only goes to the log.
+``admin_message`` is what the admin's "last error" shows: ``log_message``, except for network
+failures, whose details (refused, reset, timed out) would turn the admin into a port scanner.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ class KoopError(Exception):
         self.details = list(details)
         self.log_message = log_message or self.message
         super().__init__(self.log_message)
+
+    #: Whether ``log_message`` may be shown in the admin (see ``admin_message``).
+    admin_sees_details: bool = True
+
+    @property
+    def admin_message(self) -> str:
+        return self.log_message if self.admin_sees_details else self.message
 
     @property
     def code(self) -> int:
@@ -114,6 +125,13 @@ class SourceAccessError(ProviderError):
     default_message = "The data source location is not allowed."
 
 
+class SourceRefusedError(SourceAccessError):
+    """The fetch policy refused the URL or an address it resolves to (``koop_app.net``)."""
+
+    default_message = "The data source address is refused by policy."
+    admin_sees_details = False
+
+
 class SourceNotFoundError(ProviderError):
     status = 404
     default_message = "The data source was not found."
@@ -122,6 +140,13 @@ class SourceNotFoundError(ProviderError):
 class SourceError(ProviderError):
     status = 502
     default_message = "The data source failed."
+
+
+class SourceConnectError(SourceError):
+    """No HTTP answer came back: every cause reads the same outside the log, on purpose."""
+
+    default_message = "Could not connect to the data source."
+    admin_sees_details = False
 
 
 class SourceTimeoutError(SourceError):

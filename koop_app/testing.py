@@ -1,17 +1,23 @@
 """Helpers for tests: a scripted HTTP source on 127.0.0.1 run in a thread, a throwaway Redis,
-and ``GuardedProvider``, a provider with its own token security (Koop's authorization plugins).
+a guard against connections off loopback, a resolver stub, and ``GuardedProvider``, a provider
+with its own token security (Koop's authorization plugins).
 
     with SourceServer() as server:
         server.route("/data.geojson", body=b'{"type": "FeatureCollection", "features": []}')
         server.route("/slow", body=b"{}", delay=5)
         server.route("/fail", status=500)
         read_source(server.url("/data.geojson"))
+
+    with LoopbackGuard() as guard, StubResolver({"data.test": ["10.0.0.1"]}) as dns:
+        ...                        # a connect() to 10.0.0.1 would fail the test; no real DNS
+        assert dns.lookups["data.test"] == 1 and not guard.attempts
 """
 
 from __future__ import annotations
 
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -19,6 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import ip_address
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -52,11 +59,17 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class SourceServer:
-    """A threaded HTTP server whose paths answer as scripted; counts requests per path."""
+    """A threaded HTTP server whose paths answer as scripted; counts requests per path.
 
-    def __init__(self) -> None:
+    ``ssl_context`` (server side, with its certificate loaded) makes it an https server;
+    ``requests`` keeps each request's headers (lowercase names) in arrival order.
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.scripts: dict[str, Script] = {}
         self.hits: dict[str, int] = {}
+        self.requests: list[dict[str, str]] = []
+        self.ssl_context = ssl_context
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,6 +81,8 @@ class SourceServer:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 server.hits[path] = server.hits.get(path, 0) + 1
+                server.requests.append({"path": path, **{k.lower(): v for k, v in
+                                                         self.headers.items()}})
                 script = server.scripts.get(path)
                 if script is None:
                     self.send_response(404)
@@ -100,15 +115,21 @@ class SourceServer:
                 self.wfile.write(body)
 
         self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def route(self, path: str, **script: object) -> str:
         self.scripts[path] = Script(**script)  # type: ignore[arg-type]
         return self.url(path)
 
-    def url(self, path: str) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def start(self) -> SourceServer:
         self._thread.start()
@@ -232,3 +253,128 @@ class GuardedProvider(Provider):
         return {"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"name": "secret"},
              "geometry": {"type": "Point", "coordinates": [1.0, 2.0]}}]}
+class NonLoopbackConnection(AssertionError):
+    """A test tried to connect (or resolve a name) off loopback."""
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host == "localhost"
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _is_literal_or_local(host: str) -> bool:
+    if host in ("", "localhost", "localhost."):
+        return True
+    try:
+        ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+class LoopbackGuard:
+    """Fails any connection to an address off loopback, and any name lookup that could leave it.
+
+    Patches ``socket.socket.connect``/``connect_ex`` (every client ends there: http.client,
+    requests, redis, ssl) and ``socket.getaddrinfo`` (names other than "localhost" would go to
+    a DNS server; IP literals, even 0.0.0.0 for a bind, are looked up locally). Attempts raise
+    NonLoopbackConnection, which no network code catches, and are kept in ``attempts`` for a
+    check after the test, in case a thread swallowed the exception.
+    """
+
+    def __init__(self) -> None:
+        self.attempts: list[str] = []
+        self._saved: dict[str, Any] = {}
+
+    def __enter__(self) -> LoopbackGuard:
+        guard = self
+        connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+        getaddrinfo = socket.getaddrinfo
+        self._saved = {"connect": connect, "connect_ex": connect_ex, "getaddrinfo": getaddrinfo}
+
+        def guarded_connect(sock: socket.socket, address: Any) -> None:
+            guard.check(sock.family, address)
+            return connect(sock, address)
+
+        def guarded_connect_ex(sock: socket.socket, address: Any) -> int:
+            guard.check(sock.family, address)
+            return connect_ex(sock, address)
+
+        def guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+            text = host.decode() if isinstance(host, bytes) else str(host or "")
+            if not _is_literal_or_local(text):  # only names go to a DNS server
+                guard._refuse(f"name lookup of {text!r}")
+            return getaddrinfo(host, *args, **kwargs)
+
+        socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+        socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+        socket.getaddrinfo = guarded_getaddrinfo
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        socket.socket.connect = self._saved["connect"]  # type: ignore[method-assign]
+        socket.socket.connect_ex = self._saved["connect_ex"]  # type: ignore[method-assign]
+        socket.getaddrinfo = self._saved["getaddrinfo"]
+
+    def check(self, family: int, address: Any) -> None:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            return  # Unix sockets and the like stay on this machine
+        if not _is_loopback(str(address[0])):
+            self._refuse(f"connect to {address[0]!r} port {address[1]}")
+
+    def _refuse(self, what: str) -> None:
+        self.attempts.append(what)
+        raise NonLoopbackConnection(f"tests may only reach loopback: {what}")
+
+
+class StubResolver:
+    """``socket.getaddrinfo`` answering test host names from a table; no lookup leaves.
+
+        with StubResolver({"data.test": ["10.0.0.1", "::1"]}) as dns: ...
+
+    A name maps to a list of addresses (the answer to every lookup) or to a list of such lists
+    (one per lookup, the last one repeated: DNS rebinding). IP literals and "localhost" are
+    answered by the real function (no DNS traffic); other names fail as unknown.
+    ``lookups`` counts the lookups per name.
+    """
+
+    def __init__(self, table: dict[str, list[str] | list[list[str]]]) -> None:
+        self.table = table
+        self.lookups: dict[str, int] = {}
+        self._saved: Any = None
+
+    def __enter__(self) -> StubResolver:
+        self._saved = socket.getaddrinfo
+        socket.getaddrinfo = self.getaddrinfo
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        socket.getaddrinfo = self._saved
+
+    def getaddrinfo(self, host: Any, port: Any, family: int = 0, type: int = 0,
+                    proto: int = 0, flags: int = 0) -> list[tuple[Any, ...]]:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in self.table:
+            if name is None or _is_loopback(str(name)):
+                return self._saved(host, port, family, type, proto, flags)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        count = self.lookups[name] = self.lookups.get(name, 0) + 1
+        answers = self.table[name]
+        if answers and isinstance(answers[0], list):
+            answers = answers[min(count, len(answers)) - 1]
+        number = int(port or 0)
+        results = []
+        for text in answers:
+            address = ip_address(text)
+            if address.version == 6:
+                results.append((socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
+                                (str(address), number, 0, 0)))
+            else:
+                results.append((socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
+                                (str(address), number)))
+        return [r for r in results if family in (0, r[0])]

@@ -164,6 +164,8 @@ KOOP = {
          "providers.records.RecordsProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
+    # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).
+    "ALLOWED_SOURCE_NETWORKS": _env_list("KOOP_ALLOWED_SOURCE_NETWORKS", []),
 }
 
 # Structured logs: one JSON object a line (KOOP_LOG_FORMAT=json, the default) for log

@@ -14,7 +14,7 @@ from django.core.cache import cache
 from koop_app.conf import koop_settings
 from koop_app.data import reset_process_state, wait_for_refreshes
 from koop_app.models import Dataset, Provider
-from koop_app.testing import RedisServer, SourceServer
+from koop_app.testing import LoopbackGuard, RedisServer, SourceServer
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,14 @@ def redis_server_lazy(request):
 def source_server() -> Iterator[SourceServer]:
     with SourceServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def loopback_only() -> Iterator[LoopbackGuard]:
+    """Project rule: tests reach loopback only. A connect or DNS lookup elsewhere fails the test."""
+    with LoopbackGuard() as guard:
+        yield guard
+    assert not guard.attempts, f"traffic off loopback attempted: {guard.attempts}"
 
 
 @pytest.fixture(autouse=True)

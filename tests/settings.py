@@ -16,6 +16,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast log
 KOOP = {**KOOP, "CONNECT_TIMEOUT": 1.0,
         "READ_TIMEOUT": float(os.environ.get("KOOP_TEST_READ_TIMEOUT", "1.5")),
         "MAX_DOWNLOAD_BYTES": 1_000_000,
-        "MIN_REFRESH_SECONDS": int(os.environ.get("KOOP_MIN_REFRESH_SECONDS", "30"))}
+        "MIN_REFRESH_SECONDS": int(os.environ.get("KOOP_MIN_REFRESH_SECONDS", "30")),
+        # Sources are koop_app.testing.SourceServer on loopback; SSRF tests set this to [].
+        "ALLOWED_SOURCE_NETWORKS": ["127.0.0.1/32", "::1/128"]}
+KOOP["MAX_FETCH_SECONDS"] = KOOP["CONNECT_TIMEOUT"] + KOOP["READ_TIMEOUT"]
 # A file, not memory, for the test database: Celery workers started by tests share it.
 DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["KOOP_VAR_DIR"], "test.sqlite3")}

@@ -8,6 +8,7 @@ import pytest
 
 from koop_app.errors import (
     SourceAccessError,
+    SourceConnectError,
     SourceError,
     SourceNotFoundError,
     SourceTimeoutError,
@@ -43,17 +44,22 @@ def test_not_found(source_server):
         read_source(source_server.url("/missing"))
 
 
-def test_slow_answer_times_out(source_server):
+def test_no_answer_in_time_reads_as_could_not_connect(source_server):
+    # Silence before the status line reads like a refused or reset connection (issue 8): an
+    # accepting but silent port must not be told apart from a closed one.
     url = source_server.route("/slow", body=b"{}", delay=3)
-    with pytest.raises(SourceTimeoutError) as error:
+    with pytest.raises(SourceConnectError) as error:
         read_source(url)
-    assert error.value.status == 504
+    assert error.value.status == 502
+    assert error.value.message == "Could not connect to the data source."
+    assert "timed out" in error.value.log_message
 
 
 def test_dripping_body_times_out(source_server):
     url = source_server.route("/drip", chunks=lambda: iter([b"x"] * 100), chunk_delay=0.1)
-    with pytest.raises(SourceTimeoutError):
+    with pytest.raises(SourceTimeoutError) as error:
         read_source(url)
+    assert error.value.status == 504
 
 
 def test_declared_oversize_is_refused(source_server):
@@ -71,7 +77,7 @@ def test_streamed_oversize_is_refused(source_server):
 def test_unreachable_host():
     with pytest.raises(SourceError) as error:
         read_source("http://127.0.0.1:9/nothing")  # the discard port: refused
-    assert error.value.message == "The data source could not be reached."
+    assert error.value.message == "Could not connect to the data source."
 
 
 @pytest.mark.parametrize("location", ["../outside.geojson", "/etc/passwd", "a/../../b"])

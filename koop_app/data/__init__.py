@@ -358,7 +358,8 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
     try:
         layers = _build(dataset, request, store=True, keep_hot=keep_hot, trace=trace)
     except KoopError as exc:
-        error = f"{type(exc).__name__}: {exc.log_message}"[:2000]
+        # admin_message: network failures keep their detail (refused, reset...) to the log.
+        error = f"{type(exc).__name__}: {exc.admin_message}"[:2000]
         Dataset.objects.filter(pk=dataset.pk).update(last_error=error, last_error_at=started)
         duration_ms = _log_refresh(dataset, started, clock, trigger, ok=False, error=error)
         log_event(logger, logging.WARNING, "refresh.failed",

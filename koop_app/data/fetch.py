@@ -13,6 +13,7 @@ import requests
 from koop_app.errors import (
     KoopError,
     ProviderError,
+    SourceConnectError,
     SourceError,
     SourceFormatError,
     SourceTimeoutError,
@@ -27,6 +28,9 @@ def map_exception(exc: Exception) -> KoopError:
     """The most specific KoopError for an exception a provider let escape."""
     if isinstance(exc, KoopError):
         return exc
+    if isinstance(exc, (requests.ConnectionError, ConnectionError)):
+        # Refused, reset and connect timeouts read the same outside the log (no port probing).
+        return SourceConnectError(log_message=f"could not connect: {type(exc).__name__}: {exc}")
     if isinstance(exc, (requests.Timeout, TimeoutError)):
         return SourceTimeoutError(log_message=f"timeout: {exc}")
     if isinstance(exc, (orjson.JSONDecodeError, json.JSONDecodeError, UnicodeDecodeError)):

@@ -23,6 +23,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from koop_app.errors import SourceFormatError
+from koop_app.net import check_url
 from koop_app.options import Option
 from koop_app.provider import Provider, ProviderRequest
 from koop_app.sources import is_url, read_source
@@ -31,7 +32,7 @@ from koop_app.sources import is_url, read_source
 def _check_url(value: str) -> str:
     if not is_url(value):
         raise ValueError("must be an http(s) URL")
-    return value
+    return check_url(value)
 
 
 def _check_page_size(value: int) -> int:

@@ -12,6 +12,7 @@ from koop_app.data.fetch import fetch, map_exception
 from koop_app.errors import (
     KoopError,
     ProviderError,
+    SourceConnectError,
     SourceError,
     SourceFormatError,
     SourceTimeoutError,
@@ -30,14 +31,16 @@ def _decode_error() -> Exception:
 @pytest.mark.parametrize(
     ("exc", "expected", "status"),
     [
-        (requests.ConnectTimeout("t"), SourceTimeoutError, 504),
+        # connection failures all read "could not connect", whatever the cause (issue 8)
+        (requests.ConnectTimeout("t"), SourceConnectError, 502),
         (requests.ReadTimeout("t"), SourceTimeoutError, 504),
         (TimeoutError("t"), SourceTimeoutError, 504),
         (_decode_error(), SourceFormatError, 502),
         (json.JSONDecodeError("x", "doc", 0), SourceFormatError, 502),
         (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), SourceFormatError, 502),
-        (requests.ConnectionError("c"), SourceError, 502),
-        (ConnectionRefusedError("c"), SourceError, 502),
+        (requests.ConnectionError("c"), SourceConnectError, 502),
+        (ConnectionRefusedError("c"), SourceConnectError, 502),
+        (ConnectionResetError("c"), SourceConnectError, 502),
         (OSError("disk"), SourceError, 502),
         (ValueError("bug"), ProviderError, 500),
         (KeyError("bug"), ProviderError, 500),

@@ -7,6 +7,7 @@ import pytest
 
 from koop_app.data import provider_request
 from koop_app.errors import (
+    SourceConnectError,
     SourceError,
     SourceFormatError,
     SourceNotFoundError,
@@ -56,10 +57,13 @@ class TestGeoJSONProvider:
             ({"body": b"{broken"}, SourceFormatError),
             ({"body": b'{"type": "Topology"}'}, SourceFormatError),
             ({"body": b"[1, 2]"}, SourceFormatError),
-            ({"body": GOOD, "delay": 3}, SourceTimeoutError),
+            # no status line in time reads "could not connect", like refused (issue 8)
+            ({"body": GOOD, "delay": 3}, SourceConnectError),
+            ({"chunks": lambda: iter([b" "] * 100), "chunk_delay": 0.1}, SourceTimeoutError),
             ({"body": b"x" * 1_000_001}, SourceTooLargeError),
         ],
-        ids=["500", "503", "404", "bad-json", "not-a-collection", "array", "slow", "huge"],
+        ids=["500", "503", "404", "bad-json", "not-a-collection", "array", "slow", "drip",
+             "huge"],
     )
     def test_failures(self, remote, script, error):
         dataset = remote(f"/case-{error.__name__}-{script.get('status', 200)}", **script)
@@ -72,9 +76,9 @@ class TestGeoJSONProvider:
 
     @pytest.mark.parametrize(
         ("script", "code"),
-        [({"status": 500}, 502), ({"body": b"{broken"}, 502), ({"body": GOOD, "delay": 3}, 504),
-         ({"status": 404}, 404)],
-        ids=["500", "bad-json", "slow", "404"],
+        [({"status": 500}, 502), ({"body": b"{broken"}, 502), ({"body": GOOD, "delay": 3}, 502),
+         ({"chunks": lambda: iter([b" "] * 100), "chunk_delay": 0.1}, 504), ({"status": 404}, 404)],
+        ids=["500", "bad-json", "slow", "drip", "404"],
     )
     def test_failures_reach_clients_as_geoservices_errors(self, client, remote, script, code):
         dataset = remote(f"/http-{code}-{len(script)}", **script)
