@@ -1,0 +1,141 @@
+"""The web server of `make run` and compose (scripts/serve): slow clients, limits, load.
+
+The site runs in its own process exactly as `make run` starts it (production settings, DEBUG
+off, the demo datasets); everything goes to 127.0.0.1. The slow sockets' header interval
+(KOOP_TEST_SLOW_INTERVAL, 2 s) is longer than the longest any server thread would wait on one
+read of a request head here: waitress's threads never read from a socket at all.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from koop_app.siteload import (
+    ROOT,
+    ServedSite,
+    SlowSockets,
+    arcgis_paths,
+    get,
+    run_clients,
+    timed_get,
+)
+
+pytestmark = pytest.mark.slow
+SLOW_INTERVAL = float(os.environ.get("KOOP_TEST_SLOW_INTERVAL", "2"))
+LIMIT_S = 1.0
+
+
+def site_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    """`make run`'s environment: production settings on a fresh folder, nothing inherited."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("DJANGO_", "KOOP_", "REDIS_", "CELERY_", "DATABASE_"))}
+    return {**env, "DJANGO_SETTINGS_MODULE": "koopsite.settings", "KOOP_VAR_DIR": str(var_dir),
+            "KOOP_LOG_LEVEL": "WARNING", **extra}
+
+
+def prepare(env: dict[str, str]) -> None:
+    for command in (["migrate", "--noinput", "-v0"], ["koop_demo"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Iterator[ServedSite]:
+    var_dir = tmp_path_factory.mktemp("served")
+    env = site_env(var_dir, CELERY_BROKER_URL="memory://")
+    prepare(env)
+    with ServedSite(env, log=var_dir / "server.log") as served:
+        for path in arcgis_paths(0):  # load the data once, outside the timed part
+            get(served.port, path, timeout=30)
+        yield served
+
+
+PROBES = ["/rest/info?f=json", "/geojson/rest/services/places/FeatureServer/0?f=json",
+          "/geojson/rest/services/places/FeatureServer/0/query?where=visitors%3E100"
+          "&resultRecordCount=20&f=json", "/admin/login/", "/static/admin/css/base.css"]
+
+
+def test_fifty_slow_sockets_do_not_delay_other_clients(site):
+    seconds = max(3 * SLOW_INTERVAL, 6.0)
+    with SlowSockets(site.port, count=50, interval=SLOW_INTERVAL) as slow:
+        assert slow.open_now == 50
+        times: list[tuple[str, int, float]] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for path in PROBES:
+                status, _, elapsed = timed_get(site.port, path)
+                times.append((path, status, elapsed))
+            time.sleep(0.1)
+        held = slow.open_now
+    assert all(status == 200 for _, status, _ in times), times
+    slowest = max(times, key=lambda row: row[2])
+    assert slowest[2] < LIMIT_S, slowest
+    assert held == 50  # the slow sockets were there all along (none closed and reopened)
+
+
+def test_debug_is_off_and_the_admin_is_styled(site):
+    status, body = get(site.port, "/no/such/page")
+    assert status == 404
+    assert b"URLconf" not in body and b"urlpatterns" not in body
+    status, body = get(site.port, "/static/admin/css/base.css")
+    assert status == 200 and b"body" in body
+
+
+def test_request_heads_up_to_the_servers_limit_reach_the_app(site):
+    status, body = get(site.port, "/rest/info?f=json&pad=" + "x" * 64 * 1024)
+    assert status == 200 and body.startswith(b"{")  # the app answered, not the server
+    status, _ = get(site.port, "/rest/info?pad=" + "x" * 300 * 1024)
+    assert status == 431  # past KOOP_WEB_MAX_HEAD_BYTES the server refuses the head itself
+
+
+@pytest.fixture
+def redis_site(tmp_path, redis_server) -> Iterator[tuple[ServedSite, dict[str, str]]]:
+    env = site_env(tmp_path, REDIS_URL=redis_server.url, CELERY_BROKER_URL="memory://")
+    prepare(env)
+    with ServedSite(env, log=tmp_path / "server.log") as served:
+        yield served, env
+
+
+def run_load(site: ServedSite, env: dict[str, str], redis_server, clients: int,
+             seconds: float) -> dict:
+    """Clients and slow sockets for ``seconds``; a refresh and a Redis restart half-way."""
+    events: list[str] = []
+
+    def disturb() -> None:
+        time.sleep(seconds / 3)
+        subprocess.run([sys.executable, "manage.py", "koop_refresh", "geojson/places",
+                        "geojson/regions"], cwd=ROOT, env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        events.append("refreshed")
+        time.sleep(seconds / 6)
+        redis_server.stop()
+        time.sleep(1)
+        redis_server.start_on_same_port()
+        events.append("redis restarted")
+
+    for path in arcgis_paths(0):
+        get(site.port, path, timeout=30)
+    disturber = threading.Thread(target=disturb)
+    with SlowSockets(site.port, count=50, interval=SLOW_INTERVAL):
+        disturber.start()
+        report = run_clients(site.port, arcgis_paths, clients=clients, seconds=seconds)
+        disturber.join()
+    return {"events": events, **report.summary(), "first_errors": report.errors}
+
+
+def test_load_with_a_refresh_and_a_redis_restart_has_no_errors(redis_site, redis_server):
+    site, env = redis_site
+    clients = int(os.environ.get("KOOP_TEST_LOAD_CLIENTS", "20"))
+    seconds = float(os.environ.get("KOOP_TEST_LOAD_SECONDS", "15"))
+    result = run_load(site, env, redis_server, clients, seconds)
+    assert result["events"] == ["refreshed", "redis restarted"]
+    assert result["errors"] == 0, result
+    assert result["requests"] > clients
