@@ -139,3 +139,52 @@ def test_load_with_a_refresh_and_a_redis_restart_has_no_errors(redis_site, redis
     assert result["events"] == ["refreshed", "redis restarted"]
     assert result["errors"] == 0, result
     assert result["requests"] > clients
+
+
+def worker_processes(marker: str) -> dict[int, int]:
+    """pid -> parent pid of the Celery processes whose command line holds ``marker``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if "celery" in cmdline and marker in cmdline:
+            found[int(entry.name)] = parent
+    return found
+
+
+def test_make_run_starts_a_killed_worker_again(tmp_path):
+    env = site_env(tmp_path, KOOP_WORKER_RESTART_DELAY="0.5")
+    prepare(env)
+    marker = str(tmp_path / "celerybeat-schedule")
+    process = subprocess.Popen([str(ROOT / "scripts" / "run-embedded"), sys.executable,
+                                "127.0.0.1:0"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+
+    def main_worker() -> int | None:
+        processes = worker_processes(marker)
+        mains = [pid for pid, parent in processes.items() if parent not in processes]
+        return mains[0] if len(mains) == 1 and len(processes) == 2 else None  # worker + beat
+
+    try:
+        deadline = time.monotonic() + 60
+        while main_worker() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = main_worker()
+        assert first is not None, worker_processes(marker)
+        os.kill(first, 9)
+        deadline = time.monotonic() + 60
+        while main_worker() in (None, first) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert main_worker() not in (None, first)  # a new worker, and the old beat is gone
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while worker_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker_processes(marker) == {}  # stopping make run stops its worker too
