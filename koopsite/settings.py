@@ -10,6 +10,7 @@ URL) and ``REDIS_URL`` to django-redis for the cache and Redis as the Celery bro
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,7 +49,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Explicit host names only (never "*"): the local ones by default, the public name from the env.
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_celery_beat",
     "koop_app",
+    "axes",  # login throttling (see "Admin hardening" below)
 ]
 
 MIDDLEWARE = [
@@ -72,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into a page
 ]
 
 ROOT_URLCONF = "koopsite.urls"
@@ -133,6 +137,37 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (scripts/serve runs it)
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder
+
+# --- Admin hardening (issue 8): login throttling and HTTPS-only settings -----------------------
+# django-axes counts failed logins per (username, client address) pair: after
+# KOOP_LOGIN_FAILURE_LIMIT failures that pair is locked out for KOOP_LOGIN_COOLOFF_MINUTES, with
+# a clear page (HTTP 429). Other users, and the same user from another address, can still sign
+# in, so nobody can lock the real administrator out. The address is REMOTE_ADDR (waitress sets
+# it from the socket; no client header is trusted).
+AUTHENTICATION_BACKENDS = ["koop_app.login_throttle.LoginThrottleBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("KOOP_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("KOOP_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "koop_app/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends when it said it would
+
+# Served over HTTPS (DJANGO_SECURE=1): redirect http to https, HSTS, cookies sent over HTTPS
+# only; `manage.py check --deploy` is then clean. Behind a proxy that terminates TLS, also set
+# DJANGO_PROXY_SSL_HEADER=1 so that its X-Forwarded-Proto tells Django the request was HTTPS
+# (only if that proxy always sets the header itself).
+SECURE = _env_bool("DJANGO_SECURE")
+SECURE_SSL_REDIRECT = SECURE
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # probes from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000")) if SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+SECURE_HSTS_PRELOAD = SECURE and _env_bool("DJANGO_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+if _env_bool("DJANGO_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
