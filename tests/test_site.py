@@ -92,3 +92,16 @@ def test_deploy_check_names_what_plain_http_lacks(tmp_path):
     result = deploy_check({}, tmp_path)
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stderr and "SECURE_HSTS_SECONDS" in result.stderr
+
+
+def test_compose_takes_secrets_and_hosts_from_the_env_file():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "env_file: .env" in compose
+    for secret in ("PASSWORD", "SECRET_KEY", "postgres://", "ALLOWED_HOSTS"):
+        assert secret not in compose, secret
+    assert "scripts/serve" in compose  # the server the slow-client tests measure
+    example = (ROOT / ".env.example").read_text()
+    for key in ("DJANGO_SECRET_KEY=", "DJANGO_ALLOWED_HOSTS=", "POSTGRES_PASSWORD=",
+                "DATABASE_URL="):
+        assert key in example
+    assert "DJANGO_ALLOWED_HOSTS=*" not in example.replace(" ", "")
