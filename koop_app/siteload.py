@@ -35,17 +35,20 @@ class ServedSite:
     """``scripts/serve`` (the web server of `make run` and compose) in its own process group."""
 
     def __init__(self, env: dict[str, str], python: str | None = None,
-                 log: Path | None = None) -> None:
+                 log: Path | None = None, command: list[str] | None = None) -> None:
+        """``command`` replaces scripts/serve (bench: other servers); ``{port}`` is filled in."""
         import sys
 
         self.env = {**os.environ, **env}
         self.python = python or sys.executable
         self.port = free_port()
         self.log = log
+        self.command = command
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> ServedSite:
-        command = [str(ROOT / "scripts" / "serve"), self.python, f"{LOOPBACK}:{self.port}"]
+        command = [part.replace("{port}", str(self.port)) for part in self.command or [
+            str(ROOT / "scripts" / "serve"), self.python, f"{LOOPBACK}:{{port}}"]]
         if self.log:
             with open(self.log, "ab") as out:  # the child keeps its own copy of the descriptor
                 self._process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=out,
@@ -268,3 +271,34 @@ def arcgis_paths(index: int) -> list[str]:
         f"{regions}/query?where=1%3D1&outFields=name,population&resultRecordCount=50&f=geojson",
         f"{regions}/query?where=population%3E100000&returnIdsOnly=true&f=json",
     ]
+
+
+def run_load(site: ServedSite, redis: Any, clients: int, seconds: float,
+             slow_interval: float) -> dict[str, Any]:
+    """Clients on :func:`arcgis_paths` beside 50 slow sockets for ``seconds``; a third of the
+    way in the demo datasets are refreshed (koop_refresh, another process), and half-way the
+    Redis ``redis`` (a :class:`koop_app.testing.RedisServer`) is stopped and started again."""
+    events: list[str] = []
+
+    def disturb() -> None:
+        time.sleep(seconds / 3)
+        subprocess.run([site.python, "manage.py", "koop_refresh", "geojson/places",
+                        "geojson/regions"], cwd=ROOT, env=site.env, check=True,
+                       stdout=subprocess.DEVNULL)
+        events.append("refreshed")
+        time.sleep(seconds / 6)
+        redis.stop()
+        time.sleep(1)
+        redis.start_on_same_port()
+        events.append("redis restarted")
+
+    for path in arcgis_paths(0):  # data loaded once, before the clock starts
+        get(site.port, path, timeout=60)
+    disturber = threading.Thread(target=disturb)
+    with SlowSockets(site.port, count=50, interval=slow_interval) as slow:
+        disturber.start()
+        report = run_clients(site.port, arcgis_paths, clients=clients, seconds=seconds)
+        disturber.join()
+        held = slow.open_now
+    return {"events": events, "clients": clients, "seconds": seconds,
+            "slow_sockets_held": held, **report.summary(), "first_errors": report.errors}

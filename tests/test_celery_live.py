@@ -49,13 +49,23 @@ def forget_broker_pools() -> None:
 @pytest.fixture(params=["redis", "filesystem"])
 def worker(request, transactional_db, settings, tmp_path):
     """A worker with beat: on Redis (production), or on the embedded filesystem broker."""
+    yield from live_worker(request, settings, tmp_path, request.param, ("-B", "--pool", "solo"))
+
+
+@pytest.fixture
+def prefork_worker(request, transactional_db, settings, tmp_path):
+    """Compose's shape: a prefork pool (one child) on Redis, beat elsewhere."""
+    yield from live_worker(request, settings, tmp_path, "redis", ("--pool", "prefork", "-c", "1"))
+
+
+def live_worker(request, settings, tmp_path, broker: str, pool: tuple[str, ...]):
     settings.KOOP = {**settings.KOOP, "MIN_REFRESH_SECONDS": 1}
     log = tmp_path / "worker.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
            "KOOP_MIN_REFRESH_SECONDS": "1",
            "KOOP_TEST_READ_TIMEOUT": "10"}  # slow sources keep a refresh running long enough
-    if request.param == "redis":
+    if broker == "redis":
         redis_server = request.getfixturevalue("redis_server")
         settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
                                        "LOCATION": redis_server.url,
@@ -75,7 +85,7 @@ def worker(request, transactional_db, settings, tmp_path):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     forget_broker_pools()
     forget_workers()
-    worker = LiveWorker(env, log, tmp_path / "beat")
+    worker = LiveWorker(env, log, tmp_path / "beat", pool)
     try:
         yield worker.start()
     finally:
@@ -87,16 +97,17 @@ def worker(request, transactional_db, settings, tmp_path):
 class LiveWorker:
     """``celery worker -B --pool solo`` as `make run` starts it, with a fixed node name."""
 
-    def __init__(self, env: dict[str, str], log: Path, beat_file: Path) -> None:
-        self.env, self.log, self.beat_file = env, log, beat_file
+    def __init__(self, env: dict[str, str], log: Path, beat_file: Path,
+                 pool: tuple[str, ...] = ("-B", "--pool", "solo")) -> None:
+        self.env, self.log, self.beat_file, self.pool = env, log, beat_file, pool
         self.processes: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> LiveWorker:
         ready_before = self.read_bytes().count(b"ready.")
         with open(self.log, "ab") as out:
             self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "koopsite", "worker", "-B",
-                 "--pool", "solo", "-n", "live@%h", "--loglevel", "INFO",
+                [sys.executable, "-m", "celery", "-A", "koopsite", "worker", *self.pool,
+                 "-n", "live@%h", "--loglevel", "INFO",
                  "-s", str(self.beat_file), "--without-gossip", "--without-mingle"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True))
@@ -224,3 +235,28 @@ def test_health_and_the_admin_see_a_missing_worker(worker, make_dataset, admin_c
                              follow=True).content.decode()
     assert "No Celery worker is running" in page
     assert RefreshLog.objects.filter(dataset=dataset, trigger="admin", ok=True).exists()
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
+
+
+def test_a_refresh_whose_pool_process_dies_runs_again_at_once(prefork_worker, make_dataset,
+                                                              source_server):
+    """Prefork: the main process survives and gives the task back (reject_on_worker_lost)."""
+    from koop_app.tasks import refresh_dataset
+
+    url = slow_source(source_server, "/killed-child.geojson", 3, 4.0)
+    dataset = make_dataset("geojson", "childkilled", None, options={"source": url}, ttl=3600)
+    task = refresh_dataset.delay(dataset.pk, trigger="admin")
+    rows = RefreshLog.objects.filter(dataset=dataset)
+    wait_for(lambda: rows.filter(state=RefreshLog.RUNNING).exists(), what="the refresh to start")
+    main = prefork_worker.processes[-1]
+    (child,) = children(main.pid)
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: rows.filter(state=RefreshLog.DONE, ok=True).exists(),
+             what="the refresh to run again")
+    assert main.poll() is None  # no restart was needed
+    history = {(row.state, row.task_id) for row in rows}
+    assert history == {(RefreshLog.INTERRUPTED, task.id), (RefreshLog.DONE, task.id)}

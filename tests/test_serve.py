@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from koop_app.siteload import (
     SlowSockets,
     arcgis_paths,
     get,
-    run_clients,
+    run_load,
     timed_get,
 )
 
@@ -104,38 +103,11 @@ def redis_site(tmp_path, redis_server) -> Iterator[tuple[ServedSite, dict[str, s
         yield served, env
 
 
-def run_load(site: ServedSite, env: dict[str, str], redis_server, clients: int,
-             seconds: float) -> dict:
-    """Clients and slow sockets for ``seconds``; a refresh and a Redis restart half-way."""
-    events: list[str] = []
-
-    def disturb() -> None:
-        time.sleep(seconds / 3)
-        subprocess.run([sys.executable, "manage.py", "koop_refresh", "geojson/places",
-                        "geojson/regions"], cwd=ROOT, env=env, check=True,
-                       stdout=subprocess.DEVNULL)
-        events.append("refreshed")
-        time.sleep(seconds / 6)
-        redis_server.stop()
-        time.sleep(1)
-        redis_server.start_on_same_port()
-        events.append("redis restarted")
-
-    for path in arcgis_paths(0):
-        get(site.port, path, timeout=30)
-    disturber = threading.Thread(target=disturb)
-    with SlowSockets(site.port, count=50, interval=SLOW_INTERVAL):
-        disturber.start()
-        report = run_clients(site.port, arcgis_paths, clients=clients, seconds=seconds)
-        disturber.join()
-    return {"events": events, **report.summary(), "first_errors": report.errors}
-
-
 def test_load_with_a_refresh_and_a_redis_restart_has_no_errors(redis_site, redis_server):
     site, env = redis_site
     clients = int(os.environ.get("KOOP_TEST_LOAD_CLIENTS", "20"))
     seconds = float(os.environ.get("KOOP_TEST_LOAD_SECONDS", "15"))
-    result = run_load(site, env, redis_server, clients, seconds)
+    result = run_load(site, redis_server, clients, seconds, SLOW_INTERVAL)
     assert result["events"] == ["refreshed", "redis restarted"]
     assert result["errors"] == 0, result
     assert result["requests"] > clients
