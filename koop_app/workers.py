@@ -31,7 +31,11 @@ def live_workers() -> list[str]:
         from koopsite.celery import app
 
         try:
-            replies = app.control.ping(timeout=PING_TIMEOUT_SECONDS, limit=1)
+            with app.connection_for_write() as conn:
+                # Fail fast when the broker is down, instead of kombu's retries (seconds).
+                conn.ensure_connection(max_retries=1, timeout=PING_TIMEOUT_SECONDS)
+                replies = app.control.ping(timeout=PING_TIMEOUT_SECONDS, limit=1,
+                                           connection=conn)
         except Exception:  # the broker is down: no worker can be reached either
             replies = []
         names = sorted(name for reply in replies or [] for name in reply)

@@ -188,6 +188,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
                                        "store_processed": False,
                                        # kombu's default is "control" in the working directory
                                        "control_folder": str(VAR_DIR / "broker" / "control")}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Refreshes are acknowledged after they ran (koop_app/tasks.py): Redis gives an unacked
+    # task to another worker after this many seconds. It must exceed the longest retry delay
+    # (an hour) plus a refresh, or a waiting retry would also run elsewhere.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("KOOP_TASK_VISIBILITY_TIMEOUT", "7200"))}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
