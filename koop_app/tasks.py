@@ -6,7 +6,9 @@ A refresh survives the death of its worker. The task is acknowledged only once i
 dies with its task: the message is gone on the filesystem broker and comes back from Redis
 only after the visibility timeout. So each run writes its history row as "running" first; a
 worker that starts marks the rows its node left running as "interrupted" and queues them again
-under the same task id, and a task id that already finished well is not run twice.
+under the same task id, and a task id that already finished well is not run twice. A refresh
+interrupted MAX_INTERRUPTIONS times (one that kills its worker, say by running out of memory) is
+not run again until its next schedule.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from koop_app.models import Dataset, RefreshLog
 logger = logging.getLogger(__name__)
 MAX_RETRIES = 5
 MAX_BACKOFF_SECONDS = 3600
+MAX_INTERRUPTIONS = 3
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES, name="koop_app.tasks.refresh_dataset",
@@ -38,10 +41,12 @@ def refresh_dataset(self: Any, dataset_id: int, trigger: str = "schedule") -> di
     queued; the admin's always runs.
     """
     task_id = self.request.id or ""
-    if task_id and not self.request.is_eager:
+    if task_id:
         if RefreshLog.objects.filter(task_id=task_id, state=RefreshLog.DONE, ok=True).exists():
             return {"dataset": dataset_id, "skipped": "done"}  # a second delivery of it
         mark_interrupted(RefreshLog.objects.filter(task_id=task_id, state=RefreshLog.RUNNING))
+        if interrupted_too_often(task_id):
+            return {"dataset": dataset_id, "skipped": "interrupted"}
     try:
         dataset = Dataset.objects.select_related("provider").get(pk=dataset_id)
     except Dataset.DoesNotExist:
@@ -69,6 +74,10 @@ def refresh_dataset(self: Any, dataset_id: int, trigger: str = "schedule") -> di
                   dataset_id=dataset_id, attempt=self.request.retries + 1,
                   countdown_s=countdown, retries_left=MAX_RETRIES - self.request.retries)
         raise self.retry(exc=exc, countdown=countdown) from exc
+    except BaseException as exc:  # a bug, or the worker stopping: the row must not stay running
+        RefreshLog.objects.filter(pk=history.pk, state=RefreshLog.RUNNING).update(
+            state=RefreshLog.DONE, error=f"{type(exc).__name__} (see the worker's log)")
+        raise
     return {"dataset": dataset_id, "version": layers.version, "features": layers.count}
 
 
@@ -88,8 +97,20 @@ def requeue_interrupted_refreshes(sender: Any = None, **kwargs: Any) -> None:
         "pk", "dataset_id", "trigger", "task_id"))
     for pk, dataset_id, trigger, task_id in left:
         mark_interrupted(RefreshLog.objects.filter(pk=pk))
+        if task_id and interrupted_too_often(task_id):
+            continue
         log_event(logger, logging.WARNING, "refresh.interrupted", f"refresh of dataset "
                   f"{dataset_id} was interrupted by the death of its worker; queued again",
                   dataset_id=dataset_id, task_id=task_id, worker=node, trigger=trigger)
         refresh_dataset.apply_async((dataset_id,), {"trigger": trigger},
                                     task_id=task_id or None)
+
+
+def interrupted_too_often(task_id: str) -> bool:
+    """A refresh that keeps killing its worker is given up (logged), not queued forever."""
+    count = RefreshLog.objects.filter(task_id=task_id, state=RefreshLog.INTERRUPTED).count()
+    if count < MAX_INTERRUPTIONS:
+        return False
+    log_event(logger, logging.ERROR, "refresh.abandoned", f"refresh task {task_id} was "
+              f"interrupted {count} times; not run again", task_id=task_id, interruptions=count)
+    return True
