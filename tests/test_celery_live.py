@@ -153,7 +153,8 @@ def test_queued_refresh_runs_on_the_worker(worker, make_dataset):
 
     dataset = make_dataset("geojson", "queued", doc(3), ttl=3600)
     refresh_dataset.delay(dataset.pk, trigger="admin")
-    wait_for(lambda: RefreshLog.objects.filter(dataset=dataset, trigger="admin").exists(),
+    wait_for(lambda: RefreshLog.objects.filter(dataset=dataset, trigger="admin",
+                                               state=RefreshLog.DONE).exists(),
              what="the queued refresh")
     assert Dataset.objects.get(pk=dataset.pk).feature_count == 3
     assert b'"trigger":"admin"' in worker.read_bytes()  # the worker's own log line
