@@ -105,3 +105,11 @@ def test_compose_takes_secrets_and_hosts_from_the_env_file():
                 "DATABASE_URL="):
         assert key in example
     assert "DJANGO_ALLOWED_HOSTS=*" not in example.replace(" ", "")
+
+
+def test_make_run_serves_with_debug_off_on_the_shared_server_script():
+    makefile = (ROOT / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "DJANGO_DEBUG" not in run  # off unless the caller sets DJANGO_DEBUG=1
+    assert "scripts/run-embedded" in run
+    assert '"$(dirname "$0")/serve"' in (ROOT / "scripts" / "run-embedded").read_text()
