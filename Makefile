@@ -1,4 +1,5 @@
 # The two commands of the README: `make run` (demo server) and `make test` (whole suite).
+# `make run` serves with DEBUG off (DJANGO_DEBUG=1 turns it on) on waitress (scripts/serve).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,10 +16,10 @@ $(BIN)/.installed: requirements.txt
 venv: $(BIN)/.installed
 
 run: venv
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py koop_demo
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(BIN)/python manage.py koop_admin_user
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/run-embedded $(BIN)/python $(HOST):$(PORT)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py koop_demo
+	$(BIN)/python manage.py koop_admin_user
+	scripts/run-embedded $(BIN)/python $(HOST):$(PORT)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
@@ -16,6 +15,7 @@ from koop_app import data
 from koop_app.errors import KoopError, NotFoundError, OptionsError
 from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.tasks import refresh_dataset
+from koop_app.workers import live_workers, queue_is_eager
 
 
 @admin.register(Provider)
@@ -123,7 +123,7 @@ class RefreshLogInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["started", "trigger", "duration_ms", "ok", "features", "version", "error"]
+    fields = ["started", "trigger", "state", "duration_ms", "ok", "features", "version", "error"]
     readonly_fields = fields
     verbose_name_plural = "refresh history"
 
@@ -217,8 +217,11 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
-        """Queue the refreshes when a Celery broker is configured, else run them here."""
-        if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+        """Queue the refreshes when a Celery worker is there to run them, else run them here."""
+        if not queue_is_eager() and not live_workers():
+            self.message_user(request, "No Celery worker is running (none answered a ping): "
+                                       "refreshing here instead of queueing.", messages.WARNING)
+        elif not queue_is_eager():
             try:
                 for dataset in queryset:
                     refresh_dataset.delay(dataset.pk, trigger="admin")

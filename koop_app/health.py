@@ -1,6 +1,9 @@
 """``/health``: is each part the service needs reachable (database, data cache, broker)?
 
-The answer also says what the answering process holds in memory (its hot tables).
+The answer also says what the answering process holds in memory (its hot tables), and whether
+a Celery worker answers a ping. A missing worker stops refreshes, not queries: it shows as
+``workers.ok: false`` and in ``warnings`` but leaves the status 200, so a load balancer keeps
+sending queries to this process.
 """
 
 from __future__ import annotations
@@ -48,6 +51,17 @@ def _broker() -> str | None:
     return None
 
 
+def _workers() -> dict[str, Any]:
+    from koop_app.workers import live_workers, queue_is_eager
+
+    if queue_is_eager():
+        return {"ok": True, "detail": "no broker: refreshes run in the web process"}
+    names = live_workers()
+    if not names:
+        return {"ok": False, "detail": "no Celery worker answered a ping"}
+    return {"ok": True, "detail": "a worker answered"}  # not its name: /health is public
+
+
 def _this_process() -> dict[str, Any]:
     """What this web process holds: its decoded tables against their memory budget."""
     from koop_app.conf import koop_settings
@@ -61,5 +75,7 @@ def health(request: HttpRequest) -> JsonResponse:
     checks = {"database": _check(_database), "cache": _check(_cache),
               "broker": _check(_broker)}
     ok = all(check["ok"] for check in checks.values())
-    return JsonResponse({"ok": ok, **checks, "process": _this_process()},
-                        status=200 if ok else 503)
+    workers = _workers()
+    warnings = [] if workers["ok"] else ["no Celery worker is running: refreshes wait"]
+    return JsonResponse({"ok": ok, **checks, "workers": workers, "warnings": warnings,
+                         "process": _this_process()}, status=200 if ok else 503)

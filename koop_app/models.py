@@ -235,7 +235,16 @@ class FeatureIdMap(models.Model):
 class RefreshLog(models.Model):
     """One refresh of a dataset: when, how long, and what came of it."""
 
+    DONE = "done"
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"  # its worker died during it; the refresh was queued again
+    STATES = [(DONE, "done"), (RUNNING, "running"), (INTERRUPTED, "interrupted")]
+
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="refreshes")
+    state = models.CharField(max_length=12, choices=STATES, default=DONE)
+    # Queued refreshes: the Celery task and the worker node running it, to find a lost run.
+    task_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
     started = models.DateTimeField()
     # Why it ran: miss (first request), stale (expired copy served), schedule, admin, command.
     trigger = models.CharField(max_length=16, blank=True, default="")
@@ -249,7 +258,7 @@ class RefreshLog(models.Model):
         ordering = ["-started"]
 
     def __str__(self) -> str:
-        outcome = "ok" if self.ok else "failed"
+        outcome = "ok" if self.ok else "failed" if self.state == self.DONE else self.state
         return f"{self.dataset} at {self.started:%Y-%m-%d %H:%M:%S}: {outcome}"
 
 

@@ -10,6 +10,7 @@ URL) and ``REDIS_URL`` to django-redis for the cache and Redis as the Celery bro
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,7 +49,8 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Explicit host names only (never "*"): the local ones by default, the public name from the env.
+ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,16 +62,20 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_celery_beat",
     "koop_app",
+    "axes",  # login throttling (see "Admin hardening" below)
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JS) straight from STATIC_ROOT, with DEBUG off too.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into a page
 ]
 
 ROOT_URLCONF = "koopsite.urls"
@@ -129,7 +135,39 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (scripts/serve runs it)
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder
+
+# --- Admin hardening (issue 8): login throttling and HTTPS-only settings -----------------------
+# django-axes counts failed logins per (username, client address) pair: after
+# KOOP_LOGIN_FAILURE_LIMIT failures that pair is locked out for KOOP_LOGIN_COOLOFF_MINUTES, with
+# a clear page (HTTP 429). Other users, and the same user from another address, can still sign
+# in, so nobody can lock the real administrator out. The address is REMOTE_ADDR (waitress sets
+# it from the socket; no client header is trusted).
+AUTHENTICATION_BACKENDS = ["koop_app.login_throttle.LoginThrottleBackend",
+                           "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("KOOP_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("KOOP_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_TEMPLATE = "koop_app/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends when it said it would
+
+# Served over HTTPS (DJANGO_SECURE=1): redirect http to https, HSTS, cookies sent over HTTPS
+# only; `manage.py check --deploy` is then clean. Behind a proxy that terminates TLS, also set
+# DJANGO_PROXY_SSL_HEADER=1 so that its X-Forwarded-Proto tells Django the request was HTTPS
+# (only if that proxy always sets the header itself).
+SECURE = _env_bool("DJANGO_SECURE")
+SECURE_SSL_REDIRECT = SECURE
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # probes from inside the network speak plain HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000")) if SECURE else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+SECURE_HSTS_PRELOAD = SECURE and _env_bool("DJANGO_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+if _env_bool("DJANGO_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -150,6 +188,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
                                        "store_processed": False,
                                        # kombu's default is "control" in the working directory
                                        "control_folder": str(VAR_DIR / "broker" / "control")}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Refreshes are acknowledged after they ran (koop_app/tasks.py): Redis gives an unacked
+    # task to another worker after this many seconds. It must exceed the longest retry delay
+    # (an hour) plus a refresh, or a waiting retry would also run elsewhere.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("KOOP_TASK_VISIBILITY_TIMEOUT", "7200"))}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 

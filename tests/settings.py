@@ -9,9 +9,10 @@ _VAR = tempfile.mkdtemp(prefix="koop-test-")
 os.environ.setdefault("KOOP_VAR_DIR", _VAR)
 
 from koopsite.settings import *  # noqa: E402,F403
-from koopsite.settings import DATABASES, KOOP  # noqa: E402
+from koopsite.settings import ALLOWED_HOSTS, DATABASES, KOOP  # noqa: E402
 
 DEBUG = False
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]  # Django's test client
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 KOOP = {**KOOP, "CONNECT_TIMEOUT": 1.0,
         "READ_TIMEOUT": float(os.environ.get("KOOP_TEST_READ_TIMEOUT", "1.5")),

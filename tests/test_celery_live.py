@@ -6,8 +6,10 @@ their schedule; the test process only writes the source and watches the dataset'
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ import pytest
 from django.db import connection
 
 from koop_app.models import Dataset, RefreshLog
+from koop_app.workers import forget as forget_workers
 from koopsite.celery import app as celery_app
 from tests.conftest import age_copy, collection, feature, point, write_json
 
@@ -46,12 +49,23 @@ def forget_broker_pools() -> None:
 @pytest.fixture(params=["redis", "filesystem"])
 def worker(request, transactional_db, settings, tmp_path):
     """A worker with beat: on Redis (production), or on the embedded filesystem broker."""
+    yield from live_worker(request, settings, tmp_path, request.param, ("-B", "--pool", "solo"))
+
+
+@pytest.fixture
+def prefork_worker(request, transactional_db, settings, tmp_path):
+    """Compose's shape: a prefork pool (one child) on Redis, beat elsewhere."""
+    yield from live_worker(request, settings, tmp_path, "redis", ("--pool", "prefork", "-c", "1"))
+
+
+def live_worker(request, settings, tmp_path, broker: str, pool: tuple[str, ...]):
     settings.KOOP = {**settings.KOOP, "MIN_REFRESH_SECONDS": 1}
     log = tmp_path / "worker.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
            "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
-           "KOOP_MIN_REFRESH_SECONDS": "1"}
-    if request.param == "redis":
+           "KOOP_MIN_REFRESH_SECONDS": "1",
+           "KOOP_TEST_READ_TIMEOUT": "10"}  # slow sources keep a refresh running long enough
+    if broker == "redis":
         redis_server = request.getfixturevalue("redis_server")
         settings.CACHES = {"default": {"BACKEND": "django_redis.cache.RedisCache",
                                        "LOCATION": redis_server.url,
@@ -70,19 +84,55 @@ def worker(request, transactional_db, settings, tmp_path):
     # live, but its connection and producer pools keep the broker they were made for.
     settings.CELERY_TASK_ALWAYS_EAGER = False
     forget_broker_pools()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "koopsite", "worker", "-B",
-             "--pool", "solo", "--loglevel", "INFO", "-s", str(tmp_path / "beat"),
-             "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    forget_workers()
+    worker = LiveWorker(env, log, tmp_path / "beat", pool)
     try:
-        wait_for(lambda: b"ready" in log.read_bytes(), what="the worker to be ready")
-        yield log
+        yield worker.start()
     finally:
         forget_broker_pools()
-        process.terminate()
+        forget_workers()
+        worker.stop()
+
+
+class LiveWorker:
+    """``celery worker -B --pool solo`` as `make run` starts it, with a fixed node name."""
+
+    def __init__(self, env: dict[str, str], log: Path, beat_file: Path,
+                 pool: tuple[str, ...] = ("-B", "--pool", "solo")) -> None:
+        self.env, self.log, self.beat_file, self.pool = env, log, beat_file, pool
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> LiveWorker:
+        ready_before = self.read_bytes().count(b"ready.")
+        with open(self.log, "ab") as out:
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "koopsite", "worker", *self.pool,
+                 "-n", "live@%h", "--loglevel", "INFO",
+                 "-s", str(self.beat_file), "--without-gossip", "--without-mingle"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True))
+        wait_for(lambda: self.read_bytes().count(b"ready.") > ready_before,
+                 what="the worker to be ready")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the worker's main process only, as an out-of-memory kill would."""
+        process = self.processes[-1]
+        process.kill()
         process.wait(timeout=20)
+
+    def read_bytes(self) -> bytes:
+        return self.log.read_bytes() if self.log.exists() else b""
+
+    def stop(self) -> None:
+        for process in self.processes:  # and what they left running (the embedded beat)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
 
 
 def test_beat_refreshes_before_the_ttl_runs_out(worker, make_dataset, data_dir):
@@ -103,7 +153,8 @@ def test_queued_refresh_runs_on_the_worker(worker, make_dataset):
 
     dataset = make_dataset("geojson", "queued", doc(3), ttl=3600)
     refresh_dataset.delay(dataset.pk, trigger="admin")
-    wait_for(lambda: RefreshLog.objects.filter(dataset=dataset, trigger="admin").exists(),
+    wait_for(lambda: RefreshLog.objects.filter(dataset=dataset, trigger="admin",
+                                               state=RefreshLog.DONE).exists(),
              what="the queued refresh")
     assert Dataset.objects.get(pk=dataset.pk).feature_count == 3
     assert b'"trigger":"admin"' in worker.read_bytes()  # the worker's own log line
@@ -129,3 +180,84 @@ def test_an_expired_copy_is_served_while_the_worker_refreshes_it(worker, make_da
 
     wait_for(lambda: served_count() > first.count, what="the worker's refresh to be served")
     assert RefreshLog.objects.filter(dataset=dataset, trigger="stale", ok=True).exists()
+
+
+def slow_source(source_server, path: str, features: int, seconds: float) -> str:
+    """A GeoJSON source that takes ``seconds`` to send, in pieces (each read stays short)."""
+    body = orjson.dumps(doc(features))
+    pieces = 8
+
+    def chunks():
+        step = len(body) // pieces + 1
+        for start in range(0, len(body), step):
+            yield body[start:start + step]
+
+    return source_server.route(path, chunks=chunks, chunk_delay=seconds / pieces)
+
+
+def test_a_refresh_killed_with_its_worker_runs_again(worker, make_dataset, source_server):
+    from koop_app.tasks import refresh_dataset
+
+    url = slow_source(source_server, f"/killed-{worker.log.parent.name}.geojson", 4, 4.0)
+    dataset = make_dataset("geojson", "killed", None, options={"source": url}, ttl=3600)
+    task = refresh_dataset.delay(dataset.pk, trigger="admin")
+    rows = RefreshLog.objects.filter(dataset=dataset)
+    wait_for(lambda: rows.filter(state=RefreshLog.RUNNING).exists(), what="the refresh to start")
+    worker.kill()
+    worker.start()  # what make run's supervising loop does
+    wait_for(lambda: rows.filter(state=RefreshLog.DONE, ok=True).exists(),
+             what="the refresh to run again")
+    history = {(row.state, row.ok, row.task_id) for row in rows}
+    assert history == {(RefreshLog.INTERRUPTED, False, task.id),
+                       (RefreshLog.DONE, True, task.id)}
+    assert Dataset.objects.get(pk=dataset.pk).feature_count == 4
+    assert b"refresh.interrupted" in worker.read_bytes()
+
+
+def test_health_and_the_admin_see_a_missing_worker(worker, make_dataset, admin_client, client):
+    from django.urls import reverse
+
+    body = orjson.loads(client.get("/health").content)
+    assert body["workers"]["ok"] is True and body["warnings"] == []
+    dataset = make_dataset("geojson", "adminq", doc(2), ttl=3600)
+    page = admin_client.post(reverse("admin:koop_app_dataset_changelist"),
+                             {"action": "refresh_now", "_selected_action": [dataset.pk]},
+                             follow=True).content.decode()
+    assert "Queued the refresh of 1 dataset" in page
+
+    worker.kill()
+    forget_workers()
+    response = client.get("/health")
+    body = orjson.loads(response.content)
+    assert response.status_code == 200  # queries still work: only refreshes wait
+    assert body["workers"]["ok"] is False and body["warnings"]
+    page = admin_client.post(reverse("admin:koop_app_dataset_changelist"),
+                             {"action": "refresh_now", "_selected_action": [dataset.pk]},
+                             follow=True).content.decode()
+    assert "No Celery worker is running" in page
+    assert RefreshLog.objects.filter(dataset=dataset, trigger="admin", ok=True).exists()
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()]
+
+
+def test_a_refresh_whose_pool_process_dies_runs_again_at_once(prefork_worker, make_dataset,
+                                                              source_server):
+    """Prefork: the main process survives and gives the task back (reject_on_worker_lost)."""
+    from koop_app.tasks import refresh_dataset
+
+    url = slow_source(source_server, "/killed-child.geojson", 3, 4.0)
+    dataset = make_dataset("geojson", "childkilled", None, options={"source": url}, ttl=3600)
+    task = refresh_dataset.delay(dataset.pk, trigger="admin")
+    rows = RefreshLog.objects.filter(dataset=dataset)
+    wait_for(lambda: rows.filter(state=RefreshLog.RUNNING).exists(), what="the refresh to start")
+    main = prefork_worker.processes[-1]
+    (child,) = children(main.pid)
+    os.kill(child, signal.SIGKILL)
+    wait_for(lambda: rows.filter(state=RefreshLog.DONE, ok=True).exists(),
+             what="the refresh to run again")
+    assert main.poll() is None  # no restart was needed
+    history = {(row.state, row.task_id) for row in rows}
+    assert history == {(RefreshLog.INTERRUPTED, task.id), (RefreshLog.DONE, task.id)}

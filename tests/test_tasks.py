@@ -137,3 +137,65 @@ def test_a_queued_refresh_is_skipped_when_another_ran_since(make_dataset):
 
     age_copy(dataset.cache_key, 400)  # past half the TTL: the schedule's turn
     assert "version" in refresh_dataset.delay(dataset.pk).get()
+
+
+def history_row(dataset, task_id: str, state: str, ok: bool = False, worker: str = ""):
+    from django.utils import timezone
+
+    from koop_app.models import RefreshLog
+
+    return RefreshLog.objects.create(dataset=dataset, started=timezone.now(), trigger="admin",
+                                     duration_ms=0, ok=ok, state=state, task_id=task_id,
+                                     worker=worker)
+
+
+@pytest.mark.django_db
+def test_a_refresh_left_running_is_marked_interrupted_when_it_comes_back(make_dataset):
+    from koop_app.models import RefreshLog
+
+    dataset = make_dataset("geojson", "back", doc(2))
+    history_row(dataset, "task-1", RefreshLog.RUNNING, worker="gone@host")
+    refresh_dataset.apply((dataset.pk,), {"trigger": "admin"}, task_id="task-1").get()
+    rows = {(row.state, row.ok) for row in RefreshLog.objects.filter(task_id="task-1")}
+    assert rows == {(RefreshLog.INTERRUPTED, False), (RefreshLog.DONE, True)}
+
+
+@pytest.mark.django_db
+def test_a_second_delivery_of_a_finished_refresh_is_skipped(make_dataset):
+    from koop_app.models import RefreshLog
+
+    dataset = make_dataset("geojson", "twice", doc(2))
+    history_row(dataset, "task-2", RefreshLog.DONE, ok=True)
+    result = refresh_dataset.apply((dataset.pk,), {"trigger": "admin"}, task_id="task-2").get()
+    assert result == {"dataset": dataset.pk, "skipped": "done"}
+
+
+@pytest.mark.django_db
+def test_a_refresh_that_keeps_killing_its_worker_is_given_up(make_dataset):
+    from koop_app.models import RefreshLog
+    from koop_app.tasks import MAX_INTERRUPTIONS
+
+    dataset = make_dataset("geojson", "oom", doc(2))
+    for _ in range(MAX_INTERRUPTIONS - 1):
+        history_row(dataset, "task-3", RefreshLog.INTERRUPTED)
+    history_row(dataset, "task-3", RefreshLog.RUNNING)
+    result = refresh_dataset.apply((dataset.pk,), {"trigger": "admin"}, task_id="task-3").get()
+    assert result == {"dataset": dataset.pk, "skipped": "interrupted"}
+    assert not RefreshLog.objects.filter(task_id="task-3", state=RefreshLog.RUNNING).exists()
+
+
+@pytest.mark.django_db
+def test_a_restarted_worker_queues_what_its_node_left_running(make_dataset):
+    from types import SimpleNamespace
+
+    from koop_app.models import RefreshLog
+    from koop_app.tasks import requeue_interrupted_refreshes
+
+    dataset = make_dataset("geojson", "left", doc(3))
+    history_row(dataset, "task-4", RefreshLog.RUNNING, worker="embedded@host")
+    history_row(dataset, "task-5", RefreshLog.RUNNING, worker="other@host")  # alive elsewhere
+    requeue_interrupted_refreshes(sender=SimpleNamespace(hostname="embedded@host"))
+    mine = {(row.state, row.ok) for row in RefreshLog.objects.filter(task_id="task-4")}
+    assert mine == {(RefreshLog.INTERRUPTED, False), (RefreshLog.DONE, True)}
+    assert RefreshLog.objects.get(task_id="task-5").state == RefreshLog.RUNNING
+    assert Dataset.objects.get(pk=dataset.pk).feature_count == 3

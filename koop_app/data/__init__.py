@@ -341,13 +341,15 @@ class _Trace:
 
 
 def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
-            keep_hot: bool = True, trigger: str = "manual") -> LayerSet:
+            keep_hot: bool = True, trigger: str = "manual",
+            history_id: int | None = None) -> LayerSet:
     """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset.
 
     ``keep_hot=False`` (workers, commands) only stores the copy: a process that serves no
     queries need not hold the decoded tables. The returned LayerSet then has no layers.
     ``trigger`` says why (miss, stale, schedule, admin, command, manual) in the refresh
-    history and the logs.
+    history and the logs. ``history_id`` is the history row a queued refresh wrote as
+    running when it started (koop_app/tasks.py): the outcome goes there.
     """
     request = request or provider_request(dataset)
     started = datetime.now(UTC)
@@ -361,13 +363,14 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
         # admin_message: network failures keep their detail (refused, reset...) to the log.
         error = f"{type(exc).__name__}: {exc.admin_message}"[:2000]
         Dataset.objects.filter(pk=dataset.pk).update(last_error=error, last_error_at=started)
-        duration_ms = _log_refresh(dataset, started, clock, trigger, ok=False, error=error)
+        duration_ms = _log_refresh(dataset, started, clock, trigger, history_id, ok=False,
+                                   error=error)
         log_event(logger, logging.WARNING, "refresh.failed",
                   f"{dataset.route_label}: refresh failed: {exc.log_message}", **fields,
                   error=type(exc).__name__, status=exc.status, detail=exc.log_message,
                   duration_ms=duration_ms, fetch_ms=trace.fetch_ms)
         raise
-    duration_ms = _log_refresh(dataset, started, clock, trigger, ok=True,
+    duration_ms = _log_refresh(dataset, started, clock, trigger, history_id, ok=True,
                                features=layers.count, version=layers.version)
     log_event(logger, logging.INFO, "refresh.done",
               f"{dataset.route_label}: refreshed {layers.count} features", **fields,
@@ -379,11 +382,13 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
 
 
 def _log_refresh(dataset: Dataset, started: datetime, clock: float, trigger: str,
-                 **outcome: Any) -> int:
+                 history_id: int | None, **outcome: Any) -> int:
     """Keep the last HISTORY_KEPT refreshes of each dataset (shown in the admin)."""
     duration_ms = int((time.perf_counter() - clock) * 1000)
-    RefreshLog.objects.create(dataset_id=dataset.pk, started=started, duration_ms=duration_ms,
-                              trigger=trigger[:16], **outcome)
+    if history_id is None or not RefreshLog.objects.filter(pk=history_id).update(
+            state=RefreshLog.DONE, duration_ms=duration_ms, **outcome):
+        RefreshLog.objects.create(dataset_id=dataset.pk, started=started,
+                                  duration_ms=duration_ms, trigger=trigger[:16], **outcome)
     old = RefreshLog.objects.filter(dataset_id=dataset.pk).values_list("pk", flat=True)[
         HISTORY_KEPT:]
     RefreshLog.objects.filter(pk__in=list(old)).delete()
