@@ -47,6 +47,34 @@ DEFAULTS: dict[str, Any] = {
     "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
     # How many rows one query may return at most, whatever maxRecordCount says.
     "MAX_RESULT_RECORDS": 100_000,
+    # --- Bounded cost per request (issue 8, point 5) ---------------------------------------
+    # Each limit answers a GeoServices 400 naming the parameter and the limit when exceeded.
+    # Characters in ``where`` and ``havingClause`` (and queryRelatedRecords' definitionExpression).
+    "MAX_WHERE_LENGTH": 20_000,
+    # Nodes of a clause's parsed tree (fields, literals, operators, calls) and their nesting.
+    "MAX_WHERE_NODES": 2_000,
+    "MAX_WHERE_DEPTH": 64,
+    # Values in one ``IN (...)`` list of a clause: clients send long id lists as objectIds.
+    "MAX_IN_LIST": 5_000,
+    # Ids in ``objectIds`` (query and queryRelatedRecords).
+    "MAX_OBJECT_IDS": 100_000,
+    # Vertices (positions) of the ``geometry`` filter, and its parts (rings, paths).
+    "MAX_GEOMETRY_VERTICES": 100_000,
+    "MAX_GEOMETRY_PARTS": 10_000,
+    # Entries of ``outStatistics``, and fields of groupByFieldsForStatistics, orderByFields and
+    # outFields.
+    "MAX_STATISTICS": 64,
+    "MAX_GROUP_BY_FIELDS": 16,
+    "MAX_ORDER_BY_FIELDS": 16,
+    "MAX_OUT_FIELDS": 1_000,
+    # No single DuckDB statement of a request runs longer than this (seconds); None: no limit.
+    "QUERY_TIMEOUT_SECONDS": 10.0,
+    # Requests per client and window, e.g. "600/minute" (also /second, /hour); None: off.
+    # Counted in Django's default cache, so shared by all processes when it is Redis.
+    "RATE_LIMIT": None,
+    # Networks of reverse proxies whose X-Forwarded-For names the client, e.g. ["10.0.0.0/8"];
+    # empty: the connection's address (REMOTE_ADDR) is the client.
+    "TRUSTED_PROXIES": [],
 }
 
 
