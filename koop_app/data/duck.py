@@ -22,7 +22,8 @@ _done = False
 # DuckDB's Python binding tries ``import pandas`` for every value it binds (to recognise pandas'
 # missing values). Without pandas each try searches the whole sys.path again: ~60 µs a value,
 # seconds for a few thousand. When pandas is not installed, a finder first in line says so at
-# once: the same ImportError, without the search.
+# once: the same ImportError, without the search. (Side effect: importlib.util.find_spec("pandas")
+# raises ModuleNotFoundError instead of returning None; no dependency asks that way.)
 
 
 class _PandasAbsent(importlib.abc.MetaPathFinder):
@@ -34,8 +35,8 @@ class _PandasAbsent(importlib.abc.MetaPathFinder):
         return None
 
 
-if importlib.util.find_spec("pandas") is None and not any(
-        isinstance(finder, _PandasAbsent) for finder in sys.meta_path):
+if not any(type(finder).__name__ == "_PandasAbsent" for finder in sys.meta_path) and (
+        importlib.util.find_spec("pandas") is None):
     sys.meta_path.insert(0, _PandasAbsent())
 
 def extension_path() -> Path:
