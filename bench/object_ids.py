@@ -81,8 +81,19 @@ def timed(call: Callable[[], bytes]) -> tuple[float, bytes]:
     return (time.perf_counter() - started) * 1000, body
 
 
-def report(label: str, times: list[float]) -> None:
-    print(f"  {label:<44} median {statistics.median(times):7.1f} ms   max {max(times):7.1f} ms")
+def cpu_ms(pid: int | None = None) -> float:
+    """CPU time (user + system, all threads) of this process or of ``pid``, in ms."""
+    if pid is None:
+        return time.process_time() * 1000
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def report(label: str, times: list[float], cpu: float | None = None) -> None:
+    line = f"  {label:<44} median {statistics.median(times):7.1f} ms   max {max(times):7.1f} ms"
+    if cpu is not None:
+        line += f"   CPU {cpu:7.1f} ms/request"
+    print(line)
 
 
 def inprocess() -> None:
@@ -95,12 +106,13 @@ def inprocess() -> None:
         ids = id_list(n)
         for name, params in SHAPES.items():
             times = []
+            cpu = cpu_ms()
             for _ in range(REPEAT):
                 ms, body = timed(lambda p=params, i=ids: client.post(QUERY, {**p, "objectIds": i})
                                  .content)
                 assert b'"error"' not in body[:20], body[:300]
                 times.append(ms)
-            report(f"{n:,} ids, {name}", times)
+            report(f"{n:,} ids, {name}", times, (cpu_ms() - cpu) / REPEAT)
 
 
 WHERES = {
@@ -124,13 +136,14 @@ def where() -> None:
     print(f"where clauses, returnCountOnly, in-process, {REPEAT} runs each")
     for name, text in WHERES.items():
         times, answer = [], b""
+        cpu = cpu_ms()
         for _ in range(REPEAT):
             ms, answer = timed(lambda t=text: client.post(
                 QUERY, {"where": t, "returnCountOnly": "true", "f": "json"}).content)
             times.append(ms)
         outcome = "refused (400)" if b'"error"' in answer else answer.decode()
         print(f"  {name}: {outcome}")
-        report("", times)
+        report("", times, (cpu_ms() - cpu) / REPEAT)
 
 
 def post(path: str, fields: dict[str, str]) -> bytes:
@@ -172,13 +185,15 @@ def gunicorn() -> None:
                     raise
                 time.sleep(0.1)
         get(QUERY + "?where=1%3D1&resultRecordCount=1")
+        worker = int(Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()[0])
         print(f"gunicorn -w 1 --threads 4 -k gthread, HTTP on 127.0.0.1, {REPEAT} runs each")
         for n in (10_000, 100_000):
             ids = id_list(n)
             for name, params in SHAPES.items():
+                cpu = cpu_ms(worker)
                 times = [timed(lambda p=params, i=ids: post(QUERY, {**p, "objectIds": i}))[0]
                          for _ in range(REPEAT)]
-                report(f"{n:,} ids, {name}", times)
+                report(f"{n:,} ids, {name}", times, (cpu_ms(worker) - cpu) / REPEAT)
         concurrent(8, id_list(10_000))
     finally:
         server.terminate()
