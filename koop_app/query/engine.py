@@ -7,7 +7,8 @@ DuckDB, so no Python loop touches each feature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,15 +94,47 @@ class Result:
     statistics: bool = False
 
 
+class Rows:
+    """A statement's answer. DuckDB may compute a large answer while it is fetched, so each
+    fetch runs under what is left of the statement's time limit."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, seconds: float | None,
+                 deadline: float | None) -> None:
+        self._cursor, self._sql, self._seconds, self._deadline = cursor, sql, seconds, deadline
+
+    def fetchone(self) -> Any:
+        return self._fetch(lambda c: c.fetchone())
+
+    def fetchall(self) -> list[Any]:
+        return self._fetch(lambda c: c.fetchall())
+
+    def fetchnumpy(self) -> dict[str, Any]:
+        return self._fetch(lambda c: c.fetchnumpy())
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._fetch(lambda c: c.to_arrow_table())
+
+    def _fetch(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        left = None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
+        try:
+            with time_limit(self._cursor, left):
+                return read(self._cursor)
+        except duckdb.InterruptException as exc:
+            raise _timeout(self._seconds, self._sql) from exc
+        except duckdb.Error as exc:
+            raise _mapped(exc) from exc
+        finally:
+            self._cursor.close()
+
+
 def execute(sql: str, params: tuple[Any, ...] | list[Any] = (),
             rows: pa.Table | None = None,
-            relations: Mapping[str, pa.Table] | None = None) -> duckdb.DuckDBPyConnection:
+            relations: Mapping[str, pa.Table] | None = None) -> Rows:
     """Run SQL on the hot tables, mapping DuckDB's errors on bad input to 400s.
 
     ``rows``, when given, is readable in ``sql`` as the table ``page_rows``, and each of
-    ``relations`` under its name. The statement is interrupted after
-    KOOP['QUERY_TIMEOUT_SECONDS'] (QueryTimeoutError); the result is complete when this returns,
-    so fetching from it takes no further time limit.
+    ``relations`` under its name. The statement, and fetching its answer (once), is interrupted
+    after KOOP['QUERY_TIMEOUT_SECONDS'] in all: QueryTimeoutError.
     """
     cursor = hot_tables.cursor()
     if rows is not None:
@@ -109,22 +142,31 @@ def execute(sql: str, params: tuple[Any, ...] | list[Any] = (),
     for name, table in (relations or {}).items():
         cursor.register(name, table)
     seconds = koop_settings.QUERY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + seconds if seconds else None
     try:
         with time_limit(cursor, seconds):
-            return cursor.execute(sql, list(params))
-    except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
-            duckdb.OutOfRangeException) as exc:
-        cursor.close()
-        raise InvalidParameterError("where", _first_line(exc)) from exc
+            cursor.execute(sql, list(params))
     except duckdb.InterruptException as exc:
         cursor.close()
-        raise QueryTimeoutError(
-            f"The query took longer than the allowed {seconds:g} seconds and was stopped.",
-            details=["Narrow the query: fewer ids, a simpler where, a smaller geometry."],
-            log_message=f"query interrupted after {seconds:g} s: {sql[:500]}") from exc
+        raise _timeout(seconds, sql) from exc
     except duckdb.Error as exc:
         cursor.close()
-        raise KoopError(log_message=f"query failed: {exc}") from exc
+        raise _mapped(exc) from exc
+    return Rows(cursor, sql, seconds, deadline)
+
+
+def _timeout(seconds: float | None, sql: str) -> QueryTimeoutError:
+    return QueryTimeoutError(
+        f"The query took longer than the allowed {seconds:g} seconds and was stopped.",
+        details=["Narrow the query: fewer ids, a simpler where, a smaller geometry."],
+        log_message=f"query interrupted after {seconds:g} s: {sql[:500]}")
+
+
+def _mapped(exc: duckdb.Error) -> KoopError:
+    if isinstance(exc, (duckdb.ConversionException, duckdb.BinderException,
+                        duckdb.InvalidInputException, duckdb.OutOfRangeException)):
+        return InvalidParameterError("where", _first_line(exc))
+    return KoopError(log_message=f"query failed: {exc}")
 
 
 def object_ids_relation(object_ids: Sequence[int]) -> dict[str, pa.Table]:

@@ -126,5 +126,11 @@ class TestTimeLimit:
                           f"{table_name} c WHERE a.v + b.v * c.v = -1")
         assert time.monotonic() - started < 3.0
         assert stopped.value.code == 504 and "0.2 seconds" in stopped.value.message
+        # A large answer is computed while it is fetched: the fetch is under the limit too.
+        started = time.monotonic()
+        with pytest.raises(QueryTimeoutError):
+            query.execute(f"SELECT a.v FROM {table_name} a, {table_name} b, {table_name} c "
+                          f"WHERE a.v + b.v * c.v > 0").fetchnumpy()
+        assert time.monotonic() - started < 3.0
         (count,) = query.execute(f"SELECT count(*) FROM {table_name}").fetchone()
         assert count == 5000
