@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from koop_app.conf import koop_settings
 from koop_app.errors import InvalidParameterError
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 
 def parse_object_ids(raw: Mapping[str, str]) -> tuple[int, ...] | None:
     text = (raw.get("objectIds") or "").strip()
@@ -21,6 +23,9 @@ def parse_object_ids(raw: Mapping[str, str]) -> tuple[int, ...] | None:
                                         f"{parts_count} ids; at most {limit} are allowed "
                                         "(KOOP['MAX_OBJECT_IDS'])")
     try:
-        return tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
+        ids = tuple(dict.fromkeys(int(part) for part in text.split(",") if part.strip()))
     except ValueError:
         raise InvalidParameterError("objectIds", "expected comma-separated integers") from None
+    if ids and (min(ids) < INT64_MIN or max(ids) > INT64_MAX):
+        raise InvalidParameterError("objectIds", "ids must fit in 64 bits")
+    return ids

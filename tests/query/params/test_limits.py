@@ -40,6 +40,11 @@ def test_object_ids(limits):
     assert "6 ids; at most 5" in problem({"objectIds": "1,2,3,4,5,6"}, "objectIds")
 
 
+def test_object_ids_beyond_64_bits():
+    assert parse_object_ids({"objectIds": f"{2**63 - 1},{-(2**63)}"}) == (2**63 - 1, -(2**63))
+    assert "64 bits" in problem({"objectIds": f"1,{2**63}"}, "objectIds")
+
+
 def test_object_ids_default_is_100_000():
     text = ",".join(map(str, range(100_000)))
     assert len(parse_object_ids({"objectIds": text})) == 100_000
