@@ -162,6 +162,9 @@ def refusal(path: str, rate: Rate, retry_after: int) -> HttpResponse:
         # ArcGIS clients read the code from the body of an HTTP 200, as ArcGIS Server sends it.
         body = {"error": {"code": 429, "message": "Too many requests.", "details": [detail]}}
         response = HttpResponse(orjson.dumps(body), content_type="application/json", status=200)
+        # As on every GeoServices answer: browser clients on other origins must read the body.
+        response["Access-Control-Allow-Origin"] = "*"
+        response["Access-Control-Expose-Headers"] = "Retry-After"
     else:
         response = HttpResponse(f"Too many requests. {detail}\n",
                                 content_type="text/plain; charset=utf-8", status=429)

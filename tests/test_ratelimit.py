@@ -32,6 +32,7 @@ def refused_geoservices(response) -> bool:
     assert error["code"] == 429 and error["message"] == "Too many requests."
     assert "At most" in error["details"][0]
     assert int(response["Retry-After"]) >= 1
+    assert response["Access-Control-Allow-Origin"] == "*"
     return True
 
 
