@@ -170,20 +170,17 @@ def _check_tree(tree: exp.Expression) -> None:
     max_depth = int(koop_settings.MAX_WHERE_DEPTH)
     max_in = int(koop_settings.MAX_IN_LIST)
     max_computations = int(koop_settings.MAX_WHERE_COMPUTATIONS)
-    nodes = computations = 0
+    nodes = 0
+    ordered: list[exp.Expression] = []  # parents before their children
     pending: list[tuple[exp.Expression, int]] = [(tree, 1)]
     while pending:
         node, depth = pending.pop()
+        ordered.append(node)
         nodes += not isinstance(node, exp.Identifier)  # a column's name is part of it
         if nodes > max_nodes:
             raise _Rejected(f"the clause is too long: more than {max_nodes} terms")
         if depth > max_depth:
             raise _Rejected(f"the clause is nested too deeply: at most {max_depth} levels")
-        if isinstance(node, _COMPUTATIONS) and not isinstance(node, exp.Connector):
-            computations += 1
-            if computations > max_computations:
-                raise _Rejected(f"the clause computes too much: more than {max_computations} "
-                                "operators and function calls")
         if isinstance(node, exp.In) and len(node.expressions) > max_in:
             raise _Rejected(f"IN lists {len(node.expressions)} values, at most {max_in}")
         family = _CHAIN_FAMILY.get(type(node))
@@ -192,6 +189,22 @@ def _check_tree(tree: exp.Expression) -> None:
                        and _CHAIN_FAMILY.get(type(child)) == family)
             flat = chained or isinstance(child, exp.Identifier)
             pending.append((child, depth if flat else depth + 1))
+    # Bound request values are not constants to DuckDB: ``? + ? + ...`` runs on every row too.
+    computations = sum(1 for node in ordered if _computes(node))
+    if computations > max_computations:
+        raise _Rejected(f"the clause computes too much: {computations} operators and function "
+                        f"calls, at most {max_computations}")
+
+
+def _computes(node: exp.Expression) -> bool:
+    """An operator or function evaluated per row (not a literal bound as one value)."""
+    if not isinstance(node, _COMPUTATIONS) or isinstance(node, exp.Connector):
+        return False
+    if isinstance(node, (exp.CurrentDate, exp.CurrentTimestamp)):
+        return False  # bound as one value
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
+        return False  # date '2024-01-01', timestamp '...': bound as one value
+    return not (isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal))
 
 
 def _always_true(tree: exp.Expression) -> bool:
