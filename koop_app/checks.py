@@ -70,3 +70,33 @@ def check_fetch_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
                 "sources there can reach internal services.",
                 hint="List only the networks that hold your data sources.", id="koop_app.W040"))
     return messages
+
+
+@checks.register()
+def check_cost_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """KOOP['RATE_LIMIT'] and 'TRUSTED_PROXIES' readable; limits positive numbers."""
+    from koop_app.ratelimit import parse_rate, trusted_proxies
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        if koop_settings.RATE_LIMIT:
+            parse_rate(koop_settings.RATE_LIMIT)
+        trusted_proxies()
+    except ImproperlyConfigured as exc:
+        messages.append(checks.Error(str(exc), hint="e.g. KOOP['RATE_LIMIT'] = '600/minute', "
+                                     "KOOP['TRUSTED_PROXIES'] = ['10.0.0.0/8']",
+                                     id="koop_app.E051"))
+    for name in ("MAX_WHERE_LENGTH", "MAX_WHERE_NODES", "MAX_WHERE_DEPTH",
+                 "MAX_WHERE_COMPUTATIONS", "MAX_IN_LIST", "MAX_OBJECT_IDS",
+                 "MAX_GEOMETRY_VERTICES", "MAX_GEOMETRY_PARTS", "MAX_STATISTICS",
+                 "MAX_GROUP_BY_FIELDS", "MAX_ORDER_BY_FIELDS", "MAX_OUT_FIELDS"):
+        value = getattr(koop_settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            messages.append(checks.Error(f"KOOP[{name!r}] must be a positive integer, "
+                                         f"not {value!r}.", id="koop_app.E052"))
+    timeout = koop_settings.QUERY_TIMEOUT_SECONDS
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(
+            timeout, (int, float)) or timeout <= 0):
+        messages.append(checks.Error(f"KOOP['QUERY_TIMEOUT_SECONDS'] must be a positive number "
+                                     f"or None, not {timeout!r}.", id="koop_app.E053"))
+    return messages

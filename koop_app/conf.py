@@ -72,6 +72,38 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FETCH_SECONDS": 120.0,
     # CA bundle (PEM file) trusted for https sources; None: certifi's bundle.
     "SOURCE_CA_BUNDLE": None,
+    # --- Bounded cost per request (issue 8, point 5) ---------------------------------------
+    # Each limit answers a GeoServices 400 naming the parameter and the limit when exceeded.
+    # Characters in ``where`` and ``havingClause`` (and queryRelatedRecords' definitionExpression).
+    "MAX_WHERE_LENGTH": 30_000,
+    # Nodes of a clause's parsed tree (fields, literals, operators, calls) and their nesting.
+    "MAX_WHERE_NODES": 3_000,
+    "MAX_WHERE_DEPTH": 32,
+    # Arithmetic operators and function calls of a clause: each is evaluated on every row, so
+    # 450 of them over a million rows take seconds (32: ~0.1 s) where comparisons and IN lists
+    # do not.
+    "MAX_WHERE_COMPUTATIONS": 32,
+    # Values in one ``IN (...)`` list of a clause: clients send long id lists as objectIds.
+    "MAX_IN_LIST": 2_000,
+    # Ids in ``objectIds`` (query and queryRelatedRecords).
+    "MAX_OBJECT_IDS": 100_000,
+    # Vertices (positions) of the ``geometry`` filter, and its parts (rings, paths).
+    "MAX_GEOMETRY_VERTICES": 100_000,
+    "MAX_GEOMETRY_PARTS": 10_000,
+    # Entries of ``outStatistics``, and fields of groupByFieldsForStatistics, orderByFields and
+    # outFields.
+    "MAX_STATISTICS": 64,
+    "MAX_GROUP_BY_FIELDS": 16,
+    "MAX_ORDER_BY_FIELDS": 16,
+    "MAX_OUT_FIELDS": 1_000,
+    # No single DuckDB statement of a request runs longer than this (seconds); None: no limit.
+    "QUERY_TIMEOUT_SECONDS": 10.0,
+    # Requests per client and window, e.g. "600/minute" (also /second, /hour); None: off.
+    # Counted in Django's default cache, so shared by all processes when it is Redis.
+    "RATE_LIMIT": None,
+    # Networks of reverse proxies whose X-Forwarded-For names the client, e.g. ["10.0.0.0/8"];
+    # empty: the connection's address (REMOTE_ADDR) is the client.
+    "TRUSTED_PROXIES": [],
 }
 
 

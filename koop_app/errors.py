@@ -4,6 +4,7 @@
     ├── BadRequestError             400, bad input from the client
     │   └── InvalidParameterError   400, one named query parameter is wrong
     ├── NotFoundError               404, no such service, layer or feature
+    ├── QueryTimeoutError           504, a statement ran past KOOP['QUERY_TIMEOUT_SECONDS']
     ├── OptionsError                    a dataset's options break the provider's schema
     └── ProviderError               a provider failed (status chosen by the provider)
         ├── SourceAccessError       403, a path outside the data directory
@@ -81,6 +82,17 @@ class InvalidParameterError(BadRequestError):
 class NotFoundError(KoopError):
     status = 404
     default_message = "Not found."
+
+
+class QueryTimeoutError(KoopError):
+    """A query was interrupted at KOOP['QUERY_TIMEOUT_SECONDS'].
+
+    Code 504, as ArcGIS Online answers a query that runs past its time limit: clients show it
+    as a timeout (narrow the query and retry), not as a bad parameter or a server fault.
+    """
+
+    status = 504
+    default_message = "The query took too long and was stopped."
 
 
 class OptionsError(KoopError):

@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) straight from STATIC_ROOT, with DEBUG off too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and views: a refused request costs one cache increment (KOOP['RATE_LIMIT']).
+    "koop_app.ratelimit.RateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -7,7 +7,9 @@ DuckDB, so no Python loop touches each feature.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
@@ -18,11 +20,11 @@ import shapely
 from shapely.geometry import box
 
 from koop_app.conf import koop_settings
-from koop_app.data.duck import quote_ident, quote_string
+from koop_app.data.duck import quote_ident, quote_string, time_limit
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN, SourceAnswers
 from koop_app.data.schema import DATE, DOUBLE, INTEGER, STRING, Field
-from koop_app.errors import InvalidParameterError, KoopError
+from koop_app.errors import InvalidParameterError, KoopError, QueryTimeoutError
 from koop_app.query.params.geometry import SpatialFilter
 from koop_app.query.query import Query
 from koop_app.query.sr import MERCATOR_MAX_LAT, WGS84, SpatialRef, transformer
@@ -33,6 +35,9 @@ CENTROID_COLUMN = "_koop_centroid"
 POINT_TYPES = ("esriGeometryPoint", "esriGeometryMultipoint")
 PREDICATES = {"contains": "ST_Contains", "within": "ST_Within", "crosses": "ST_Crosses",
               "overlaps": "ST_Overlaps", "touches": "ST_Touches", "intersects": "ST_Intersects"}
+# objectIds reach DuckDB as one Arrow column under this name, not as bound values: binding
+# 100,000 values one by one costs seconds, a semi-join on the column milliseconds.
+OBJECT_IDS_RELATION = "_koop_request_ids"
 AGGREGATE_SQL = {"count": "count", "sum": "sum", "min": "min", "max": "max", "avg": "avg",
                  "stddev": "stddev_samp", "var": "var_samp"}
 
@@ -72,6 +77,8 @@ class Page:
     centroid: bool = False
     # Rows already computed (small aggregate answers): ``sql`` then reads them as "page_rows".
     rows: pa.Table | None = None
+    # Arrow tables ``sql`` reads by name (the request's objectIds).
+    relations: Mapping[str, pa.Table] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,24 +94,84 @@ class Result:
     statistics: bool = False
 
 
+class Rows:
+    """A statement's answer. DuckDB may compute a large answer while it is fetched, so each
+    fetch runs under what is left of the statement's time limit."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, sql: str, seconds: float | None,
+                 deadline: float | None) -> None:
+        self._cursor, self._sql, self._seconds, self._deadline = cursor, sql, seconds, deadline
+
+    def fetchone(self) -> Any:
+        return self._fetch(lambda c: c.fetchone())
+
+    def fetchall(self) -> list[Any]:
+        return self._fetch(lambda c: c.fetchall())
+
+    def fetchnumpy(self) -> dict[str, Any]:
+        return self._fetch(lambda c: c.fetchnumpy())
+
+    def to_arrow_table(self) -> pa.Table:
+        return self._fetch(lambda c: c.to_arrow_table())
+
+    def _fetch(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+        left = None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
+        try:
+            with time_limit(self._cursor, left):
+                return read(self._cursor)
+        except duckdb.InterruptException as exc:
+            raise _timeout(self._seconds, self._sql) from exc
+        except duckdb.Error as exc:
+            raise _mapped(exc) from exc
+        finally:
+            self._cursor.close()
+
+
 def execute(sql: str, params: tuple[Any, ...] | list[Any] = (),
-            rows: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+            rows: pa.Table | None = None,
+            relations: Mapping[str, pa.Table] | None = None) -> Rows:
     """Run SQL on the hot tables, mapping DuckDB's errors on bad input to 400s.
 
-    ``rows``, when given, is readable in ``sql`` as the table ``page_rows``.
+    ``rows``, when given, is readable in ``sql`` as the table ``page_rows``, and each of
+    ``relations`` under its name. The statement, and fetching its answer (once), is interrupted
+    after KOOP['QUERY_TIMEOUT_SECONDS'] in all: QueryTimeoutError.
     """
     cursor = hot_tables.cursor()
     if rows is not None:
         cursor.register("page_rows", rows)
+    for name, table in (relations or {}).items():
+        cursor.register(name, table)
+    seconds = koop_settings.QUERY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + seconds if seconds else None
     try:
-        return cursor.execute(sql, list(params))
-    except (duckdb.ConversionException, duckdb.BinderException, duckdb.InvalidInputException,
-            duckdb.OutOfRangeException) as exc:
+        with time_limit(cursor, seconds):
+            cursor.execute(sql, list(params))
+    except duckdb.InterruptException as exc:
         cursor.close()
-        raise InvalidParameterError("where", _first_line(exc)) from exc
+        raise _timeout(seconds, sql) from exc
     except duckdb.Error as exc:
         cursor.close()
-        raise KoopError(log_message=f"query failed: {exc}") from exc
+        raise _mapped(exc) from exc
+    return Rows(cursor, sql, seconds, deadline)
+
+
+def _timeout(seconds: float | None, sql: str) -> QueryTimeoutError:
+    return QueryTimeoutError(
+        f"The query took longer than the allowed {seconds:g} seconds and was stopped.",
+        details=["Narrow the query: fewer ids, a simpler where, a smaller geometry."],
+        log_message=f"query interrupted after {seconds:g} s: {sql[:500]}")
+
+
+def _mapped(exc: duckdb.Error) -> KoopError:
+    if isinstance(exc, (duckdb.ConversionException, duckdb.BinderException,
+                        duckdb.InvalidInputException, duckdb.OutOfRangeException)):
+        return InvalidParameterError("where", _first_line(exc))
+    return KoopError(log_message=f"query failed: {exc}")
+
+
+def object_ids_relation(object_ids: Sequence[int]) -> dict[str, pa.Table]:
+    """The request's ids as the one-column table OBJECT_IDS_RELATION (column ``id``)."""
+    return {OBJECT_IDS_RELATION: pa.table({"id": pa.array(object_ids, type=pa.int64())})}
 
 
 def _first_line(exc: Exception) -> str:
@@ -114,17 +181,27 @@ def _first_line(exc: Exception) -> str:
 
 # --- filters --------------------------------------------------------------------------------
 
-def _filters(query: Query, table: LayerTable) -> tuple[str, tuple[Any, ...]]:
-    """The WHERE clause (with a leading space) and its parameters."""
+@dataclass(frozen=True)
+class Filters:
+    """The WHERE clause (with a leading space, or empty), its parameters and relations."""
+
+    sql: str = ""
+    params: tuple[Any, ...] = ()
+    relations: Mapping[str, pa.Table] = field(default_factory=dict)
+
+
+def _filters(query: Query, table: LayerTable) -> Filters:
     schema = table.schema
     parts: list[str] = []
     params: list[Any] = []
+    relations: dict[str, pa.Table] = {}
     if query.where is not None:
         parts.append(query.where.sql)
         params.extend(query.where.params)
     if query.object_ids is not None:
-        parts.append(f"{quote_ident(schema.object_id_field)} IN (SELECT unnest(?::BIGINT[]))")
-        params.append(list(query.object_ids))
+        parts.append(f"{quote_ident(schema.object_id_field)} IN "
+                     f"(SELECT id FROM {OBJECT_IDS_RELATION})")
+        relations.update(object_ids_relation(query.object_ids))
     if query.spatial is not None:
         if schema.geometry_type is None:
             raise InvalidParameterError("geometry", "this layer has no geometry")
@@ -137,8 +214,8 @@ def _filters(query: Query, table: LayerTable) -> tuple[str, tuple[Any, ...]]:
             parts.append(sql)
             params.extend(time_params)
     if not parts:
-        return "", ()
-    return " WHERE " + " AND ".join(f"({p})" for p in parts), tuple(params)
+        return Filters()
+    return Filters(" WHERE " + " AND ".join(f"({p})" for p in parts), tuple(params), relations)
 
 
 def _spatial(spatial: SpatialFilter, geometry_type: str) -> tuple[str, list[Any]]:
@@ -301,11 +378,12 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     schema = table.schema
     oid = quote_ident(schema.object_id_field)
     source = table.table_name
-    where_sql, params = _filters(query, table)
+    filters = _filters(query, table)
+    where_sql, params, relations = filters.sql, filters.params, filters.relations
     out_sr = query.out_sr or WGS84
 
     if query.statistics:
-        return _statistics(query, table, where_sql, params, limits)
+        return _statistics(query, table, filters, limits)
 
     if query.count_only or query.extent_only:
         count = extent = None
@@ -313,22 +391,24 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         if query.distinct:
             columns = ", ".join(quote_ident(f.name) for f in selected)
             (count,) = execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
-                               f"{where_sql})", params).fetchone()
+                               f"{where_sql})", params, relations=relations).fetchone()
         elif query.extent_only:
             row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), "
-                          f"max({YMAX}) FROM {source}{where_sql}", params).fetchone()
+                          f"max({YMAX}) FROM {source}{where_sql}", params,
+                          relations=relations).fetchone()
             count = row[0]
             if row[1] is not None:
                 extent = _out_extent(tuple(row[1:]), out_sr)
         else:
-            (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params).fetchone()
+            (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params,
+                               relations=relations).fetchone()
         return Result(table, out_sr, count=int(count) if query.count_only else None,
                       extent=extent, extent_only=query.extent_only)
 
     order = _order(query, oid)
     if query.ids_only:
         ids = execute(f"SELECT {oid} FROM {source}{where_sql} ORDER BY {order}",
-                      params).fetchnumpy()[schema.object_id_field]
+                      params, relations=relations).fetchnumpy()[schema.object_id_field]
         # A numpy array straight to JSON: no Python int per id (a million ids stay ~8 MB).
         text = orjson.dumps(np.asarray(ids, dtype=np.int64), option=orjson.OPT_SERIALIZE_NUMPY)
         return Result(table, out_sr, object_ids=text.decode())
@@ -344,7 +424,7 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     else:
         more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
                     f"OFFSET {int(query.offset) + int(limit)}")
-    exceeded = execute(more_sql, params).fetchone() is not None or bool(
+    exceeded = execute(more_sql, params, relations=relations).fetchone() is not None or bool(
         table.answers and table.answers.limit_exceeded)
     if exceeded and not query.return_exceeded_limit_features:
         limit = 0  # ArcGIS: over the limit, no features and only the flag
@@ -355,7 +435,7 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             f"{c} ASC NULLS LAST" for c in columns)
         page_sql = (f"SELECT DISTINCT {', '.join(columns)} FROM {source}{where_sql} "
                     f"ORDER BY {distinct_order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
-        page = Page(page_sql, params, fields, False, distinct_order)
+        page = Page(page_sql, params, fields, False, distinct_order, relations=relations)
     else:
         geometry = query.return_geometry and schema.geometry_type is not None
         centroid = (query.return_centroid and geometry
@@ -374,7 +454,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         render_order = ", ".join(
             [f"{quote_ident(f'_koop_o{i}')} {'DESC' if d else 'ASC'} NULLS LAST"
              for i, (_, d) in enumerate(query.order_by)] + [oid])
-        page = Page(page_sql, params, fields, geometry, render_order, centroid)
+        page = Page(page_sql, params, fields, geometry, render_order, centroid,
+                    relations=relations)
     return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
 
 
@@ -397,7 +478,7 @@ def _selected_fields(query: Query, table: LayerTable) -> tuple[Field, ...]:
     return tuple(f for f in schema.fields if f.name.lower() in wanted)
 
 
-def _statistics(query: Query, table: LayerTable, where_sql: str, params: tuple[Any, ...],
+def _statistics(query: Query, table: LayerTable, filters: Filters,
                 limits: RecordLimits) -> Result:
     schema = table.schema
     selected: list[str] = []
@@ -436,12 +517,12 @@ def _statistics(query: Query, table: LayerTable, where_sql: str, params: tuple[A
         [f"{quote_ident(n)} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in query.order_by]
         + [quote_ident(n) for n in query.group_by]) or "1"
     limit = min(query.limit or limits.for_query(query), limits.for_query(query))
-    inner = (f"SELECT {', '.join(selected)} FROM {table.table_name}{where_sql}{group}{having}")
-    all_params = params + tuple(having_params)
+    inner = f"SELECT {', '.join(selected)} FROM {table.table_name}{filters.sql}{group}{having}"
+    all_params = filters.params + tuple(having_params)
     # Aggregate answers are small: compute them once, one row past the page to learn whether
     # more exist, and let the output render these rows.
     rows = execute(f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}",
-                   all_params).to_arrow_table()
+                   all_params, relations=filters.relations).to_arrow_table()
     exceeded = rows.num_rows > limit
     page = Page("SELECT * FROM page_rows", (), tuple(fields), False, order,
                 rows=rows.slice(0, limit))

@@ -16,7 +16,7 @@ from koop_app.data.duck import quote_ident, quote_string
 from koop_app.data.hot import LayerTable
 from koop_app.data.schema import Field
 from koop_app.errors import InvalidParameterError
-from koop_app.query.engine import execute
+from koop_app.query.engine import OBJECT_IDS_RELATION, execute, object_ids_relation
 from koop_app.query.params.object_ids import parse_object_ids
 from koop_app.query.params.out_fields import parse_out_fields
 from koop_app.query.where import compile_where
@@ -51,7 +51,7 @@ def related_records(raw: Mapping[str, str], origin: LayerTable, related: LayerTa
                    related.schema.object_id_field)
     definition = compile_where(raw.get("definitionExpression"), related.schema,
                                parameter="definitionExpression")
-    condition, params = "", [list(object_ids)]
+    condition, params = "", []
     if definition is not None:
         condition = f" AND ({definition.sql})"
         params.extend(definition.params)
@@ -68,10 +68,10 @@ def related_records(raw: Mapping[str, str], origin: LayerTable, related: LayerTa
                    list({{'attributes': {attributes}}} ORDER BY r.{related_oid}) AS records
             FROM {origin.table_name} AS o
             JOIN {related.table_name} AS r ON o.{quote_ident(key.name)} = r.{quote_ident(related_key.name)}
-            WHERE o.{origin_oid} IN (SELECT unnest(?::BIGINT[])){condition}
+            WHERE o.{origin_oid} IN (SELECT id FROM {OBJECT_IDS_RELATION}){condition}
             GROUP BY 1
         )"""  # noqa: E501
-    (text,) = execute(sql, params).fetchone()
+    (text,) = execute(sql, params, relations=object_ids_relation(object_ids)).fetchone()
     return fields, text
 
 

@@ -4,6 +4,12 @@ Only the layer's fields, literals and the node types in ``EMITTERS`` pass; each 
 its node from its already-emitted children and says what kind of value it yields. Literals
 become ``?`` parameters, so nothing from the request is ever pasted into SQL text.
 
+The cost of a clause is bounded before it reaches DuckDB: its length, the number of nodes of
+its tree, their nesting and the values of each IN list (KOOP['MAX_WHERE_*'], 'MAX_IN_LIST').
+Long chains of one operator (``a + b + c ...``, ``x OR y OR z ...``, ``s || t || u``) are
+emitted flat or as balanced trees: DuckDB plans a left-deep chain of 450 constant terms in
+seconds, a balanced one in milliseconds.
+
 Dates are stored as UTC epoch milliseconds, so every date-valued expression (a date field,
 ``date '2020-01-01'``, ``timestamp '2020-01-01 10:00:00'``, CURRENT_DATE, CAST(.. AS DATE)) is
 emitted as milliseconds; EXTRACT turns milliseconds back into a timestamp. LIKE is
@@ -23,17 +29,16 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
+from koop_app.conf import koop_settings
 from koop_app.data.duck import quote_ident
 from koop_app.data.schema import DATE, DOUBLE, INTEGER, OID, SMALL_INTEGER, STRING, LayerSchema
 from koop_app.data.values import parse_date_ms
 from koop_app.errors import InvalidParameterError
 
-MAX_WHERE_LENGTH = 20_000
-MAX_TOKENS = 2_000
-MAX_DEPTH = 64  # parentheses and function calls nested in each other
-
+_DIALECT = Dialect.get_or_raise(None)
 DATE_KIND, NUMBER, TEXT = "date", "number", "text"
 _KIND_OF_FIELD = {DATE: DATE_KIND, STRING: TEXT, INTEGER: NUMBER, SMALL_INTEGER: NUMBER,
                   DOUBLE: NUMBER, OID: NUMBER}
@@ -97,16 +102,22 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
     """Compile ``text`` against ``schema``; None for an absent or always-true clause."""
     if text is None or not text.strip():
         return None
-    if len(text) > MAX_WHERE_LENGTH:
-        raise InvalidParameterError(parameter, "the clause is too long")
+    max_length = int(koop_settings.MAX_WHERE_LENGTH)
+    if len(text) > max_length:
+        raise InvalidParameterError(
+            parameter, f"the clause is too long: {len(text)} characters, at most {max_length}")
     try:
-        tokens = sqlglot.tokenize(text)
+        tokens = _DIALECT.tokenize(text)
         if any(token.comments for token in tokens):
             raise _Rejected("comments are not allowed")
         if any(token.token_type == sqlglot.TokenType.SEMICOLON for token in tokens):
             raise _Rejected("';' is not allowed")
         _check_size(tokens)
-        tree = sqlglot.parse_one(text, into=exp.Condition)  # an expression, never a statement
+        # An expression, never a statement; parsed from the tokens already read (not twice).
+        (tree,) = _DIALECT.parser().parse_into(exp.Condition, tokens, text)
+        if tree is None:
+            raise _Rejected("the clause is empty")
+        _check_tree(tree)
         if _always_true(tree):
             return None
         emitter = _Emitter(schema, aggregates=aggregates)
@@ -122,16 +133,78 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
 
 def _check_size(tokens: list[Any]) -> None:
     """Bound the work before parsing: the parser and emitter recurse on nesting."""
-    if len(tokens) > MAX_TOKENS:
-        raise _Rejected("the clause is too long")
+    max_nodes = int(koop_settings.MAX_WHERE_NODES)
+    max_depth = int(koop_settings.MAX_WHERE_DEPTH)
+    # Commas and parentheses are tokens but not nodes: a list of n values is 2n tokens.
+    if len(tokens) > 2 * max_nodes + 16:
+        raise _Rejected(f"the clause is too long: more than {max_nodes} terms")
     depth = 0
     for token in tokens:
         if token.token_type == sqlglot.TokenType.L_PAREN:
             depth += 1
-            if depth > MAX_DEPTH:
-                raise _Rejected("the clause is nested too deeply")
+            if depth > max_depth:
+                raise _Rejected(f"the clause is nested too deeply: at most {max_depth} levels")
         elif token.token_type == sqlglot.TokenType.R_PAREN:
             depth -= 1
+
+
+# Operators whose left-deep chains are emitted flat (or balanced): one level of nesting each.
+_CHAIN_FAMILY: dict[type[exp.Expression], str] = {
+    exp.And: "and", exp.Or: "or", exp.Add: "sum", exp.Sub: "sum", exp.Mul: "product",
+    exp.DPipe: "concat",
+}
+
+
+# Evaluated on every row: their number, times the rows, is the clause's cost in DuckDB.
+# (AND and OR are sqlglot Funcs too: they are not counted.)
+_COMPUTATIONS = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Neg, exp.DPipe, exp.Func)
+
+
+def _check_tree(tree: exp.Expression) -> None:
+    """The parsed tree within KOOP['MAX_WHERE_NODES'], 'MAX_WHERE_DEPTH',
+    'MAX_WHERE_COMPUTATIONS' and 'MAX_IN_LIST'.
+
+    Depth counts nesting as a reader sees it: ``a OR b OR c`` is one level, not three.
+    """
+    max_nodes = int(koop_settings.MAX_WHERE_NODES)
+    max_depth = int(koop_settings.MAX_WHERE_DEPTH)
+    max_in = int(koop_settings.MAX_IN_LIST)
+    max_computations = int(koop_settings.MAX_WHERE_COMPUTATIONS)
+    nodes = 0
+    ordered: list[exp.Expression] = []  # parents before their children
+    pending: list[tuple[exp.Expression, int]] = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        ordered.append(node)
+        nodes += not isinstance(node, exp.Identifier)  # a column's name is part of it
+        if nodes > max_nodes:
+            raise _Rejected(f"the clause is too long: more than {max_nodes} terms")
+        if depth > max_depth:
+            raise _Rejected(f"the clause is nested too deeply: at most {max_depth} levels")
+        if isinstance(node, exp.In) and len(node.expressions) > max_in:
+            raise _Rejected(f"IN lists {len(node.expressions)} values, at most {max_in}")
+        family = _CHAIN_FAMILY.get(type(node))
+        for child in node.iter_expressions():
+            chained = (family is not None and child is node.this
+                       and _CHAIN_FAMILY.get(type(child)) == family)
+            flat = chained or isinstance(child, exp.Identifier)
+            pending.append((child, depth if flat else depth + 1))
+    # Bound request values are not constants to DuckDB: ``? + ? + ...`` runs on every row too.
+    computations = sum(1 for node in ordered if _computes(node))
+    if computations > max_computations:
+        raise _Rejected(f"the clause computes too much: {computations} operators and function "
+                        f"calls, at most {max_computations}")
+
+
+def _computes(node: exp.Expression) -> bool:
+    """An operator or function evaluated per row (not a literal bound as one value)."""
+    if not isinstance(node, _COMPUTATIONS) or isinstance(node, exp.Connector):
+        return False
+    if isinstance(node, (exp.CurrentDate, exp.CurrentTimestamp)):
+        return False  # bound as one value
+    if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal) and node.this.is_string:
+        return False  # date '2024-01-01', timestamp '...': bound as one value
+    return not (isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal))
 
 
 def _always_true(tree: exp.Expression) -> bool:
@@ -252,6 +325,57 @@ def _arithmetic(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
     return emit
 
 
+def _left_chain(node: exp.Expression, types: tuple[type[exp.Expression], ...]
+                ) -> list[tuple[exp.Expression | None, exp.Expression]]:
+    """A left-deep chain ``((a op b) op c)`` as [(None, a), (op node, b), (op node, c)]."""
+    links: list[tuple[exp.Expression | None, exp.Expression]] = []
+    current = node
+    while type(current) in types:
+        links.append((current, current.expression))
+        current = current.this
+    links.append((None, current))
+    links.reverse()
+    return links
+
+
+def _balanced(items: list[tuple[str, bool]], operator: str, inverse: str) -> tuple[str, bool]:
+    """Pairwise combine (sql, negated) terms in their order, so ``?`` placeholders stay in
+    emission order; depth log2(n) instead of n."""
+    while len(items) > 1:
+        paired: list[tuple[str, bool]] = []
+        for i in range(0, len(items) - 1, 2):
+            (a, a_neg), (b, b_neg) = items[i], items[i + 1]
+            if a_neg == b_neg:
+                paired.append((f"({a} {operator} {b})", a_neg))
+            elif b_neg:
+                paired.append((f"({a} {inverse} {b})", False))
+            else:  # -a + b, without moving b's placeholders before a's
+                paired.append((f"((-{a}) {operator} {b})", False))
+        if len(items) % 2:
+            paired.append(items[-1])
+        items = paired
+    sql, negated = items[0]
+    return (f"(-{sql})" if negated else sql), False
+
+
+def _sum(e: _Emitter, node: exp.Expression) -> Out:
+    links = _left_chain(node, (exp.Add, exp.Sub))
+    if len(links) == 2:
+        return _arithmetic("+" if isinstance(node, exp.Add) else "-")(e, node)
+    terms = [(op, e.emit(operand)) for op, operand in links]
+    kind = DATE_KIND if any(out.kind == DATE_KIND for _, out in terms) else NUMBER
+    sql, _ = _balanced([(out.sql, isinstance(op, exp.Sub)) for op, out in terms], "+", "-")
+    return Out(sql, kind)
+
+
+def _product(e: _Emitter, node: exp.Expression) -> Out:
+    links = _left_chain(node, (exp.Mul,))
+    if len(links) == 2:
+        return _arithmetic("*")(e, node)
+    sql, _ = _balanced([(e.sql(operand), False) for _, operand in links], "*", "/")
+    return Out(sql, NUMBER)
+
+
 def _logical(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
     def emit(e: _Emitter, node: exp.Expression) -> Out:
         # Long OR/AND chains are left-deep trees: walk them in a loop, not by recursion.
@@ -263,9 +387,53 @@ def _logical(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
                 pending.extend([current.expression, current.this])
             else:
                 operands.append(current)
+        if operator == "OR":
+            return Out("(" + " OR ".join(_or_terms(e, operands)) + ")")
         return Out("(" + f" {operator} ".join(e.sql(o) for o in operands) + ")")
 
     return emit
+
+
+def _equality_key(node: exp.Expression) -> str | None:
+    """The column of ``column = literal`` (either way round), lower-cased; else None."""
+    if not isinstance(node, exp.EQ):
+        return None
+    sides = (node.this, node.expression)
+    for column, value in (sides, sides[::-1]):
+        if isinstance(column, exp.Column) and not column.table and isinstance(value, exp.Literal):
+            return column.name.lower()
+    return None
+
+
+def _or_terms(e: _Emitter, operands: list[exp.Expression]) -> list[str]:
+    """OR's terms, with ``f = 1 OR f = 2 OR ...`` on one field as one ``f IN (1, 2, ...)``.
+
+    Clients spell a selection as hundreds of ORed equalities; DuckDB evaluates each on every
+    row, but an IN list with one lookup. A group is emitted where its first member stands, so
+    the placeholders stay in emission order.
+    """
+    groups: dict[str, list[exp.EQ]] = {}
+    for operand in operands:
+        key = _equality_key(operand)
+        if key is not None:
+            groups.setdefault(key, []).append(operand)  # type: ignore[arg-type]
+    terms: list[str] = []
+    for operand in operands:
+        key = _equality_key(operand)
+        group = groups.get(key) if key is not None else None
+        if group is None or len(group) < 3:
+            terms.append(e.sql(operand))
+        elif group[0] is operand:
+            column = next(side for side in (operand.this, operand.expression)
+                          if isinstance(side, exp.Column))
+            target = e.emit(column)
+            values = []
+            for member in group:
+                literal = (member.expression if isinstance(member.this, exp.Column)
+                           else member.this)
+                values.append(_operand(e, literal, column).sql)
+            terms.append(f"({target.sql} IN ({', '.join(values)}))")
+    return terms
 
 
 def _in(e: _Emitter, node: exp.In) -> Out:
@@ -387,7 +555,10 @@ def _substring(e: _Emitter, node: exp.Substring) -> Out:
 
 
 def _concat(e: _Emitter, node: exp.Expression) -> Out:
-    parts = node.expressions if isinstance(node, exp.Concat) else [node.this, node.expression]
+    if isinstance(node, exp.Concat):
+        parts = node.expressions
+    else:  # a || b || c: one concat() call, not one per operator
+        parts = [operand for _, operand in _left_chain(node, (exp.DPipe,))]
     return Out("concat(" + ", ".join(e.sql(p) for p in parts) + ")", TEXT)
 
 
@@ -434,9 +605,9 @@ EMITTERS: dict[type[exp.Expression], Callable[[_Emitter, Any], Out]] = {
     exp.GTE: _comparison(">="),
     exp.LT: _comparison("<"),
     exp.LTE: _comparison("<="),
-    exp.Add: _arithmetic("+"),
-    exp.Sub: _arithmetic("-"),
-    exp.Mul: _arithmetic("*"),
+    exp.Add: _sum,
+    exp.Sub: _sum,
+    exp.Mul: _product,
     exp.Div: _arithmetic("/"),
     exp.Mod: _function("({0} % {1})", NUMBER, "this", "expression"),
     exp.Like: _like,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from koop_app.data.schema import INTEGER, OID, STRING, Field, LayerSchema
+from koop_app.data.schema import DATE, INTEGER, OID, STRING, Field, LayerSchema
 from koop_app.errors import InvalidParameterError
 from koop_app.query.where import compile_where
 
@@ -56,10 +56,10 @@ def test_compiles_to_bound_sql(text, sql, params):
         ("pop IS 3", "IS takes NULL"),
         ("name LIKE 'a' ESCAPE 'ab'", "one character"),
         ("pop = ", "cannot parse"),
-        ("(" * 3000 + "1" + ")" * 3000, "too long"),
+        ("(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
         ("(" * 100 + "1" + ")" * 100 + " = 1", "nested too deeply"),
         ("pop = 1 OR " * 3000 + "pop = 1", "too long"),
-        ("pop+" * 900 + "1 = 1", "too"),
+        ("pop+" * 6000 + "1 = 1", "too long"),
     ],
     ids=lambda value: value[:40] if isinstance(value, str) else None,
 )
@@ -80,3 +80,119 @@ def test_long_but_legitimate_clauses_pass():
 def test_no_request_text_reaches_the_sql():
     clause = compile_where("name = 'x\"); DROP TABLE t; --'", SCHEMA)
     assert "DROP" not in clause.sql and clause.params == ('x"); DROP TABLE t; --',)
+
+
+# --- cost limits (KOOP['MAX_WHERE_*'], 'MAX_IN_LIST') ----------------------------------------
+
+def _problem(text: str, parameter: str = "where") -> str:
+    with pytest.raises(InvalidParameterError) as error:
+        compile_where(text, SCHEMA, parameter=parameter)
+    assert error.value.parameter == parameter
+    return error.value.details[0]
+
+
+def test_length_limit(settings):
+    settings.KOOP = {**settings.KOOP, "MAX_WHERE_LENGTH": 40}
+    at_limit = "name = '" + "x" * 31 + "'"
+    assert len(at_limit) == 40 and compile_where(at_limit, SCHEMA) is not None
+    problem = _problem(at_limit + " ")
+    assert "too long: 41 characters, at most 40" in problem
+    assert "at most 40" in _problem("pop = 1" + " " * 40, parameter="havingClause")
+
+
+def test_node_limit(settings):
+    settings.KOOP = {**settings.KOOP, "MAX_WHERE_NODES": 11}
+    assert compile_where("pop = 1 OR pop = 2 OR pop = 3", SCHEMA) is not None  # 11 nodes
+    assert "more than 11 terms" in _problem("pop = 1 OR pop = 2 OR pop = 3 OR pop = 4")
+
+
+def test_depth_limit_counts_nesting_not_chains(settings):
+    settings.KOOP = {**settings.KOOP, "MAX_WHERE_DEPTH": 4}
+    # A chain of one operator is one level, however long.
+    assert compile_where(" OR ".join(["pop = 1"] * 200), SCHEMA) is not None
+    assert compile_where(" + ".join(["pop"] * 30) + " > 1", SCHEMA) is not None
+    assert compile_where("abs(abs(pop)) = 1", SCHEMA) is not None  # EQ, ABS, ABS, column
+    assert "at most 4 levels" in _problem("abs(abs(abs(pop))) = 1")
+    assert "at most 4 levels" in _problem("((((((pop = 1))))))")
+
+
+def test_in_list_limit(settings):
+    settings.KOOP = {**settings.KOOP, "MAX_IN_LIST": 3}
+    assert compile_where("pop IN (1, 2, 3)", SCHEMA).params == (1, 2, 3)
+    assert "IN lists 4 values, at most 3" in _problem("pop IN (1, 2, 3, 4)")
+
+
+def test_defaults_let_long_client_clauses_through():
+    ids = [str(100_000 + i) for i in range(2001)]
+    clause = compile_where("pop IN (" + ", ".join(ids[:2000]) + ")", SCHEMA)
+    assert len(clause.params) == 2000
+    assert "at most 2000" in _problem("pop IN (" + ", ".join(ids) + ")")
+    assert len(compile_where(" OR ".join(["pop = 1"] * 600), SCHEMA).params) == 600
+
+
+@pytest.mark.parametrize("text", [
+    "pop + 1 + 2 + 3 + 4 + 5 + 6",
+    "pop - 1 + 2 - 3 - 4 + 5 - 6 - 7",
+    "100 - pop - 1 - 2 - 3 - 4 + 5",
+    "1 - 2 - 3 + pop - 4 - 5 - 6 + 7 + 8 - 9",
+    "pop * 2 * 3 * 4 * 5",
+    "pop * 2 + 3 * pop * 4 - 5 * 6 * 7 - pop",
+])
+def test_operator_chains_keep_their_value(text):
+    """Chains are emitted as balanced trees; their placeholders still bind in order."""
+    import duckdb
+
+    clause = compile_where(text.replace("pop", "pop") + " = 0", SCHEMA)
+    value_sql = clause.sql[1:clause.sql.rindex(" = ?)")]
+    for pop in (0, 7, -3):
+        (value,) = duckdb.sql(f"SELECT {value_sql} FROM (SELECT {pop} AS pop)",
+                              params=list(clause.params[:-1])).fetchone()
+        assert value == eval(text.replace("pop", str(pop)))  # noqa: S307 (our own text)
+
+
+def test_long_chains_are_balanced(settings):
+    settings.KOOP = {**settings.KOOP, "MAX_WHERE_COMPUTATIONS": 1000}
+    clause = compile_where(" + ".join(str(i) for i in range(450)) + " > 0", SCHEMA)
+    assert clause.params == (*range(450), 0)
+    depth = deepest = 0
+    for char in clause.sql:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        deepest = max(deepest, depth)
+    assert deepest <= 11  # log2(450) + the comparison, not 450
+    concat = compile_where(" || ".join(["name"] * 100) + " = 'x'", SCHEMA)
+    assert concat.sql.count("concat(") == 1
+
+
+def test_computation_limit(settings):
+    """Operators and calls run on every row; comparisons, AND/OR and IN lists are not counted."""
+    settings.KOOP = {**settings.KOOP, "MAX_WHERE_COMPUTATIONS": 3}
+    assert compile_where("upper(name) = 'A' AND pop * 2 + 1 > 3", SCHEMA) is not None
+    assert compile_where(" OR ".join(f"pop > {i}" for i in range(50)), SCHEMA) is not None
+    assert "4 operators and function calls, at most 3" in _problem(
+        "upper(lower(name)) = 'A' AND pop * 2 + 1 > 3")
+    # Literals bound as one value are not computations: date '...', -1, CURRENT_DATE.
+    dates = " OR ".join(f"pop > -{i} OR pop = date '2024-01-{i % 28 + 1:02d}'"
+                        for i in range(40)) + " OR pop < CURRENT_DATE"
+    assert compile_where(dates, SCHEMA) is not None
+    # The 450-term clause of the issue: refused at once with the defaults.
+    settings.KOOP = {k: v for k, v in settings.KOOP.items() if k != "MAX_WHERE_COMPUTATIONS"}
+    assert "449 operators and function calls, at most 32" in _problem(
+        "+".join(str(i) for i in range(450)) + " > 0")
+    assert "at most 32" in _problem("+".join(["pop"] * 450) + " > 0")
+
+
+def test_ored_equalities_become_one_in_list():
+    clause = compile_where("pop = 1 OR name = 'a' OR pop = 2 OR 3 = pop OR pop > 9", SCHEMA)
+    assert clause.sql == '(("pop" IN (?, ?, ?)) OR ("Name" = ?) OR ("pop" > ?))'
+    assert clause.params == (1, 2, 3, "a", 9)
+    few = compile_where("pop = 1 OR pop = 2", SCHEMA)  # two stay as they are
+    assert few.sql == '(("pop" = ?) OR ("pop" = ?))'
+
+
+def test_ored_equalities_on_a_date_field_compare_milliseconds():
+    schema = LayerSchema(fields=(Field("OBJECTID", OID), Field("day", DATE)),
+                         object_id_field="OBJECTID", geometry_type=None, extent=None)
+    clause = compile_where("day = '2024-01-01' OR day = '2024-01-02' OR day = '2024-01-03'",
+                           schema)
+    assert clause.sql == '(("day" IN (?, ?, ?)))'
+    assert clause.params == (1704067200000, 1704153600000, 1704240000000)

@@ -286,7 +286,7 @@ def _attributes_sql(fields: tuple[Field, ...]) -> str:
 def _array_text(page: Page, row_sql: str) -> str:
     sql = (f"SELECT '[' || coalesce(string_agg(to_json({row_sql})::VARCHAR, ',' "
            f"ORDER BY {page.order}), '') || ']' FROM ({page.sql}) AS page")
-    (text,) = execute(sql, page.params, page.rows).fetchone()
+    (text,) = execute(sql, page.params, page.rows, page.relations).fetchone()
     return text
 
 

@@ -17,6 +17,7 @@ import pyproj
 import shapely
 from shapely.geometry import box
 
+from koop_app.conf import koop_settings
 from koop_app.errors import InvalidParameterError
 from koop_app.query.sr import WGS84, SpatialRef, parse_sr, transformer
 
@@ -91,16 +92,43 @@ def _polygon_from_rings(rings: Any) -> shapely.Geometry:
         shells, holes = holes, []
     polygons = [shapely.Polygon(shell) for shell in shells]
     hole_lists: list[list[np.ndarray]] = [[] for _ in polygons]
-    for hole in holes:
-        point = shapely.Point(hole[0])
-        index = next((i for i, p in enumerate(polygons) if p.contains(point)), None)
-        if index is not None:
-            hole_lists[index].append(hole)
+    if holes:
+        # Each hole goes to the first outer ring holding its first vertex: one indexed query,
+        # not outer rings x holes tests in Python.
+        starts = shapely.points(np.array([hole[0] for hole in holes]))
+        pairs = shapely.STRtree(polygons).query(starts, predicate="within")
+        owner: dict[int, int] = {}
+        for hole_index, polygon_index in zip(pairs[0].tolist(), pairs[1].tolist(),
+                                             strict=True):
+            owner[hole_index] = min(owner.get(hole_index, polygon_index), polygon_index)
+        for hole_index, polygon_index in sorted(owner.items()):
+            hole_lists[polygon_index].append(holes[hole_index])
     parts = [shapely.Polygon(shell, hole_lists[i]) for i, shell in enumerate(shells)]
     return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
+def _check_size(vertices: int, parts: int) -> None:
+    """KOOP['MAX_GEOMETRY_VERTICES'] and 'MAX_GEOMETRY_PARTS', checked before building."""
+    max_vertices = int(koop_settings.MAX_GEOMETRY_VERTICES)
+    if vertices > max_vertices:
+        raise _bad(f"{vertices} vertices; at most {max_vertices} are allowed")
+    max_parts = int(koop_settings.MAX_GEOMETRY_PARTS)
+    if parts > max_parts:
+        raise _bad(f"{parts} rings or paths; at most {max_parts} are allowed")
+
+
+def _esri_size(data: Mapping[str, Any]) -> None:
+    for key in ("rings", "paths"):
+        parts = data.get(key)
+        if isinstance(parts, list):
+            _check_size(sum(len(p) for p in parts if isinstance(p, list)), len(parts))
+    points = data.get("points")
+    if isinstance(points, list):
+        _check_size(len(points), 1)
+
+
 def _from_esri(data: Mapping[str, Any]) -> shapely.Geometry:
+    _esri_size(data)
     if "rings" in data:
         return _polygon_from_rings(data["rings"])
     if "paths" in data:
@@ -139,6 +167,9 @@ def _from_text(text: str, geometry_type: str) -> tuple[shapely.Geometry, Any]:
                 geom = shapely.from_geojson(orjson.dumps(data))
             except (shapely.errors.GEOSException, ValueError):
                 raise _bad("not a valid GeoJSON geometry") from None
+            parts = shapely.get_num_geometries(geom) + int(
+                np.sum(shapely.get_num_interior_rings(shapely.get_parts(geom))))
+            _check_size(int(shapely.get_num_coordinates(geom)), int(parts))
             return geom, None
         return _from_esri(data), data.get("spatialReference")
     values = _numbers([part for part in text.split(",")], "the geometry") if text else None

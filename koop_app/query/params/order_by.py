@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from koop_app.conf import koop_settings
 from koop_app.errors import InvalidParameterError
 
 
@@ -12,7 +13,11 @@ def parse_order_by(raw: Mapping[str, str], resolve: Callable[[str], str | None]
     """(name, descending) pairs; ``resolve`` maps a requested name to the real one or None."""
     text = (raw.get("orderByFields") or "").strip()
     out: list[tuple[str, bool]] = []
-    for part in text.split(","):
+    parts = text.split(",")
+    limit = int(koop_settings.MAX_ORDER_BY_FIELDS)
+    if len(parts) > limit and sum(1 for part in parts if part.strip()) > limit:
+        raise InvalidParameterError("orderByFields", f"at most {limit} fields are allowed")
+    for part in parts:
         words = part.split()
         if not words:
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from koop_app.conf import koop_settings
 from koop_app.data.schema import LayerSchema
 from koop_app.errors import InvalidParameterError
 
@@ -9,6 +10,10 @@ from koop_app.errors import InvalidParameterError
 def parse_out_fields(value: str | None, schema: LayerSchema) -> tuple[str, ...] | None:
     """The layer's names of the asked fields, in the asked order; None means all."""
     names = [part.strip() for part in (value or "").split(",") if part.strip()]
+    limit = int(koop_settings.MAX_OUT_FIELDS)
+    if len(names) > limit:
+        raise InvalidParameterError("outFields",
+                                    f"{len(names)} fields; at most {limit} are allowed")
     if not names or "*" in names:
         return None
     out: list[str] = []

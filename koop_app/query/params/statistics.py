@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from koop_app.conf import koop_settings
 from koop_app.errors import InvalidParameterError
 
 TYPES = ("count", "sum", "min", "max", "avg", "stddev", "var", "percentile_cont",
@@ -37,6 +38,10 @@ def parse_statistics(raw: Mapping[str, str], resolve: Callable[[str], str | None
         items = [items]
     if not isinstance(items, list) or not items:
         raise InvalidParameterError("outStatistics", "expected a list of statistics")
+    limit = int(koop_settings.MAX_STATISTICS)
+    if len(items) > limit:
+        raise InvalidParameterError("outStatistics",
+                                    f"{len(items)} statistics; at most {limit} are allowed")
     out: list[Statistic] = []
     for item in items:
         if not isinstance(item, dict):
@@ -79,7 +84,12 @@ def parse_statistics(raw: Mapping[str, str], resolve: Callable[[str], str | None
 def parse_group_by(raw: Mapping[str, str], resolve: Callable[[str], str | None]
                    ) -> tuple[str, ...]:
     names = []
-    for part in (raw.get("groupByFieldsForStatistics") or "").split(","):
+    parts = (raw.get("groupByFieldsForStatistics") or "").split(",")
+    limit = int(koop_settings.MAX_GROUP_BY_FIELDS)
+    if len(parts) > limit and sum(1 for part in parts if part.strip()) > limit:
+        raise InvalidParameterError("groupByFieldsForStatistics",
+                                    f"at most {limit} fields are allowed")
+    for part in parts:
         if not part.strip():
             continue
         name = resolve(part.strip())

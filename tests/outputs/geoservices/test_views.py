@@ -259,7 +259,7 @@ class TestBadInput:
             ({"where": "size = (SELECT 1)"}, "subquery"),
             ({"where": "pg_sleep(10) = 1"}, "PG_SLEEP"),
             ({"where": "name > 3"}, "where"),
-            ({"where": "x" * 30_000}, "too long"),
+            ({"where": "x" * 100_000}, "too long"),
             ({"outFields": "name,bogus"}, "'bogus' is not a field"),
             ({"resultOffset": "-1"}, "resultOffset"),
             ({"resultOffset": "ten"}, "resultOffset"),
