@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that under /rest/ every answer, other middleware's included, is GeoServices JSON.
+    "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +73,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Form bodies up to KOOP["MAX_REQUEST_BODY_BYTES"] (ArcGIS clients POST long geometries and id
+# lists); Django's default of 2.5 MB would refuse them first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 ROOT_URLCONF = "koopsite.urls"
 WSGI_APPLICATION = "koopsite.wsgi.application"

@@ -11,11 +11,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from koop_app import data, query
-from koop_app.errors import InvalidParameterError, NotFoundError
+from koop_app.errors import InvalidParameterError, NotFoundError, UnsupportedOperationError
 from koop_app.models import Dataset
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
+from koop_app.outputs.geoservices.middleware import CORS_HEADERS
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
     EsriJSONRenderer,
@@ -25,12 +26,6 @@ from koop_app.outputs.geoservices.renderers import (
 )
 from koop_app.query import classify, related
 from koop_app.query.where import compile_where
-
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Esri-Authorization",
-}
 
 
 class GeoServicesView(APIView):
@@ -258,3 +253,23 @@ class QueryRelatedRecordsView(DatasetView):
         fields, groups = related.related_records(request.koop_params, origin, target,
                                                  relationship)
         return related.related_json(fields, groups, serializers.field_json)
+
+
+class UnsupportedOperationView(GeoServicesView):
+    """Edits and other operations ArcGIS Server offers and a read-only FeatureServer does not.
+
+    Answered as ArcGIS Server answers them on a service without the capability, whatever the
+    service or layer: clients then show a clear message instead of a 404.
+    """
+
+    def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        raise UnsupportedOperationError()
+
+
+class QueryDomainsView(DatasetView):
+    """``/FeatureServer/queryDomains``: the domains the layers use (none, here)."""
+
+    def answer(self, request: Request, provider: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        self.dataset(provider, host, id)
+        return {"domains": []}

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from koop_app.errors import InvalidParameterError
 
 MAX_IDS = 100_000
+MAX_ID = 2**63 - 1  # object ids are 64-bit integers in the tables
 
 
 def parse_object_ids(raw: Mapping[str, str]) -> tuple[int, ...] | None:
@@ -17,6 +18,9 @@ def parse_object_ids(raw: Mapping[str, str]) -> tuple[int, ...] | None:
     if len(parts) > MAX_IDS:
         raise InvalidParameterError("objectIds", f"at most {MAX_IDS} ids")
     try:
-        return tuple(dict.fromkeys(int(part) for part in parts))
-    except ValueError:
+        ids = tuple(dict.fromkeys(int(part) for part in parts))
+    except ValueError:  # also "²" and numbers of more than 4,300 digits
         raise InvalidParameterError("objectIds", "expected comma-separated integers") from None
+    if any(not -MAX_ID <= oid <= MAX_ID for oid in ids):
+        raise InvalidParameterError("objectIds", "ids must be 64-bit integers")
+    return ids
