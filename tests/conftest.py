@@ -15,6 +15,7 @@ from koop_app.conf import koop_settings
 from koop_app.data import reset_process_state, wait_for_refreshes
 from koop_app.models import Dataset, Provider
 from koop_app.testing import RedisServer, SourceServer
+from tests.crash_guard import guarded
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +49,20 @@ def redis_server_lazy(request):
 def source_server() -> Iterator[SourceServer]:
     with SourceServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_crash(request) -> Iterator[None]:
+    """Fail the test on any 5xx, code-500 body, HTML under /rest/ or traceback it caused.
+
+    ``@pytest.mark.expected_server_error(503)`` allows the named statuses (see crash_guard).
+    """
+    marker = request.node.get_closest_marker("expected_server_error")
+    allowed = frozenset(marker.args) if marker else frozenset()
+    with guarded(allowed) as guard:
+        yield
+    if guard.problems:
+        pytest.fail("crash check: " + "; ".join(dict.fromkeys(guard.problems)), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
