@@ -6,8 +6,9 @@ middleware applies to any path with a ``rest`` segment (``/rest/info``,
 ``/<provider>/rest/services/...``); elsewhere (admin, ``/health``) it does nothing, and real
 HTTP statuses stay. It:
 
-- refuses, before the body is read, a URL longer than ``KOOP["MAX_URL_BYTES"]`` and a body
-  whose Content-Length passes ``KOOP["MAX_REQUEST_BODY_BYTES"]``;
+- refuses, before the body is read, a URL longer than ``KOOP["MAX_URL_BYTES"]``, a body
+  whose Content-Length passes ``KOOP["MAX_REQUEST_BODY_BYTES"]`` and, under WSGI, a chunked
+  body without a length (``asgi.RestBodyLimit`` bounds streamed bodies under ASGI);
 - reads the query string and the form up front with an upload handler that refuses file parts,
   so that an unreadable body (no multipart boundary, too many fields, an unknown charset) and
   a file upload are a code 400 instead of a spooled file or an HTML page;
@@ -118,6 +119,11 @@ class GeoServicesErrorMiddleware:
             length = 0  # Django reads no body then
         if length > koop_settings.MAX_REQUEST_BODY_BYTES:
             raise RequestBodyError("The request body is too large.")
+        if (not length and "wsgi.input" in request.META
+                and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()):
+            # WSGI gives Django no body without a length: say so rather than drop the form.
+            # (Under ASGI, RestBodyLimit in asgi.py bounds a streamed body instead.)
+            raise RequestBodyError("A request body needs a Content-Length header.")
         request.GET  # noqa: B018  (parse now: too many fields is a 400 here)
         if request.method == "POST":
             request.upload_handlers = [FilePartRefusal()]

@@ -173,6 +173,12 @@ class TestBodies:
         assert error_of(response)["message"] == "The request body is too large."
 
     @pytest.mark.django_db
+    def test_chunked_body_without_a_length_is_refused(self, client, layers):
+        response = client.generic("POST", QUERY, b"", "application/x-www-form-urlencoded",
+                                  HTTP_TRANSFER_ENCODING="chunked")
+        assert error_of(response)["message"] == "A request body needs a Content-Length header."
+
+    @pytest.mark.django_db
     def test_form_over_djangos_limit(self, client, layers, settings):
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
         response = client.post(QUERY, {"where": "1=1", "pad": "x" * 5000})

@@ -233,6 +233,8 @@ def send(client: Any, path: str, params: dict[str, str], how: str, extra: Any = 
         return client.generic("POST", path, body, content_type)
     if how == "post-json":
         return client.generic("POST", path, orjson.dumps(params), "application/json")
+    if how == "method":
+        return client.generic(extra, path + "?" + urlencode(params))
     if how == "post-junk":
         content_type, body = extra
         return client.generic("POST", path + "?" + urlencode(params), body, content_type)
@@ -243,6 +245,8 @@ how_to_send = st.one_of(
     st.tuples(st.sampled_from(["get", "get", "post-form", "post-multipart", "post-json"]),
               st.none()),
     st.tuples(st.just("post-charset"), st.sampled_from(CHARSETS)),
+    st.tuples(st.just("method"), st.sampled_from(["HEAD", "OPTIONS", "PUT", "DELETE", "PATCH",
+                                                  "TRACE", "PROPFIND"])),
     st.tuples(st.just("post-junk"), st.tuples(st.sampled_from(JUNK_TYPES),
                                               st.binary(max_size=200))),
 )
