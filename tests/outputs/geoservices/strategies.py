@@ -176,10 +176,11 @@ spatial_reference = st.one_of(
 
 # --- statistics, order, fields --------------------------------------------------------------
 
+int64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)  # what orjson can write
 STAT_TYPES = ["count", "sum", "min", "max", "avg", "stddev", "var", "percentile_cont",
               "percentile_disc", "COUNT", "median", "", "exec"]
 any_json_value: st.SearchStrategy[Any] = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.one_of(st.none(), st.booleans(), int64,
               st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)),
     lambda children: st.one_of(st.lists(children, max_size=3),
                                st.dictionaries(st.text(max_size=5), children, max_size=3)),
@@ -231,6 +232,18 @@ QUERY_PARAMS: dict[str, st.SearchStrategy[Any]] = {
     "callback": callback, "cacheHint": boolean, "quantizationParameters": junk,
     "sqlFormat": st.sampled_from(["standard", "native", "none", "x"]),
 }
+color = st.one_of(st.lists(st.one_of(st.integers(min_value=-300, max_value=300), int64,
+                                     st.floats(allow_nan=False, allow_infinity=False)),
+                           max_size=5), any_json_value)
+algorithmic_ramp = st.fixed_dictionaries({"type": st.just("algorithmic")}, optional={
+    "fromColor": color, "toColor": color,
+    "algorithm": st.sampled_from(["esriHSVAlgorithm", "esriCIELabAlgorithm", "x"])})
+color_ramp = st.one_of(
+    algorithmic_ramp,
+    st.fixed_dictionaries({"type": st.just("multipart")}, optional={
+        "colorRamps": st.one_of(st.lists(st.one_of(algorithmic_ramp, any_json_value),
+                                         max_size=3), any_json_value)}),
+    any_json_value)
 CLASSIFICATION_DEF = st.one_of(
     st.fixed_dictionaries({"type": st.sampled_from(["classBreaksDef", "uniqueValueDef", "x"])},
                           optional={
@@ -239,13 +252,13 @@ CLASSIFICATION_DEF = st.one_of(
                                   "esriClassifyNaturalBreaks", "esriClassifyEqualInterval",
                                   "esriClassifyQuantile", "esriClassifyStandardDeviation",
                                   "esriClassifyManual", "x"]),
-                              "breakCount": st.one_of(st.integers(), any_json_value),
+                              "breakCount": st.one_of(int64, any_json_value),
                               "standardDeviationInterval": st.one_of(st.floats(),
                                                                      any_json_value),
                               "uniqueValueFields": st.one_of(st.lists(field_name, max_size=4),
                                                              any_json_value),
                               "fieldDelimiter": st.one_of(st.text(max_size=3), any_json_value),
-                              "baseSymbol": any_json_value, "colorRamp": any_json_value,
+                              "baseSymbol": any_json_value, "colorRamp": color_ramp,
                               "normalizationType": st.sampled_from(
                                   ["esriNormalizeByField", "esriNormalizeByLog", "x"]),
                               "normalizationField": field_name,

@@ -95,6 +95,21 @@ def test_extreme_buffers_are_answered(client, layers, params, count):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("ramp", [
+    {"type": "multipart", "colorRamps": 5},
+    {"type": "multipart", "colorRamps": [5]},
+    {"type": "algorithmic", "fromColor": [1], "toColor": "x"},
+    {"type": "algorithmic", "fromColor": [999, -5, "a", None], "toColor": [2**60, 0, 0]},
+])
+def test_odd_colour_ramps_are_answered(client, layers, ramp):
+    definition = {"type": "uniqueValueDef", "uniqueValueFields": ["name"], "colorRamp": ramp}
+    body = body_of(client.get(SERVICE + "/0/generateRenderer",
+                              {"classificationDef": orjson.dumps(definition).decode()}))
+    colors = [info["symbol"]["color"] for info in body["uniqueValueInfos"]]
+    assert all(len(c) == 4 and all(0 <= v <= 255 for v in c) for c in colors)
+
+
+@pytest.mark.django_db
 def test_utf16_form_is_read_or_refused(client, layers):
     body = "where=1%3D1&returnCountOnly=true".encode("utf-16")
     response = client.generic("POST", QUERY, body,
