@@ -37,6 +37,7 @@ from koop_app.models import Dataset
 from tests.conftest import collection, feature, point
 from tests.crash_guard import problems_of
 from tests.outputs.geoservices import strategies as gen
+from tests.providers.test_records_provider import FakeAPI
 
 EXAMPLES = int(os.environ.get("KOOP_FUZZ_EXAMPLES", "200"))
 SUMMARY = os.environ.get("KOOP_FUZZ_SUMMARY", "")
@@ -44,7 +45,13 @@ SLOW_SECONDS = 5.0
 SERVICES = "/geojson/rest/services"
 # (dataset, layer id) pairs that exist, and layer segments that do not.
 LAYERS = [("things", "0"), ("shapes", "0"), ("lines", "0"), ("sites", "2"), ("sites", "4"),
-          ("sites", "7")]
+          ("sites", "7"), ("api", "0")]
+# "api" is the pass-through records provider over a fake paged API on 127.0.0.1.
+SERVICE_PATHS = {"api": "/records/rest/services/api/FeatureServer"}
+
+
+def service_path(name: str) -> str:
+    return SERVICE_PATHS.get(name, f"{SERVICES}/{name}/FeatureServer")
 ODD_LAYERS = ["1", "-1", "99", "x", "²", "0x0", "00", " 0", "9" * 5000, "%ff", "0.0"]
 
 
@@ -151,11 +158,11 @@ def _snapshot(client: Any) -> dict[str, Any]:
     """Each dataset's cached version and a digest of every feature of every layer."""
     state: dict[str, Any] = {}
     for dataset in Dataset.objects.all():
-        pointer = data_cache.get_pointer(dataset.cache_key)
+        pointer = data_cache.get_pointer(dataset.cache_key) if dataset.cache_key else None
         state[dataset.dataset_id] = (pointer.version if pointer else None,
                                      pointer.count if pointer else None)
     for name, layer in LAYERS:
-        response = client.get(f"{SERVICES}/{name}/FeatureServer/{layer}/query",
+        response = client.get(f"{service_path(name)}/{layer}/query",
                               {"where": "1=1", "outFields": "*", "orderByFields": "OBJECTID",
                                "resultRecordCount": "1000"})
         state[f"{name}/{layer}"] = hashlib.sha256(response.content).hexdigest()
@@ -163,15 +170,17 @@ def _snapshot(client: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def world(make_dataset, client, monkeypatch, tmp_path) -> Any:
+def world(make_dataset, client, monkeypatch, source_server) -> Any:
     for name, document in (("things", things()), ("shapes", shapes()), ("lines", lines()),
                            ("sites", sites())):
         make_dataset("geojson", name, document)
+    make_dataset("records", "api", options={
+        "url": source_server.route("/fuzz-records", body=FakeAPI()), "page_size": 10})
     canary = secrets.token_hex(16)
     monkeypatch.setenv("KOOP_FUZZ_CANARY", canary)
     (Path(koop_settings.DATA_DIR).parent / "canary.txt").write_text(canary)
     for dataset in Dataset.objects.all():  # fetch and cache each one before the snapshot
-        client.get(f"{SERVICES}/{dataset.dataset_id}/FeatureServer")
+        client.get(service_path(dataset.dataset_id))
     forbidden = [canary, str(django_settings.SECRET_KEY), str(django_settings.BASE_DIR),
                  str(koop_settings.DATA_DIR), os.environ.get("KOOP_VAR_DIR", "/nonexistent"),
                  "site-packages", 'File "', "Traceback", "root:x:0:0"]
@@ -260,12 +269,12 @@ def run(client: Any, world: World, route: str, path: str, params: dict[str, str]
 
 
 layer_route = st.one_of(st.sampled_from(LAYERS), st.sampled_from(LAYERS), st.sampled_from(LAYERS),
-                        st.tuples(st.sampled_from(["things", "sites", "nosuch"]),
+                        st.tuples(st.sampled_from(["things", "sites", "api", "nosuch"]),
                                   st.sampled_from(ODD_LAYERS)))
 
 
 def layer_path(name: str, layer: str, tail: str = "") -> str:
-    return f"{SERVICES}/{name}/FeatureServer/{quote(layer, safe='%')}{tail}"
+    return f"{service_path(name)}/{quote(layer, safe='%')}{tail}"
 
 
 # --- the routes -----------------------------------------------------------------------------
@@ -299,12 +308,12 @@ METADATA_ROUTES = {
     "rest/info": lambda name, layer, oid: "/rest/info",
     "rest/services": lambda name, layer, oid: "/rest/services",
     "provider info": lambda name, layer, oid: "/geojson/rest/info",
-    "service": lambda name, layer, oid: f"{SERVICES}/{name}/FeatureServer",
-    "layers": lambda name, layer, oid: f"{SERVICES}/{name}/FeatureServer/layers",
+    "service": lambda name, layer, oid: service_path(name),
+    "layers": lambda name, layer, oid: f"{service_path(name)}/layers",
     "layer": lambda name, layer, oid: layer_path(name, layer),
     "layer info": lambda name, layer, oid: layer_path(name, layer, "/info"),
     "feature": lambda name, layer, oid: layer_path(name, layer, f"/{oid}"),
-    "queryDomains": lambda name, layer, oid: f"{SERVICES}/{name}/FeatureServer/queryDomains",
+    "queryDomains": lambda name, layer, oid: f"{service_path(name)}/queryDomains",
     "edits": lambda name, layer, oid: layer_path(name, layer, "/applyEdits"),
     "unknown": lambda name, layer, oid: layer_path(name, layer, "/" + quote(oid, safe="")),
 }
