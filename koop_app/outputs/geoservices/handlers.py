@@ -54,8 +54,6 @@ def request_error(exc: BaseException) -> KoopError | None:
         return RequestBodyError("The request has too many parameters.")
     if isinstance(exc, MultiPartParserError):
         return RequestBodyError("The multipart body cannot be read.")
-    if isinstance(exc, (UnicodeError, LookupError)):
-        return RequestBodyError("The request is not in a supported character encoding.")
     if isinstance(exc, BadRequest):  # Django's own words, e.g. "... must be UTF-8 encoded."
         return RequestBodyError("The request cannot be read.", details=[str(exc)[:200]])
     if isinstance(exc, SuspiciousOperation):

@@ -124,10 +124,14 @@ class GeoServicesErrorMiddleware:
             # WSGI gives Django no body without a length: say so rather than drop the form.
             # (Under ASGI, RestBodyLimit in asgi.py bounds a streamed body instead.)
             raise RequestBodyError("A request body needs a Content-Length header.")
-        request.GET  # noqa: B018  (parse now: too many fields is a 400 here)
-        if request.method == "POST":
-            request.upload_handlers = [FilePartRefusal()]
-            request.POST  # noqa: B018
+        try:
+            request.GET  # noqa: B018  (parse now: too many fields is a 400 here)
+            if request.method == "POST":
+                request.upload_handlers = [FilePartRefusal()]
+                request.POST  # noqa: B018
+        except (UnicodeError, LookupError):  # a charset Python lacks, or bytes not in it
+            raise RequestBodyError("The request is not in a supported character encoding.") \
+                from None
 
     def as_geoservices(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         status = response.status_code
