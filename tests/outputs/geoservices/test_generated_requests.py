@@ -67,14 +67,17 @@ class RunStats:
     routes: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     outcomes: Counter[str] = field(default_factory=Counter)
+    slowest: list[tuple[float, str, str]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, route: str, seconds: float, outcome: str) -> None:
+    def record(self, route: str, seconds: float, outcome: str, request: str) -> None:
         with self.lock:
             self.routes[route] += 1
             self.times[route].append(seconds)
             self.outcomes[outcome] += 1
+            self.slowest = sorted([*self.slowest, (seconds, route, request[:300])],
+                                  reverse=True)[:8]
 
     def summary(self) -> dict[str, Any]:
         every = sorted(t for times in self.times.values() for t in times)
@@ -92,6 +95,8 @@ class RunStats:
             "max_ms": round(every[-1] * 1000, 1) if every else 0.0,
             "p99_ms": round(p99(every) * 1000, 1),
             "outcomes": dict(self.outcomes.most_common()),
+            "slowest": [{"ms": round(seconds * 1000, 1), "route": route, "request": request}
+                        for seconds, route, request in self.slowest],
             "failures": len(self.failures),
         }
 
@@ -202,9 +207,10 @@ def _outcome(response: Any, body: bytes) -> str:
         return "HTTP 200 answer"
 
 
-def check(world: World, route: str, path: str, response: Any, seconds: float) -> None:
+def check(world: World, route: str, path: str, response: Any, seconds: float,
+          sent: Any = "") -> None:
     body = b"" if getattr(response, "streaming", False) else response.content
-    STATS.record(route, seconds, _outcome(response, body))
+    STATS.record(route, seconds, _outcome(response, body), f"{path} {sent!r}")
     problems = problems_of(path, response.status_code, response.get("Content-Type", ""), body)
     if seconds > SLOW_SECONDS:
         problems.append(f"{path}: {seconds:.1f} s")
@@ -265,7 +271,7 @@ def run(client: Any, world: World, route: str, path: str, params: dict[str, str]
         how: tuple[str, Any]) -> None:
     started = time.perf_counter()
     response = send(client, path, params, *how)
-    check(world, route, path, response, time.perf_counter() - started)
+    check(world, route, path, response, time.perf_counter() - started, params)
 
 
 layer_route = st.one_of(st.sampled_from(LAYERS), st.sampled_from(LAYERS), st.sampled_from(LAYERS),
@@ -355,4 +361,4 @@ def test_raw_encodings(client, world, target, query, method, body_is_query):
                                   "application/x-www-form-urlencoded")
     else:
         response = client.generic(method, f"{path}?{query}")
-    check(world, "query (raw encoding)", path, response, time.perf_counter() - started)
+    check(world, "query (raw encoding)", path, response, time.perf_counter() - started, query)
