@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -225,6 +227,24 @@ class TestBodies:
         assert error["message"] == "The request URL is too long."
         assert body_of(client.post(QUERY, {"where": "1=1", "pad": "x" * 3000,
                                            "returnCountOnly": "true"})) == {"count": 10}
+
+
+def test_a_200_mb_upload_is_refused_before_its_body(live_server):
+    """Over a real socket: the answer comes after the head, with none of the body sent.
+
+    (Django's development server then waits to drain the body it announced; gunicorn closes.)
+    """
+    address = urlsplit(live_server.url)
+    head = (f"POST {QUERY} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {200 * 1024 * 1024}\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(head)
+        answer = b""
+        while b"The request body is too large." not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK")
+    assert b'"message":"The request body is too large."' in answer
 
 
 @pytest.mark.django_db
