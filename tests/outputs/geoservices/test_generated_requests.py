@@ -7,7 +7,7 @@ invalid UTF-8). Every answer must have a status below 500, no code-500 body, no 
 traceback, path, environment value or file content, and come within 5 s; after the run the
 cached copies (version and features) are unchanged.
 
-``KOOP_FUZZ_EXAMPLES`` sets the examples per unit of weight (``make test``: 200, about 2,000
+``KOOP_FUZZ_EXAMPLES`` sets the examples per unit of weight (``make test``: 300, about 3,000
 requests; ``make fuzz``: 1,000, about 12,000); ``KOOP_FUZZ_SUMMARY`` names a file for the
 run's summary (requests, per-route counts, max and p99 times, failures).
 """
@@ -39,7 +39,7 @@ from tests.crash_guard import problems_of
 from tests.outputs.geoservices import strategies as gen
 from tests.providers.test_records_provider import FakeAPI
 
-EXAMPLES = int(os.environ.get("KOOP_FUZZ_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("KOOP_FUZZ_EXAMPLES", "300"))
 SUMMARY = os.environ.get("KOOP_FUZZ_SUMMARY", "")
 SLOW_SECONDS = 5.0
 SERVICES = "/geojson/rest/services"
