@@ -23,7 +23,7 @@ from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from koop_app.errors import KoopError, RequestBodyError
+from koop_app.errors import KoopError, ProviderError, RequestBodyError
 from koop_app.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,12 @@ def request_error(exc: BaseException) -> KoopError | None:
 
 def geoservices_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     known = request_error(exc)
+    if known is not None and known.status >= 500 and not isinstance(known, ProviderError):
+        if settings.DEBUG:
+            return None
+        # Ours on purpose, yet a failure of ours (e.g. DuckDB failing on a valid query).
+        request = context.get("request")
+        return Response(crash_body(exc, getattr(request, "path", "")), status=200)
     if known is not None:
         if known.status >= 500:
             logger.warning("GeoServices error %s: %s", known.code, known.log_message)

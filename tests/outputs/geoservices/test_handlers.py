@@ -19,7 +19,7 @@ def crash_records(caplog) -> list[logging.LogRecord]:
     return [r for r in caplog.records if getattr(r, "event", None) == CRASH_EVENT]
 
 
-@pytest.mark.parametrize("path", ["/crash/rest/boom", "/crash/rest/plain"])
+@pytest.mark.parametrize("path", ["/crash/rest/boom", "/crash/rest/plain", "/crash/rest/koop"])
 def test_crash_under_rest_is_code_500_with_a_reference(client, caplog, path):
     for send in (client.get, client.post):
         response = send(path, {"a": "1"})
@@ -32,7 +32,7 @@ def test_crash_under_rest_is_code_500_with_a_reference(client, caplog, path):
         assert response["Access-Control-Allow-Origin"] == "*"
         logged = crash_records(caplog)[-1]
         assert logged.koop_fields["reference"] == reference
-        assert logged.exc_info and "DATABASE_URL" in str(logged.exc_info[1])
+        assert logged.exc_info and "DATABASE_URL" in repr(logged.exc_info[1])
 
 
 def test_crash_keeps_jsonp(client):
