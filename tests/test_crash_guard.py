@@ -41,3 +41,4 @@ def test_a_crash_through_the_client_is_caught(client):
         client.get("/crash/rest/boom")
     assert any("code\": 500" in p or "code-500" in p or "500" in p for p in guard.problems)
     assert any(p.startswith("logged:") for p in guard.problems)
+
