@@ -102,6 +102,8 @@ class DatasetView(GeoServicesView):
     """Views under ``.../FeatureServer``: resolve the registered dataset first."""
 
     def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
+        if "\x00" in (host or "") + (id or ""):  # PostgreSQL refuses NUL in a query
+            raise NotFoundError("Service not found.")
         try:
             return Dataset.objects.select_related("provider").get(
                 provider__name=provider, provider__enabled=True, enabled=True,

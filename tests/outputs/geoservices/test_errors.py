@@ -125,6 +125,7 @@ def test_utf16_form_is_read_or_refused(client, layers):
 @pytest.mark.parametrize("path", [
     QUERY + "/x", SERVICE + "/0/%ff", SERVICE + "/0/nothing/here", "/geojson/rest/nothing",
     "/rest/services/nothing/FeatureServer", "/nope/rest/services/x/FeatureServer/0",
+    "/geojson/rest/services/a%00b/FeatureServer", "/geojson/rest/services/%ff/FeatureServer/0",
 ])
 def test_unknown_routes_are_json_404(client, layers, path):
     for response in (client.get(path), client.post(path)):
@@ -149,6 +150,12 @@ def test_edit_operations_are_not_supported(client, layers, path):
 @pytest.mark.django_db
 def test_service_query_domains(client, layers):
     assert body_of(client.get(SERVICE + "/queryDomains", {"layers": "[0]"})) == {"domains": []}
+
+
+@pytest.mark.django_db
+def test_a_host_not_allowed_is_a_body(client):
+    response = client.get("/rest/services", HTTP_HOST="evil.example")
+    assert error_of(response)["code"] == 400
 
 
 @pytest.mark.django_db
