@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint venv clean
+.PHONY: run test fuzz lint venv clean
 
 $(BIN)/.installed: requirements.txt
 	scripts/bootstrap "$(PYTHON)" "$(VENV)"
@@ -28,6 +28,14 @@ test: venv
 	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The generated-request suite at full size (>= 10,000 requests); its summary goes to var/.
+FUZZ_EXAMPLES ?= 1000
+fuzz: venv
+	mkdir -p var
+	KOOP_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KOOP_FUZZ_SUMMARY=var/fuzz-summary.json \
+		$(BIN)/python -m pytest -q tests/outputs/geoservices/test_generated_requests.py
+	cat var/fuzz-summary.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

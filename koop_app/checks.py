@@ -100,3 +100,21 @@ def check_cost_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
         messages.append(checks.Error(f"KOOP['QUERY_TIMEOUT_SECONDS'] must be a positive number "
                                      f"or None, not {timeout!r}.", id="koop_app.E053"))
     return messages
+
+
+ERROR_MIDDLEWARE = "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware"
+
+
+@checks.register()
+def check_error_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Without the middleware, /rest/ errors raised outside views come back as HTML pages."""
+    from django.conf import settings
+
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if middleware[:1] == [ERROR_MIDDLEWARE]:
+        return []
+    return [checks.Warning(
+        "GeoServicesErrorMiddleware is not the first entry of MIDDLEWARE.",
+        hint=f"Put {ERROR_MIDDLEWARE!r} first: ArcGIS clients then get GeoServices JSON for "
+             "body limits, unknown routes and failures outside views.",
+        id="koop_app.W010")]

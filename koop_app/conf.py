@@ -104,6 +104,13 @@ DEFAULTS: dict[str, Any] = {
     # Networks of reverse proxies whose X-Forwarded-For names the client, e.g. ["10.0.0.0/8"];
     # empty: the connection's address (REMOTE_ADDR) is the client.
     "TRUSTED_PROXIES": [],
+    # --- Request limits under /rest/ (issue 8: errors) ---
+    # The longest URL (path + query string) a GeoServices route reads; longer is a code 400
+    # that tells the client to POST. The web server's own limit must be larger than this.
+    "MAX_URL_BYTES": 16 * 1024,
+    # The largest request body a GeoServices route reads, refused from Content-Length before
+    # reading. Django's DATA_UPLOAD_MAX_MEMORY_SIZE bounds the form fields too (a code 400).
+    "MAX_REQUEST_BODY_BYTES": 10 * 1024 * 1024,
 }
 
 

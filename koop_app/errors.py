@@ -2,11 +2,13 @@
 
     KoopError                       500, anything we raise on purpose
     ├── BadRequestError             400, bad input from the client
-    │   └── InvalidParameterError   400, one named query parameter is wrong
+    │   ├── InvalidParameterError   400, one named query parameter is wrong
+    │   ├── RequestBodyError        400, a body too large, with files, or unreadable
+    │   └── UnsupportedOperationError 400, an edit or other operation we do not offer
     ├── NotFoundError               404, no such service, layer or feature
     ├── QueryTimeoutError           504, a statement ran past KOOP['QUERY_TIMEOUT_SECONDS']
     ├── OptionsError                    a dataset's options break the provider's schema
-    └── ProviderError               a provider failed (status chosen by the provider)
+    └── ProviderError               502, a provider failed (status chosen by the provider)
         ├── SourceAccessError       403, a path outside the data directory
         │   └── SourceRefusedError  403, an address or URL refused by the fetch policy
         ├── SourceNotFoundError     404, the file or remote resource does not exist
@@ -79,6 +81,17 @@ class InvalidParameterError(BadRequestError):
         )
 
 
+class RequestBodyError(BadRequestError):
+    """The request itself cannot be read: too large, a file part, an unknown charset."""
+
+
+class UnsupportedOperationError(BadRequestError):
+    """Edits and other operations of ArcGIS Server that a read-only FeatureServer lacks."""
+
+    # ArcGIS Server's words for an operation the service does not offer.
+    default_message = "Requested operation is not supported by this service."
+
+
 class NotFoundError(KoopError):
     status = 404
     default_message = "Not found."
@@ -111,10 +124,11 @@ class OptionsError(KoopError):
 class ProviderError(KoopError):
     """Raised by providers: ``ProviderError(404, "No such item")``.
 
-    The status may be left out (``SourceTimeoutError("Too slow")``): the class's own is used.
+    The status may be left out (``SourceTimeoutError("Too slow")``): the class's own is used,
+    502 here: a failing plugin is a failing source to the client, code 500 stays for our bugs.
     """
 
-    status = 500
+    status = 502
     default_message = "The data source failed."
 
     def __init__(

@@ -27,7 +27,7 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None
 
 
 def log_event(logger: logging.Logger, level: int, event: str, message: str,
-              exc_info: bool = False, **fields: Any) -> None:
+              exc_info: bool | BaseException = False, **fields: Any) -> None:
     """Log ``message`` as the named ``event`` with ``fields`` kept as structured values."""
     if logger.isEnabledFor(level):
         logger.log(level, message, exc_info=exc_info, stacklevel=2,

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that under /rest/ every answer, other middleware's included, is GeoServices JSON.
+    "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) straight from STATIC_ROOT, with DEBUG off too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -79,6 +81,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lockout into a page
 ]
+
+# Form bodies up to KOOP["MAX_REQUEST_BODY_BYTES"] (ArcGIS clients POST long geometries and id
+# lists); Django's default of 2.5 MB would refuse them first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 ROOT_URLCONF = "koopsite.urls"
 WSGI_APPLICATION = "koopsite.wsgi.application"

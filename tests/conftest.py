@@ -15,6 +15,7 @@ from koop_app.conf import koop_settings
 from koop_app.data import reset_process_state, wait_for_refreshes
 from koop_app.models import Dataset, Provider
 from koop_app.testing import LoopbackGuard, RedisServer, SourceServer
+from tests.crash_guard import guarded
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +57,20 @@ def loopback_only() -> Iterator[LoopbackGuard]:
     with LoopbackGuard() as guard:
         yield guard
     assert not guard.attempts, f"traffic off loopback attempted: {guard.attempts}"
+
+
+@pytest.fixture(autouse=True)
+def _no_crash(request) -> Iterator[None]:
+    """Fail the test on any 5xx, code-500 body, HTML under /rest/ or traceback it caused.
+
+    ``@pytest.mark.expected_server_error(503)`` allows the named statuses (see crash_guard).
+    """
+    marker = request.node.get_closest_marker("expected_server_error")
+    allowed = frozenset(marker.args) if marker else frozenset()
+    with guarded(allowed) as guard:
+        yield
+    if guard.problems:
+        pytest.fail("crash check: " + "; ".join(dict.fromkeys(guard.problems)), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import requests
 
 from koop_app.errors import (
     KoopError,
-    ProviderError,
     SourceConnectError,
     SourceError,
     SourceFormatError,
@@ -37,7 +36,9 @@ def map_exception(exc: Exception) -> KoopError:
         return SourceFormatError(log_message=f"unparsable content: {exc}")
     if isinstance(exc, (requests.RequestException, ConnectionError, OSError)):
         return SourceError(log_message=f"source failed: {exc}")
-    return ProviderError(500, "The provider failed.", log_message=f"{type(exc).__name__}: {exc}")
+    # A plugin's own bug is a failure of the source as the client sees it (502), not ours: code
+    # 500 is kept for bugs in the app itself. The traceback goes to the log (fetch.failed).
+    return SourceError("The provider failed.", log_message=f"{type(exc).__name__}: {exc}")
 
 
 def fetch(provider: Provider, request: ProviderRequest, label: str, *, quiet: bool = False

@@ -8,6 +8,7 @@ unknown reference is a 400: never a silent fallback to 4326.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,9 @@ from pyproj.exceptions import CRSError
 from koop_app.errors import InvalidParameterError
 
 WEB_MERCATOR_WKIDS = {3857, 102100, 102113, 900913, 3785}
+# A WKID in the text of a parameter: ASCII digits only (str.isdigit() also takes "²", which
+# int() refuses) and few of them (int() refuses more than 4,300 digits).
+WKID_TEXT = re.compile(r"-?[0-9]{1,12}")
 MERCATOR_MAX_LAT = 85.0511287798066
 
 
@@ -52,15 +56,24 @@ def from_wkid(wkid: int) -> SpatialRef:
     """The reference for a WKID, trying EPSG then ESRI codes; ValueError if unknown."""
     if wkid in WEB_MERCATOR_WKIDS:
         return SpatialRef(wkid, 3857, "EPSG:3857")
+    if not 0 < wkid < 2**31:  # no authority has codes outside this
+        raise ValueError(f"unknown spatial reference {wkid}")
     for authority in ("EPSG", "ESRI"):
         try:
             crs = _crs(f"{authority}:{wkid}")
-        except CRSError:
+        except (CRSError, ValueError):
             continue
+        _check_horizontal(crs, wkid)
         epsg = crs.to_epsg()
         name = f"EPSG:{epsg}" if epsg else f"{authority}:{wkid}"
         return SpatialRef(wkid, epsg or wkid, name)
     raise ValueError(f"unknown spatial reference {wkid}")
+
+
+def _check_horizontal(crs: pyproj.CRS, what: object) -> None:
+    # Vertical and geocentric references parse, but give no x, y to filter or draw with.
+    if not (crs.is_geographic or crs.is_projected):
+        raise ValueError(f"the spatial reference {what} is not a horizontal one")
 
 
 WGS84 = from_wkid(4326)
@@ -72,8 +85,10 @@ def parse_sr(value: Any, parameter: str) -> SpatialRef | None:
         return None
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        if WKID_TEXT.fullmatch(text):
             value = int(text)
+        elif text.lstrip("-")[:1].isdigit():
+            raise InvalidParameterError(parameter, "not a known WKID")
         else:
             try:
                 value = orjson.loads(text)
@@ -92,12 +107,16 @@ def parse_sr(value: Any, parameter: str) -> SpatialRef | None:
                         ref = from_wkid(value[key])
                     except ValueError:
                         continue
-                    return SpatialRef(value.get("wkid", ref.wkid), ref.latest_wkid, ref.crs)
+                    wkid = value.get("wkid")
+                    if not isinstance(wkid, int) or isinstance(wkid, bool):
+                        wkid = ref.wkid
+                    return SpatialRef(wkid, ref.latest_wkid, ref.crs)
             if isinstance(value.get("wkt"), str):
                 try:
                     crs = _crs(value["wkt"])
-                except CRSError:
+                except (CRSError, ValueError):
                     raise ValueError("the WKT is not a spatial reference") from None
+                _check_horizontal(crs, "in the WKT")
                 epsg = crs.to_epsg()
                 if epsg:
                     return from_wkid(epsg)

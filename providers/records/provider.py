@@ -14,6 +14,7 @@ engine, so answers are right either way.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -84,7 +85,15 @@ def envelope(query: dict[str, str]) -> str | None:
             values = [float(v) for v in text.split(",")]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
-    return ",".join(repr(v) for v in values) if len(values) == 4 else None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        return None  # not pushed: the engine checks the geometry and answers a 400
+    return ",".join(repr(v) for v in values)
+
+
+def _whole(text: str | None) -> int | None:
+    """A paging value to push to the API: ASCII digits only, else None (the engine checks it)."""
+    text = (text or "").strip() or "0"
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 15 else None
 
 
 class RecordsProvider(Provider):
@@ -122,9 +131,10 @@ class RecordsProvider(Provider):
             return {"type": "FeatureCollection", "features": [], "count": int(total),
                     "filtersApplied": applied, "metadata": {"idField": "id"}}
         offset, limit = query.get("resultOffset"), query.get("resultRecordCount")
-        if simple and not query.get("orderByFields") and (offset or limit):
-            start = int(offset or 0)
-            size = min(int(limit or options["page_size"]), options["page_size"])
+        start, count = _whole(offset), _whole(limit)
+        if (simple and not query.get("orderByFields") and (offset or limit)
+                and start is not None and count is not None):
+            size = min(count or options["page_size"], options["page_size"])
             page = self._page(options, {**params, "offset": str(start), "limit": str(size)})
             records = page["records"]
             applied.update(offset=True, limit=True)

@@ -42,8 +42,8 @@ def _decode_error() -> Exception:
         (ConnectionRefusedError("c"), SourceConnectError, 502),
         (ConnectionResetError("c"), SourceConnectError, 502),
         (OSError("disk"), SourceError, 502),
-        (ValueError("bug"), ProviderError, 500),
-        (KeyError("bug"), ProviderError, 500),
+        (ValueError("bug"), SourceError, 502),
+        (KeyError("bug"), SourceError, 502),
     ],
 )
 def test_mapping(exc, expected, status):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -35,7 +36,7 @@ class FakeAPI:
 @pytest.fixture
 def api(make_dataset, source_server, request):
     fake = FakeAPI()
-    path = f"/records-{request.node.name}"
+    path = "/records-" + re.sub(r"\W", "-", request.node.name)  # parametrized names too
     url = source_server.route(path, body=fake)
     make_dataset("records", "api", options={"url": url, "page_size": 10})
     return fake
@@ -114,3 +115,15 @@ def test_equalities(where, pushed):
 ])
 def test_envelope(params, box):
     assert envelope(params) == box
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("params", [
+    {"resultOffset": "x"}, {"resultRecordCount": "²"}, {"resultOffset": "9" * 5000},
+    {"resultRecordCount": "-1"},
+    {"geometry": "-inf,-inf,inf,inf"}, {"geometry": '{"xmin": 1e400, "ymin": 0, "xmax": 1, '
+                                                     '"ymax": 1}'},
+])
+def test_bad_paging_and_geometry_are_a_400_not_a_source_failure(client, api, params):
+    body = query(client, where="kind = 'odd'", **params)
+    assert body["error"]["code"] == 400, body

@@ -13,16 +13,26 @@ DEFAULT_RAMP = {"type": "algorithmic", "fromColor": [255, 255, 204, 255],
                 "toColor": [189, 0, 38, 255], "algorithm": "esriHSVAlgorithm"}
 
 
+def _color(value: Any, default: list[int]) -> list[int]:
+    """An RGB(A) colour from the request, channels clamped to 0..255; else ``default``."""
+    if not isinstance(value, list) or not 3 <= len(value) <= 4 or not all(
+            isinstance(c, (int, float)) and not isinstance(c, bool) for c in value):
+        return default
+    return [min(255, max(0, round(c))) for c in value] + [255] * (4 - len(value))
+
+
 def _ramp_colors(ramp: Any, count: int) -> list[list[int]]:
-    """``count`` colours from an algorithmic ramp (or a multipart ramp's first part)."""
+    """``count`` colours from an algorithmic ramp (or a multipart ramp's first part).
+
+    A ramp of another shape than ArcGIS's gets the default colours rather than an error.
+    """
     if not isinstance(ramp, Mapping):
         ramp = DEFAULT_RAMP
-    if ramp.get("type") == "multipart" and ramp.get("colorRamps"):
-        ramp = ramp["colorRamps"][0]
-    start = list(ramp.get("fromColor") or DEFAULT_RAMP["fromColor"])
-    end = list(ramp.get("toColor") or DEFAULT_RAMP["toColor"])
-    start += [255] * (4 - len(start))
-    end += [255] * (4 - len(end))
+    parts = ramp.get("colorRamps")
+    if ramp.get("type") == "multipart" and isinstance(parts, list) and parts:
+        ramp = parts[0] if isinstance(parts[0], Mapping) else DEFAULT_RAMP
+    start = _color(ramp.get("fromColor"), DEFAULT_RAMP["fromColor"])
+    end = _color(ramp.get("toColor"), DEFAULT_RAMP["toColor"])
     colors = []
     for i in range(count):
         t = i / (count - 1) if count > 1 else 0.0

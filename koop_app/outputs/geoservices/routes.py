@@ -16,6 +16,14 @@ def _view(view_class: type) -> Any:
 
 
 FEATURE_SERVER = r"$namespace/rest/services/$providerParamsFeatureServer"
+# ArcGIS Server operations a read-only FeatureServer lacks: answered "not supported" (code 400)
+# as ArcGIS Server does, not as unknown URLs. ``uploads`` has sub-resources of its own.
+EDITS = r"applyEdits|addFeatures|updateFeatures|deleteFeatures|calculate|append|uploads"
+SERVICE_UNSUPPORTED = (rf"(?:{EDITS}|createReplica|synchronizeReplica|unRegisterReplica|replicas"
+                       r"|extractChanges|query|queryContingentValues)(?:/[^?]*)?")
+LAYER_UNSUPPORTED = (rf"(?:{EDITS}|addAttachment|updateAttachment|deleteAttachments"
+                     r"|queryAttachments|queryTopFeatures|queryAnalytic|queryBins|queryDomains"
+                     r"|validateSQL)(?:/[^?]*)?")
 
 routes = [
     OutputRoute(r"rest/info", _view(views.RestInfoView), "geoservices-rest-info",
@@ -30,6 +38,10 @@ routes = [
                 "geoservices-provider-generate-token"),
     OutputRoute(FEATURE_SERVER, _view(views.ServiceView), "geoservices-service"),
     OutputRoute(FEATURE_SERVER + r"/layers", _view(views.LayersView), "geoservices-layers"),
+    OutputRoute(FEATURE_SERVER + r"/queryDomains", _view(views.QueryDomainsView),
+                "geoservices-query-domains"),
+    OutputRoute(FEATURE_SERVER + "/" + SERVICE_UNSUPPORTED, _view(views.UnsupportedOperationView),
+                "geoservices-service-unsupported"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)", _view(views.LayerView),
                 "geoservices-layer"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/info", _view(views.LayerView),
@@ -42,4 +54,6 @@ routes = [
                 _view(views.GenerateRendererView), "geoservices-generate-renderer"),
     OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/(?P<object_id>-?\d+)",
                 _view(views.FeatureView), "geoservices-feature"),
+    OutputRoute(FEATURE_SERVER + r"/(?P<layer>[^/]+)/" + LAYER_UNSUPPORTED,
+                _view(views.UnsupportedOperationView), "geoservices-layer-unsupported"),
 ]

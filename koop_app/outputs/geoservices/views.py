@@ -15,11 +15,17 @@ from koop_app.auth import access as auth_access
 from koop_app.auth import service as token_service
 from koop_app.auth.drf import DatasetAccess, KoopAuthentication
 from koop_app.conf import koop_settings
-from koop_app.errors import InvalidParameterError, NotFoundError, TokenGenerationError
+from koop_app.errors import (
+    InvalidParameterError,
+    NotFoundError,
+    TokenGenerationError,
+    UnsupportedOperationError,
+)
 from koop_app.models import Dataset
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
+from koop_app.outputs.geoservices.middleware import CORS_HEADERS
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
     EsriJSONRenderer,
@@ -31,12 +37,6 @@ from koop_app.provider import ProviderRequest
 from koop_app.query import classify, related
 from koop_app.query.where import compile_where
 from koop_app.registry import registry
-
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Esri-Authorization",
-}
 
 
 class GeoServicesView(APIView):
@@ -145,6 +145,8 @@ class DatasetView(GeoServicesView):
     _dataset: Dataset | None = None
 
     def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
+        if "\x00" in (host or "") + (id or ""):  # PostgreSQL refuses NUL in a query
+            raise NotFoundError("Service not found.")
         if self._dataset is not None:
             return self._dataset
         try:
@@ -338,3 +340,23 @@ class QueryRelatedRecordsView(DatasetView):
         fields, groups = related.related_records(request.koop_params, origin, target,
                                                  relationship)
         return related.related_json(fields, groups, serializers.field_json)
+
+
+class UnsupportedOperationView(GeoServicesView):
+    """Edits and other operations ArcGIS Server offers and a read-only FeatureServer does not.
+
+    Answered as ArcGIS Server answers them on a service without the capability, whatever the
+    service or layer: clients then show a clear message instead of a 404.
+    """
+
+    def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
+        raise UnsupportedOperationError()
+
+
+class QueryDomainsView(DatasetView):
+    """``/FeatureServer/queryDomains``: the domains the layers use (none, here)."""
+
+    def answer(self, request: Request, provider: str, host: str | None = None,
+               id: str | None = None) -> dict[str, Any]:
+        self.dataset(provider, host, id)
+        return {"domains": []}

@@ -46,6 +46,11 @@ UNITS_IN_METERS = {
     "9093": 1609.344,
     "9030": 1852.0,
 }
+# No spatial reference has coordinates this large; larger ones only overflow projections.
+MAX_COORDINATE = 1e15
+# Half the Earth's circumference: a buffer this wide covers the whole globe.
+WHOLE_EARTH_METERS = 20_037_508.0
+EARTH_RADIUS_METERS = 6_371_008.8
 GEOMETRY_TYPES = ("esriGeometryEnvelope", "esriGeometryPoint", "esriGeometryMultipoint",
                   "esriGeometryPolyline", "esriGeometryPolygon")
 
@@ -67,8 +72,8 @@ def _numbers(values: Any, what: str) -> np.ndarray:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
         raise _bad(f"{what} must hold numbers") from None
-    if not np.isfinite(array).all():
-        raise _bad(f"{what} must hold finite numbers")
+    if not np.isfinite(array).all() or (np.abs(array) > MAX_COORDINATE).any():
+        raise _bad(f"{what} must hold finite numbers below {MAX_COORDINATE:g}")
     return array
 
 
@@ -183,9 +188,17 @@ def _from_text(text: str, geometry_type: str) -> tuple[shapely.Geometry, Any]:
 
 
 def _buffer(geom: shapely.Geometry, meters: float, sr: SpatialRef) -> shapely.Geometry:
-    """Buffer by meters: in an equidistant projection centred on the geometry."""
-    centre = shapely.centroid(shapely.transform(
-        geom, lambda xy: np.column_stack(transformer(sr.crs, WGS84.crs).transform(*xy.T))))
+    """Buffer by meters: in an equidistant projection centred on the geometry.
+
+    A buffer that reaches a pole has no faithful outline in longitude and latitude: it becomes
+    the band of latitudes it reaches, all longitudes (more features, never fewer).
+    """
+    in_wgs84 = _to_wgs84(geom, sr)
+    reach = np.degrees(meters / EARTH_RADIUS_METERS)
+    south, north = in_wgs84.bounds[1] - reach, in_wgs84.bounds[3] + reach
+    if meters >= WHOLE_EARTH_METERS or south <= -90 or north >= 90:
+        return box(-180.0, max(south, -90.0), 180.0, min(north, 90.0))
+    centre = shapely.centroid(in_wgs84)
     local = pyproj.CRS.from_proj4(
         f"+proj=aeqd +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m")
     to_local = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(sr.crs), local,
@@ -194,7 +207,10 @@ def _buffer(geom: shapely.Geometry, meters: float, sr: SpatialRef) -> shapely.Ge
     buffered = shapely.buffer(projected, meters, quad_segs=16)
     back = pyproj.Transformer.from_crs(local, pyproj.CRS.from_user_input(WGS84.crs),
                                        always_xy=True)
-    return shapely.transform(buffered, lambda xy: np.column_stack(back.transform(*xy.T)))
+    out = shapely.transform(buffered, lambda xy: np.column_stack(back.transform(*xy.T)))
+    if not np.isfinite(shapely.get_coordinates(out)).all():
+        raise InvalidParameterError("distance", "the buffer cannot be drawn on the globe")
+    return out if out.is_valid else shapely.make_valid(out)
 
 
 def _to_wgs84(geom: shapely.Geometry, sr: SpatialRef) -> shapely.Geometry:
@@ -235,6 +251,7 @@ def parse_spatial_filter(raw: Mapping[str, str]) -> SpatialFilter | None:
             raise InvalidParameterError("distance", f"{distance!r} is not a number") from None
         if not np.isfinite(amount) or amount < 0:
             raise InvalidParameterError("distance", "must be a non-negative number")
+        amount = min(amount, WHOLE_EARTH_METERS)  # in any unit: the whole globe, no overflow
         unit_name = (raw.get("units") or "esriSRUnit_Meter").strip()
         factor = UNITS_IN_METERS.get(unit_name.lower())
         if factor is None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from koop_app.errors import InvalidParameterError
+
+# JavaScript's Date range (100,000,000 days either side of 1970), as ArcGIS clients send.
+MAX_EPOCH_MS = 8.64e15
 
 
 def parse_time(raw: Mapping[str, str]) -> tuple[int | None, int | None] | None:
@@ -20,9 +24,14 @@ def parse_time(raw: Mapping[str, str]) -> tuple[int | None, int | None] | None:
             values.append(None)
             continue
         try:
-            values.append(int(float(part)))
+            number = float(part)
         except ValueError:
-            raise InvalidParameterError("time", f"{part!r} is not epoch milliseconds") from None
+            raise InvalidParameterError("time", f"{part[:40]!r} is not epoch milliseconds") \
+                from None
+        if not math.isfinite(number) or abs(number) > MAX_EPOCH_MS:
+            raise InvalidParameterError("time", "epoch milliseconds must be finite and within "
+                                        "JavaScript's date range")
+        values.append(int(number))
     if len(values) == 1:
         return values[0], values[0]
     start, end = values
