@@ -21,7 +21,8 @@
     ├── TokenRequiredError      401, code 499: the resource is secured and no token came
     ├── InvalidTokenError       401, code 498: a token came but is bad, expired or revoked
     ├── PermissionDeniedError   403: the caller is known but may not read this resource
-    └── TokenGenerationError    400: generateToken refused (never says which credential)
+    ├── TokenGenerationError    400: generateToken refused (never says which credential)
+    └── SignInThrottledError    429: too many failed sign-ins from this name and address
 
 Each error carries an HTTP ``status``, a GeoServices ``code`` and two messages: ``message`` is
 safe to show to clients, ``log_message`` may hold URLs and details and only goes to the log.
@@ -218,3 +219,10 @@ class PermissionDeniedError(AuthError):
 class TokenGenerationError(AuthError):
     status = 400
     default_message = "Unable to generate token."
+
+
+class SignInThrottledError(AuthError):
+    """The login throttle locked this (username, address) pair: the admin's lockout, as JSON."""
+
+    status = 429
+    default_message = "Too many failed sign-ins. Try again later."

@@ -13,13 +13,19 @@ import re
 from typing import Any
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.urls import reverse
 
 from koop_app.auth.access import provider_authenticates
 from koop_app.auth.tokens import ip_binding, issue_token, referer_binding
 from koop_app.conf import koop_settings
-from koop_app.errors import NotFoundError, ProviderError, TokenGenerationError
+from koop_app.errors import (
+    NotFoundError,
+    ProviderError,
+    SignInThrottledError,
+    TokenGenerationError,
+)
 from koop_app.provider import Provider, ProviderRequest
 
 BAD_CREDENTIALS = "Invalid username or password."
@@ -75,7 +81,11 @@ def generate_token(request: HttpRequest, params: dict[str, str],
     binding = _binding(request, params)
     # authenticate() refuses inactive users and runs the hasher for unknown names too, so
     # neither the answer nor its timing tells which credential was wrong.
-    user = authenticate(request, username=username, password=password)
+    try:
+        user = authenticate(request, username=username, password=password)
+    except PermissionDenied:  # the login throttle (django-axes) locked this name + address
+        raise SignInThrottledError(log_message=f"generateToken throttled for {username!r}") \
+            from None
     if user is None:
         raise TokenGenerationError(details=[BAD_CREDENTIALS],
                                    log_message=f"generateToken refused for {username!r}")

@@ -118,3 +118,21 @@ class TestGenerateToken:
         response = client.post("/rest/generateToken?f=pjson&callback=cb",
                                {"username": "alice", "password": PASSWORD})
         assert response.content.startswith(b"cb(")
+
+
+class TestThrottledSignIns:
+    """generateToken counts failures with the admin's login throttle (django-axes)."""
+
+    def test_a_locked_out_pair_gets_a_geoservices_error_not_a_token(self, db, alice, settings):
+        from django.test import Client
+
+        client = Client(REMOTE_ADDR="127.0.0.9")
+        for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+            body = token_for(client, password="wrong")
+            assert body["error"]["code"] == 400
+        assert token_for(client, password="wrong")["error"]["code"] == 429  # locked now
+        locked = token_for(client)  # the right password, still locked out
+        assert locked["error"]["code"] == 429
+        assert "token" not in locked
+        # Another address (or the admin of another address) is not affected.
+        assert "token" in token_for(Client(REMOTE_ADDR="127.0.0.10"))
