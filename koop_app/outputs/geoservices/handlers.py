@@ -63,7 +63,9 @@ def request_error(exc: BaseException) -> KoopError | None:
 
 def geoservices_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     known = request_error(exc)
-    if known is not None and known.status >= 500 and not isinstance(known, ProviderError):
+    # Code 500 is ours alone: a source's failure is a ProviderError (502/504) and a query that
+    # ran out of time is a QueryTimeoutError (504), neither a bug.
+    if known is not None and known.status == 500 and not isinstance(known, ProviderError):
         if settings.DEBUG:
             return None
         # Ours on purpose, yet a failure of ours (e.g. DuckDB failing on a valid query).
