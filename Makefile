@@ -24,7 +24,9 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv
-	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server
+	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server chromium:chromium \
+		node:nodejs npm:npm
+	scripts/ensure-npm tests/clients/arcgis_js
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

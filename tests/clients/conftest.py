@@ -1,0 +1,76 @@
+"""Fixtures for client tests: the ArcGIS Maps SDK for JavaScript page in headless Chromium.
+
+    def test_x(arcgis_js, live_server, ...):
+        drawn = arcgis_js.draw_layer(f"{live_server.url}/geojson/rest/services/a/FeatureServer/0",
+                                     wkid=3857)
+        arcgis_js.requests_to(...)   # every request the page made there (token, params, ...)
+        server_requests              # every request our server received, for cross-checks
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.core.signals import request_started
+
+from tests.clients.browser import ArcGISPage, Chromium, PageServer, build_page, iter_chromium
+
+
+@pytest.fixture(scope="session")
+def arcgis_js_page_url() -> Iterator[str]:
+    """The bundled test page (built once per lockfile), served from its own loopback port."""
+    with PageServer(build_page()) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Chromium]:
+    yield from iter_chromium()
+
+
+@pytest.fixture
+def arcgis_js(chromium: Chromium, arcgis_js_page_url: str) -> Iterator[ArcGISPage]:
+    """A fresh page (own context: no cookies, cache or credentials from other tests).
+
+    Fails the test if the page tried any non-loopback request or threw an uncaught error.
+    """
+    page = chromium.open(arcgis_js_page_url)
+    try:
+        yield page
+    finally:
+        page.close()
+    assert page.record.blocked == [], "the page tried to leave the machine"
+    assert page.record.page_errors == [], "uncaught errors in the page"
+
+
+@dataclass
+class ServerRequest:
+    """One request as our server received it (live_server runs in this process)."""
+
+    method: str
+    path: str
+    query: str
+    authorization: str
+
+
+@pytest.fixture
+def server_requests() -> Iterator[list[ServerRequest]]:
+    """Every request that reached Django during the test, in order."""
+    received: list[ServerRequest] = []
+
+    def record(sender: Any, environ: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if environ is not None:
+            received.append(ServerRequest(
+                method=environ.get("REQUEST_METHOD", ""), path=environ.get("PATH_INFO", ""),
+                query=environ.get("QUERY_STRING", ""),
+                authorization=environ.get("HTTP_AUTHORIZATION", "")
+                or environ.get("HTTP_X_ESRI_AUTHORIZATION", "")))
+
+    request_started.connect(record, dispatch_uid="tests.clients.server_requests")
+    try:
+        yield received
+    finally:
+        request_started.disconnect(dispatch_uid="tests.clients.server_requests")
