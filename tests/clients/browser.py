@@ -80,9 +80,13 @@ def build_page() -> Path:
                        cwd=PAGE_DIR, check=True, timeout=300)
         shutil.copy(PAGE_DIR / "index.html", staging / "index.html")
         for old in BUILD_ROOT.iterdir():  # builds of older sources
-            if old != staging:
+            if not old.name.startswith("staging-"):
                 shutil.rmtree(old, ignore_errors=True)
-        staging.rename(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another run built the same sources at the same time
+            if not (target / "index.html").exists():
+                raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target

@@ -12,6 +12,7 @@ import math
 import orjson
 import pytest
 
+from tests.clients.browser import PAGE_DIR
 from tests.conftest import collection, feature, point
 
 pytestmark = pytest.mark.slow
@@ -112,3 +113,18 @@ def test_draws_every_feature_and_queries_attributes(arcgis_js, layers, client, k
     for request in arcgis_js.requests_to(url):  # the page's record misses nothing
         assert (request.path, request.url.partition("?")[2]) in seen_by_server or \
             request.method == "POST"
+
+
+def test_requests_off_the_machine_are_blocked_before_leaving(arcgis_js):
+    # The name is never resolved (chromium maps every name but loopback to NOTFOUND) and the
+    # interceptor aborts the request inside the browser: nothing is sent.
+    answer = arcgis_js.call("request", "http://tiles.example.invalid/arcgis/rest/info")
+    assert answer["error"]["name"] == "request:server"
+    assert arcgis_js.record.blocked == ["http://tiles.example.invalid/arcgis/rest/info?f=json"]
+    arcgis_js.record.blocked.clear()  # seen here; any other would fail the test at teardown
+
+
+def test_the_sdk_is_the_pinned_one(arcgis_js):
+    lock = orjson.loads((PAGE_DIR / "package-lock.json").read_bytes())
+    pinned = lock["packages"]["node_modules/@arcgis/core"]["version"]
+    assert arcgis_js.version == ".".join(pinned.split(".")[:2])

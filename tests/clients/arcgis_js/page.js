@@ -124,9 +124,11 @@ async function drawLayer(options) {
 }
 
 // Sign in as ArcGIS clients do: read the token service from `<serverRoot>/rest/info`
-// (authInfo.tokenServicesUrl), generate a token with the IdentityManager and register it, so
-// the SDK appends it to every request to that server.
-// options: {serverRoot: "http://127.0.0.1:port/<provider>", username, password}
+// (authInfo.tokenServicesUrl), generate a token with the IdentityManager, and register it for
+// each service URL (`<serverRoot>/rest/services/<id>/FeatureServer`) so that the SDK appends it
+// to every request to them: the IdentityManager matches an ArcGIS Server token to requests of
+// the same service, not of the whole server.
+// options: {serverRoot: "http://127.0.0.1:port/<provider>", username, password, services: [url]}
 async function signIn(options) {
   try {
     const { data: info } = await esriRequest(`${options.serverRoot}/rest/info`, {
@@ -146,17 +148,25 @@ async function signIn(options) {
       username: options.username,
       password: options.password,
     });
-    IdentityManager.registerToken({
-      server: options.serverRoot,
-      userId: options.username,
-      token: generated.token,
-      expires: generated.expires,
-      ssl: generated.ssl,
-    });
+    for (const service of options.services) {
+      registerToken({ server: service, userId: options.username, ...generated });
+    }
     return { authInfo, token: generated.token, expires: generated.expires, ssl: generated.ssl };
   } catch (error) {
     return { error: errorJson(error) };
   }
+}
+
+// Register a token the page already has (a test's own, or one from signIn).
+// options: {server: service URL, token, expires?, ssl?, userId?}
+function registerToken(options) {
+  IdentityManager.registerToken({
+    server: options.server,
+    token: options.token,
+    expires: options.expires ?? Date.now() + 3600_000,
+    ssl: Boolean(options.ssl),
+    userId: options.userId,
+  });
 }
 
 function signOut() {
@@ -173,5 +183,5 @@ async function request(url, query) {
   }
 }
 
-window.koop = { version, drawLayer, signIn, signOut, request };
+window.koop = { version, drawLayer, signIn, registerToken, signOut, request };
 window.koopReady = true;
