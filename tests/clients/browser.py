@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -326,10 +326,31 @@ class ArcGISPage:
         """Draw ``url`` in a MapView in ``wkid``; see ``drawLayer`` in page.js for options."""
         return self.call("drawLayer", {"url": url, "wkid": wkid, **options})
 
-    def sign_in(self, server_root: str, username: str, password: str) -> dict[str, Any]:
-        """IdentityManager sign-in against ``<server_root>/rest/info``'s token service."""
+    def sign_in(self, server_root: str, username: str, password: str,
+                services: Sequence[str]) -> dict[str, Any]:
+        """Sign in as an ArcGIS app does, with the IdentityManager (see ``signIn`` in page.js).
+
+        ``server_root`` is the URL before ``/rest/services`` (``<live server>/<provider>``);
+        the token is registered for each URL in ``services`` (``.../<id>/FeatureServer``).
+        Answers ``{authInfo, token, expires, ssl}`` or ``{error}``.
+        """
         return self.call("signIn", {"serverRoot": server_root, "username": username,
-                                    "password": password})
+                                    "password": password, "services": list(services)})
+
+    def register_token(self, service: str, token: str, **extra: Any) -> None:
+        """Give the IdentityManager a token for ``service`` (e.g. an expired or forged one)."""
+        self.call("registerToken", {"server": service, "token": token, **extra})
+
+    def answer_challenges(self, username: str | None, password: str | None = None) -> None:
+        """When the SDK asks for a sign-in (its dialog), answer with these credentials; with
+        ``None``, cancel (the default)."""
+        self.call("answerChallenges",
+                  None if username is None else {"username": username, "password": password})
+
+    def challenges(self) -> list[dict[str, Any]]:
+        """The sign-in dialogs the SDK opened since the last call: ``{resource, server,
+        answered?, error?}`` each."""
+        return self.call("challenges")
 
     def sign_out(self) -> None:
         self.call("signOut")

@@ -16,6 +16,36 @@ esriConfig.assetsPath = new URL("./assets", document.baseURI).href;
 esriConfig.request.timeout = 30000;
 esriConfig.log.level = "warn";
 
+// Where the SDK asks a person to sign in (its dialog, on a 499 or 403 without a usable token)
+// the page answers as that person would: with the credentials given to answerChallenges, or
+// by cancelling, so that the call fails instead of waiting. Each challenge is recorded.
+const challenges = [];
+let challengeAnswer = null;
+IdentityManager.on("dialog-create", () => {
+  const dialog = IdentityManager.dialog;
+  const challenge = { resource: dialog?.resource ?? null, server: dialog?.server ?? null };
+  challenges.push(challenge);
+  setTimeout(() => {
+    // after the SDK has started listening for "submit" and "cancel"
+    if (!challengeAnswer) {
+      dialog?.emit("cancel");
+      return;
+    }
+    challenge.answered = challengeAnswer.username;
+    dialog?.emit("submit", { ...challengeAnswer });
+    // A refused sign-in leaves the dialog open for another try: give up instead.
+    reactiveUtils.whenOnce(() => dialog.error).then(() => {
+      challenge.error = errorJson(dialog.error);
+      dialog.emit("cancel");
+    });
+  }, 0);
+});
+
+// {username, password} to sign in with when challenged, or null to cancel every challenge.
+function answerChallenges(credentials) {
+  challengeAnswer = credentials ?? null;
+}
+
 function errorJson(error) {
   return {
     name: error?.name ?? "Error",
@@ -183,5 +213,14 @@ async function request(url, query) {
   }
 }
 
-window.koop = { version, drawLayer, signIn, registerToken, signOut, request };
+window.koop = {
+  version,
+  drawLayer,
+  signIn,
+  registerToken,
+  signOut,
+  request,
+  answerChallenges,
+  challenges: () => challenges.splice(0),
+};
 window.koopReady = true;
