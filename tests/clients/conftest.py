@@ -1,10 +1,28 @@
 """Fixtures for client tests: the ArcGIS Maps SDK for JavaScript page in headless Chromium.
 
-    def test_x(arcgis_js, live_server, ...):
+A public layer::
+
+    def test_x(arcgis_js, live_server, server_requests):
         drawn = arcgis_js.draw_layer(f"{live_server.url}/geojson/rest/services/a/FeatureServer/0",
-                                     wkid=3857)
-        arcgis_js.requests_to(...)   # every request the page made there (token, params, ...)
-        server_requests              # every request our server received, for cross-checks
+                                     wkid=3857, layerQuery={"where": "rank < 3"})
+        drawn["view"]["featureCount"], drawn["layer"]["fields"], drawn["layerQuery"]["features"]
+        arcgis_js.requests_to(layer_url)  # every request the page made there (.token, .params)
+        server_requests                   # every request our server received, for cross-checks
+
+A secured layer, signing in as an app does (generateToken, then the token on every request)::
+
+        root = f"{live_server.url}/geojson"        # the URL before /rest/services
+        service = f"{root}/rest/services/a/FeatureServer"
+        signed = arcgis_js.sign_in(root, "alice", "password", services=[service])
+        drawn = arcgis_js.draw_layer(service + "/0", wkid=3857)
+        assert all(r.token == signed["token"] for r in arcgis_js.requests_to(service))
+
+or as a person does: the layer answers 499, the SDK reads ``<root>/rest/info``, asks for a
+sign-in (answered by the page), generates a token and retries with it::
+
+        arcgis_js.answer_challenges("alice", "password")
+        drawn = arcgis_js.draw_layer(service + "/0", wkid=4326)
+        arcgis_js.challenges()  # [{"resource": "a", "server": root, "answered": "alice"}]
 """
 
 from __future__ import annotations
