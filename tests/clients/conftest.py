@@ -37,15 +37,16 @@ from django.core.signals import request_started
 from tests.clients.browser import ArcGISPage, Chromium, PageServer, build_page, iter_chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def arcgis_js_page_url() -> Iterator[str]:
     """The bundled test page (built once per lockfile), served from its own loopback port."""
     with PageServer(build_page()) as server:
         yield server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Chromium]:
+    """One browser for the client tests, closed when they are done (not at the session's end)."""
     yield from iter_chromium()
 
 
