@@ -25,7 +25,9 @@ lint: venv
 	$(BIN)/ruff check .
 
 test: venv
-	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl
+	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl \
+		chromium:chromium node:nodejs npm:npm
+	scripts/ensure-npm tests/clients/arcgis_js
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

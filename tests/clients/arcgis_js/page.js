@@ -1,0 +1,226 @@
+// The test page: the ArcGIS Maps SDK for JavaScript, driven by tests/clients/test_arcgis_js.py
+// through window.koop. Every function answers plain JSON (errors included) so that a test can
+// assert on what the SDK saw without a second round trip.
+import esriConfig from "@arcgis/core/config.js";
+import * as reactiveUtils from "@arcgis/core/core/reactiveUtils.js";
+import IdentityManager from "@arcgis/core/identity/IdentityManager.js";
+import ServerInfo from "@arcgis/core/identity/ServerInfo.js";
+import FeatureLayer from "@arcgis/core/layers/FeatureLayer.js";
+import EsriMap from "@arcgis/core/Map.js";
+import { version } from "@arcgis/core/kernel.js";
+import esriRequest from "@arcgis/core/request.js";
+import MapView from "@arcgis/core/views/MapView.js";
+
+// Workers, wasm, translations and styles come from this origin, never from a CDN.
+esriConfig.assetsPath = new URL("./assets", document.baseURI).href;
+esriConfig.request.timeout = 30000;
+esriConfig.log.level = "warn";
+
+// Where the SDK asks a person to sign in (its dialog, on a 499 or 403 without a usable token)
+// the page answers as that person would: with the credentials given to answerChallenges, or
+// by cancelling, so that the call fails instead of waiting. Each challenge is recorded.
+const challenges = [];
+let challengeAnswer = null;
+IdentityManager.on("dialog-create", () => {
+  const dialog = IdentityManager.dialog;
+  const challenge = { resource: dialog?.resource ?? null, server: dialog?.server ?? null };
+  challenges.push(challenge);
+  setTimeout(() => {
+    // after the SDK has started listening for "submit" and "cancel"
+    if (!challengeAnswer) {
+      dialog?.emit("cancel");
+      return;
+    }
+    challenge.answered = challengeAnswer.username;
+    dialog?.emit("submit", { ...challengeAnswer });
+    // A refused sign-in leaves the dialog open for another try: give up instead.
+    reactiveUtils.whenOnce(() => dialog.error).then(() => {
+      challenge.error = errorJson(dialog.error);
+      dialog.emit("cancel");
+    });
+  }, 0);
+});
+
+// {username, password} to sign in with when challenged, or null to cancel every challenge.
+function answerChallenges(credentials) {
+  challengeAnswer = credentials ?? null;
+}
+
+function errorJson(error) {
+  return {
+    name: error?.name ?? "Error",
+    message: error?.message ?? String(error),
+    details: error?.details ? safeJson(error.details) : null,
+  };
+}
+
+function safeJson(value) {
+  try {
+    return JSON.parse(JSON.stringify(value));
+  } catch {
+    return String(value);
+  }
+}
+
+function layerJson(layer) {
+  return {
+    title: layer.title,
+    geometryType: layer.geometryType,
+    objectIdField: layer.objectIdField,
+    fields: layer.fields.map((f) => ({ name: f.name, type: f.type, alias: f.alias })),
+    extent: layer.fullExtent?.toJSON() ?? null,
+    spatialReference: layer.spatialReference?.toJSON() ?? null,
+    capabilities: safeJson(layer.capabilities?.query ?? null),
+  };
+}
+
+function featureJson(graphic) {
+  return { attributes: { ...graphic.attributes }, geometry: graphic.geometry?.toJSON() ?? null };
+}
+
+async function runQuery(queryable, query) {
+  const q = queryable.createQuery();
+  Object.assign(q, query);
+  const result = await queryable.queryFeatures(q);
+  return {
+    features: result.features.map(featureJson),
+    exceededTransferLimit: Boolean(result.exceededTransferLimit),
+  };
+}
+
+// How many pixels of the view's picture are drawn (neither transparent nor white): proof
+// that the features reached the screen, not only the LayerView.
+async function picture(view) {
+  const shot = await view.takeScreenshot({ format: "png" });
+  const pixels = shot.data.data;
+  let ink = 0;
+  for (let i = 0; i < pixels.length; i += 4) {
+    const [r, g, b, a] = pixels.subarray(i, i + 4);
+    if (a > 0 && (r < 240 || g < 240 || b < 240)) ink += 1;
+  }
+  return { ink, dataUrl: shot.dataUrl };
+}
+
+// Draw one FeatureLayer in a fresh MapView in `wkid`, wait until its LayerView has finished
+// updating, then report the layer as loaded, the view's feature count and optional queries.
+// options: {url, wkid, extent?: Esri extent JSON, layerQuery?: query properties for
+// layer.queryFeatures, viewQuery?: the same for layerView.queryFeatures, screenshot?: true for
+// the view's picture as a PNG data URL}
+async function drawLayer(options) {
+  const container = document.createElement("div");
+  container.style.cssText = "width:800px;height:600px";
+  document.body.append(container);
+  const layer = new FeatureLayer({ url: options.url, outFields: ["*"] });
+  const map = new EsriMap({ layers: [layer] });
+  const view = new MapView({
+    container,
+    map,
+    spatialReference: { wkid: options.wkid },
+    ui: { components: [] },
+    ...(options.extent ? { extent: options.extent } : {}),
+  });
+  const started = performance.now();
+  try {
+    await layer.load();
+    if (!options.extent && layer.fullExtent) {
+      await view.when();
+      await view.goTo(layer.fullExtent.clone().expand(1.2), { animate: false });
+    }
+    await view.when();
+    const layerView = await view.whenLayerView(layer);
+    await reactiveUtils.whenOnce(() => !view.updating && !layerView.updating);
+    const shot = await picture(view);
+    const answer = {
+      layer: layerJson(layer),
+      view: {
+        spatialReference: view.spatialReference.toJSON(),
+        extent: view.extent.toJSON(),
+        featureCount: await layerView.queryFeatureCount(),
+        inkPixels: shot.ink,
+      },
+      seconds: (performance.now() - started) / 1000,
+    };
+    if (options.screenshot) answer.screenshot = shot.dataUrl;
+    if (options.layerQuery) answer.layerQuery = await runQuery(layer, options.layerQuery);
+    if (options.viewQuery) answer.viewQuery = await runQuery(layerView, options.viewQuery);
+    return answer;
+  } catch (error) {
+    return { error: errorJson(error), layerError: layer.loadError ? errorJson(layer.loadError) : null };
+  } finally {
+    view.destroy();
+    map.destroy();
+    container.remove();
+  }
+}
+
+// Sign in as ArcGIS clients do: read the token service from `<serverRoot>/rest/info`
+// (authInfo.tokenServicesUrl), generate a token with the IdentityManager, and register it for
+// each service URL (`<serverRoot>/rest/services/<id>/FeatureServer`) so that the SDK appends it
+// to every request to them: the IdentityManager matches an ArcGIS Server token to requests of
+// the same service, not of the whole server.
+// options: {serverRoot: "http://127.0.0.1:port/<provider>", username, password, services: [url]}
+async function signIn(options) {
+  try {
+    const { data: info } = await esriRequest(`${options.serverRoot}/rest/info`, {
+      query: { f: "json" },
+      responseType: "json",
+    });
+    const authInfo = info.authInfo ?? {};
+    const serverInfo = new ServerInfo({
+      server: options.serverRoot,
+      tokenServiceUrl: authInfo.tokenServicesUrl,
+      shortLivedTokenValidity: authInfo.shortLivedTokenValidity,
+      currentVersion: info.currentVersion,
+      hasServer: true,
+    });
+    IdentityManager.registerServers([serverInfo]);
+    const generated = await IdentityManager.generateToken(serverInfo, {
+      username: options.username,
+      password: options.password,
+    });
+    for (const service of options.services) {
+      registerToken({ server: service, userId: options.username, ...generated });
+    }
+    return { authInfo, token: generated.token, expires: generated.expires, ssl: generated.ssl };
+  } catch (error) {
+    return { error: errorJson(error) };
+  }
+}
+
+// Register a token the page already has (a test's own, or one from signIn).
+// options: {server: service URL, token, expires?, ssl?, userId?}
+function registerToken(options) {
+  IdentityManager.registerToken({
+    server: options.server,
+    token: options.token,
+    expires: options.expires ?? Date.now() + 3600_000,
+    ssl: Boolean(options.ssl),
+    userId: options.userId,
+  });
+}
+
+function signOut() {
+  IdentityManager.destroyCredentials();
+}
+
+// A plain esriRequest, for probing what the SDK sends and receives.
+async function request(url, query) {
+  try {
+    const { data } = await esriRequest(url, { query: { f: "json", ...query }, responseType: "json" });
+    return { data };
+  } catch (error) {
+    return { error: errorJson(error) };
+  }
+}
+
+window.koop = {
+  version,
+  drawLayer,
+  signIn,
+  registerToken,
+  signOut,
+  request,
+  answerChallenges,
+  challenges: () => challenges.splice(0),
+};
+window.koopReady = true;
