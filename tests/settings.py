@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
-_VAR = tempfile.mkdtemp(prefix="koop-test-")
-os.environ.setdefault("KOOP_VAR_DIR", _VAR)
+# The first process makes the folder and removes it at exit; the servers and workers that tests
+# start inherit KOOP_VAR_DIR and share it.
+if "KOOP_VAR_DIR" not in os.environ:
+    _VAR = tempfile.mkdtemp(prefix="koop-test-")
+    os.environ["KOOP_VAR_DIR"] = _VAR
+    atexit.register(shutil.rmtree, _VAR, ignore_errors=True)
 
 from koopsite.settings import *  # noqa: E402,F403
 from koopsite.settings import ALLOWED_HOSTS, DATABASES, KOOP  # noqa: E402
