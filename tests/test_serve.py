@@ -11,12 +11,14 @@ slow socket stays open for the whole test: the worst case, and the test checks i
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from koop_app.siteload import (
@@ -93,8 +95,28 @@ def test_debug_is_off_and_the_admin_is_styled(site):
 def test_request_heads_up_to_the_servers_limit_reach_the_app(site):
     status, body = get(site.port, "/rest/info?f=json&pad=" + "x" * 64 * 1024)
     assert status == 200 and body.startswith(b"{")  # the app answered, not the server
-    status, _ = get(site.port, "/rest/info?pad=" + "x" * 300 * 1024)
+    status, body = get(site.port, "/rest/info?pad=" + "x" * 300 * 1024)
     assert status == 431  # past KOOP_WEB_MAX_HEAD_BYTES the server refuses the head itself
+    assert orjson.loads(body)["error"]["code"] == 431  # as JSON that ArcGIS clients can read
+
+
+def test_a_body_past_the_servers_limit_is_refused_before_it_is_sent(site):
+    # A 200 MB multipart upload announced by its head: the server answers from Content-Length
+    # alone, in the GeoServices shape, without waiting for (or storing) the body.
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as conn:
+        conn.sendall(b"POST /geojson/rest/services/places/FeatureServer/0/query HTTP/1.1\r\n"
+                     b"Host: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                     b"Content-Length: 209715200\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    error = orjson.loads(body)["error"]
+    assert error["code"] == 413 and error["message"] == "Request Entity Too Large"
 
 
 @pytest.fixture
