@@ -17,6 +17,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
+from koop_app.workers import live_workers, queue_is_eager
+
 
 def _check(probe: Any) -> dict[str, Any]:
     started = time.perf_counter()
@@ -40,7 +42,7 @@ def _cache() -> None:
 
 
 def _broker() -> str | None:
-    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True):
+    if queue_is_eager():
         return "no broker: tasks run in the web process"
     from kombu import Connection
 
@@ -52,8 +54,6 @@ def _broker() -> str | None:
 
 
 def _workers() -> dict[str, Any]:
-    from koop_app.workers import live_workers, queue_is_eager
-
     if queue_is_eager():
         return {"ok": True, "detail": "no broker: refreshes run in the web process"}
     names = live_workers()

@@ -7,9 +7,10 @@ machine. The client is the connection's address; ``X-Forwarded-For`` is believed
 connection comes from a network in ``KOOP["TRUSTED_PROXIES"]``. IPv6 clients count per /64, the
 block a single subscriber usually holds.
 
-Over the limit, GeoServices routes (``/rest/``) answer as ArcGIS Server does, HTTP 200 with
-``{"error": {"code": 429, ...}}``, other routes HTTP 429; both with ``Retry-After``. A cache that
-fails lets requests through and logs: a cache outage must not take the site down.
+Over the limit the answer is HTTP 429 with ``{"error": {"code": 429, ...}}`` and
+``Retry-After``; under ``/rest/`` the GeoServices error middleware turns it into the HTTP 200
+that ArcGIS clients expect. A cache that fails lets requests through and logs: a cache outage
+must not take the site down.
 
     MIDDLEWARE = ["django.middleware.security.SecurityMiddleware",
                   "koop_app.ratelimit.RateLimitMiddleware", ...]
@@ -32,6 +33,7 @@ from django.http import HttpRequest, HttpResponse
 
 from koop_app.conf import koop_settings
 from koop_app.logs import log_event
+from koop_app.net.addresses import canonical
 
 logger = logging.getLogger(__name__)
 
@@ -104,16 +106,10 @@ def client_address(request: HttpRequest) -> str:
                 break
     if remote is None:
         return "unknown"
+    remote = canonical(remote)  # ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4
     if isinstance(remote, ipaddress.IPv6Address):
-        if remote.ipv4_mapped is not None:
-            return str(remote.ipv4_mapped)
         return str(ipaddress.IPv6Network((remote, 64), strict=False))
     return str(remote)
-
-
-def is_geoservices(path: str) -> bool:
-    """GeoServices routes: /rest/info and everything under a provider's /rest/."""
-    return path.startswith("/rest/") or "/rest/" in path or path.endswith("/rest")
 
 
 class RateLimitMiddleware:
@@ -152,21 +148,15 @@ class RateLimitMiddleware:
         if count == rate.requests + 1:  # once per client and window, not per refused request
             log_event(logger, logging.WARNING, "ratelimit.exceeded",
                       f"client {client} passed {rate}", client=client, limit=str(rate))
-        return refusal(request.path, rate, retry_after)
+        return refusal(rate, retry_after)
 
 
-def refusal(path: str, rate: Rate, retry_after: int) -> HttpResponse:
+def refusal(rate: Rate, retry_after: int) -> HttpResponse:
     detail = (f"At most {rate.requests} requests per {rate.seconds} seconds from one client; "
               f"retry in {retry_after} seconds.")
-    if is_geoservices(path):
-        # ArcGIS clients read the code from the body of an HTTP 200, as ArcGIS Server sends it.
-        body = {"error": {"code": 429, "message": "Too many requests.", "details": [detail]}}
-        response = HttpResponse(orjson.dumps(body), content_type="application/json", status=200)
-        # As on every GeoServices answer: browser clients on other origins must read the body.
-        response["Access-Control-Allow-Origin"] = "*"
-        response["Access-Control-Expose-Headers"] = "Retry-After"
-    else:
-        response = HttpResponse(f"Too many requests. {detail}\n",
-                                content_type="text/plain; charset=utf-8", status=429)
+    body = {"error": {"code": 429, "message": "Too many requests.", "details": [detail]}}
+    response = HttpResponse(orjson.dumps(body), content_type="application/json", status=429)
     response["Retry-After"] = str(retry_after)
+    # Browser clients on other origins read it too (GeoServices answers carry CORS headers).
+    response["Access-Control-Expose-Headers"] = "Retry-After"
     return response

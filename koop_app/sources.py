@@ -51,7 +51,7 @@ def local_path(location: str) -> Path:
 def read_source(location: str, *, headers: dict[str, str] | None = None) -> bytes:
     """The bytes at ``location`` (URL or data-directory path)."""
     if is_url(location):
-        return _download(location, headers or {})
+        return get(location, headers=headers).body
     path = local_path(location)
     limit = int(koop_settings.MAX_DOWNLOAD_BYTES)
     try:
@@ -67,7 +67,3 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
     except PermissionError:
         raise SourceAccessError("The data file cannot be read.",
                                 log_message=f"permission denied on {path}") from None
-
-
-def _download(url: str, headers: dict[str, str]) -> bytes:
-    return get(url, headers=headers).body

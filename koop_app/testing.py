@@ -35,6 +35,13 @@ from koop_app.errors import ProviderError
 from koop_app.provider import Controller, Provider, ProviderRequest, Route
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @dataclass
 class Script:
     """How the server answers one path."""
@@ -164,9 +171,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         return self.start_on_same_port()
 
     def start_on_same_port(self) -> RedisServer:

@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpResponseNotAllowed
 from django.urls import include, path, re_path
 
-from koop_app.auth.guards import guard_dataset_view, guard_extra_route
+from koop_app.auth.guards import guard_dataset_view
 from koop_app.health import health
 from koop_app.outputs import output_modules
 from koop_app.provider import Provider
@@ -76,7 +76,7 @@ def build_urlpatterns() -> list[Any]:
         ]
         provider_patterns += [
             path(f"{provider.name}/{route.path}",
-                 _allow(route.methods, guard_extra_route(handler, provider)))
+                 _allow(route.methods, guard_dataset_view(handler, provider)))
             for route, handler in provider.get_route_handlers()
         ]
         patterns.append(path("", include((provider_patterns, provider.name))))

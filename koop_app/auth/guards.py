@@ -3,7 +3,8 @@
 ``koop_app.urls`` wraps every output route that names a dataset (its path holds
 ``$providerParams``) and every provider extra route whose parameters name one (``host``/``id``).
 Refusals use real HTTP statuses here (401 with ``WWW-Authenticate: Bearer``, 403), with the
-GeoServices error body; under ``/rest/`` they keep HTTP 200, as ArcGIS clients expect.
+GeoServices error body; under ``/rest/`` the GeoServices error middleware answers them with the
+HTTP 200 that ArcGIS clients expect.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from koop_app.provider import Provider, ProviderRequest
 
 
 def guard_dataset_view(view: Callable[..., Any], provider: Provider) -> Callable[..., Any]:
-    """``view`` behind the dataset's access check (its route kwargs name the dataset)."""
+    """``view`` behind the dataset's access check (its route kwargs name the dataset).
+
+    Also a provider's extra routes: guarded when their ``host``/``id`` name a dataset.
+    """
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -34,11 +38,6 @@ def guard_dataset_view(view: Callable[..., Any], provider: Provider) -> Callable
         return view(request, *args, **kwargs)
 
     return guarded
-
-
-def guard_extra_route(handler: Callable[..., Any], provider: Provider) -> Callable[..., Any]:
-    """A provider's extra route: guarded when its ``host``/``id`` name a registered dataset."""
-    return guard_dataset_view(handler, provider)
 
 
 def _dataset_of(provider: Provider, kwargs: dict[str, Any]) -> Dataset | None:
@@ -67,8 +66,7 @@ def _refusal(request: HttpRequest, dataset: Dataset, kwargs: dict[str, Any]
 
 def error_response(request: HttpRequest, exc: KoopError) -> HttpResponse:
     body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-    under_rest = "/rest/" in request.path
-    status = 200 if under_rest else (401 if exc.code in (498, 499) else exc.status)
+    status = 401 if exc.code in (498, 499) else exc.status
     response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
     if status == 401 and isinstance(exc, AuthError):
         response["WWW-Authenticate"] = "Bearer"

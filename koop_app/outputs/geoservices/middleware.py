@@ -14,7 +14,9 @@ HTTP statuses stay. It:
   a file upload are a code 400 instead of a spooled file or an HTML page;
 - turns any other 4xx/5xx answer into ``{"error": {...}}`` with HTTP 200, CORS and JSONP, and
   an exception that escaped a view into a code 500 with a logged reference (with DEBUG, 5xx
-  pages stay as Django renders them, for development).
+  pages stay as Django renders them, for development). A 4xx that already carries a
+  GeoServices error body (the rate limit's 429, an access gate's 401/403) keeps it, and its
+  ``Retry-After``: other layers answer with real statuses and leave the /rest/ form to this.
 
 Put it first in ``MIDDLEWARE`` so that it also sees the answers of the other middleware.
 """
@@ -56,7 +58,10 @@ STATUS_MESSAGES = {
     405: "Method not allowed.",
     413: "The request is too large.",
     414: "The request URL is too long.",
+    429: "Too many requests.",
 }
+# Headers of a refused answer that still mean something on its HTTP 200 form.
+CARRIED_HEADERS = ("Retry-After", "Access-Control-Expose-Headers")
 
 
 def is_rest_path(path: str) -> bool:
@@ -144,8 +149,13 @@ class GeoServicesErrorMiddleware:
                       reference=reference, path=request.path, status=status)
             body = error_body(500, f"An unexpected error occurred, reference {reference}.")
         else:
-            body = error_body(status, STATUS_MESSAGES.get(status, STATUS_MESSAGES[400]))
-        return self.answer(request, body)
+            body = _error_body_of(response) or error_body(
+                status, STATUS_MESSAGES.get(status, STATUS_MESSAGES[400]))
+        answer = self.answer(request, body)
+        for header in CARRIED_HEADERS:
+            if header in response:
+                answer[header] = response[header]
+        return answer
 
     @staticmethod
     def answer(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
@@ -163,6 +173,19 @@ class GeoServicesErrorMiddleware:
         for header, value in CORS_HEADERS.items():
             response[header] = value
         return response
+
+
+def _error_body_of(response: HttpResponse) -> dict[str, Any] | None:
+    """The ``{"error": {...}}`` body a refusal already carries, if it is one."""
+    if response.streaming or not response.get("Content-Type", "").startswith("application/json"):
+        return None
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict) and "code" in body["error"]:
+        return body
+    return None
 
 
 def _params(request: HttpRequest) -> dict[str, str]:
