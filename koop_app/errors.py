@@ -7,6 +7,7 @@
     │   └── UnsupportedOperationError 400, an edit or other operation we do not offer
     ├── NotFoundError               404, no such service, layer or feature
     ├── QueryTimeoutError           504, a statement ran past KOOP['QUERY_TIMEOUT_SECONDS']
+    ├── DatasetLoadingError         503, a first load still runs after KOOP['FETCH_WAIT_SECONDS']
     ├── OptionsError                    a dataset's options break the provider's schema
     └── ProviderError               502, a provider failed (status chosen by the provider)
         ├── SourceAccessError       403, a path outside the data directory
@@ -107,6 +108,22 @@ class QueryTimeoutError(KoopError):
 
     status = 504
     default_message = "The query took too long and was stopped."
+
+
+class DatasetLoadingError(KoopError):
+    """The dataset's first load is still running after KOOP['FETCH_WAIT_SECONDS'].
+
+    Code 503 ("Service Unavailable"), as ArcGIS Server answers while a service starts: clients
+    show the message and may ask again; ``retry_after`` (seconds) becomes a Retry-After header.
+    """
+
+    status = 503
+    default_message = "The dataset is loading; try again shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5,
+                 log_message: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, log_message=log_message)
 
 
 class OptionsError(KoopError):

@@ -253,6 +253,13 @@ class RefreshLog(models.Model):
     features = models.PositiveIntegerField(null=True, blank=True)
     version = models.CharField(max_length=64, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    # While it runs: its phase and bytes read (``features`` counts the features normalised so
+    # far), written every few seconds; ``process`` is host:pid, to see a run whose process died.
+    phase = models.CharField(max_length=16, blank=True, default="")
+    bytes_read = models.BigIntegerField(null=True, blank=True)
+    bytes_total = models.BigIntegerField(null=True, blank=True)
+    process = models.CharField(max_length=100, blank=True, default="")
+    progressed = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started"]

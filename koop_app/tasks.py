@@ -18,9 +18,9 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_ready
-from django.utils import timezone
 
 from koop_app import data
+from koop_app.data import recorder
 from koop_app.errors import KoopError
 from koop_app.logs import log_event
 from koop_app.models import Dataset, RefreshLog
@@ -61,9 +61,8 @@ def refresh_dataset(self: Any, dataset_id: int, trigger: str = "schedule") -> di
                   dataset=dataset.route_label, dataset_id=dataset_id, reason="fresh",
                   trigger=trigger)
         return {"dataset": dataset_id, "skipped": "fresh"}
-    history = RefreshLog.objects.create(
-        dataset=dataset, started=timezone.now(), trigger=trigger[:16], duration_ms=0, ok=False,
-        state=RefreshLog.RUNNING, task_id=task_id, worker=self.request.hostname or "")
+    history = recorder.open_row(dataset, trigger, task_id=task_id,
+                                worker=self.request.hostname or "")
     try:
         # Workers serve no queries: store the copy without keeping it decoded here.
         layers = data.refresh(dataset, keep_hot=False, trigger=trigger, history_id=history.pk)

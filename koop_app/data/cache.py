@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,8 +177,8 @@ def release(name: str, token: str) -> None:
 def set_failure(key: str, status: int, message: str, seconds: int = 5) -> None:
     """Remember a failed first fetch briefly, so waiting requests do not all retry it."""
     try:
-        cache.set(f"koop:failed:{_digest(key)}", {"status": status, "message": message},
-                  timeout=seconds)
+        cache.set(f"koop:failed:{_digest(key)}",
+                  {"status": status, "message": message, "at": time.time()}, timeout=seconds)
     except Exception:
         _unavailable("record failure", key)
 

@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 import certifi
 
 from koop_app.conf import koop_settings
+from koop_app.data import progress
 from koop_app.errors import (
     SourceConnectError,
     SourceError,
@@ -272,8 +273,10 @@ class _Fetch:
             raise SourceFormatError(log_message=f"GET {url}: {exc}") from None
         body, wire = bytearray(), 0
         try:
+            total = int(declared) if declared.isdigit() else None
             while piece := response.read1(CHUNK):
                 wire += len(piece)
+                progress.read(wire, total)  # a refresh's progress (koop_app/data/progress.py)
                 if wire > self.limit:
                     raise SourceTooLargeError(log_message=f"GET {url}: over {self.limit} bytes")
                 for decoded in decoder.feed(piece):

@@ -10,6 +10,7 @@ import pytest
 
 from koop_app import data
 from koop_app.data import cache
+from koop_app.data import served as served_module
 from koop_app.errors import SourceFormatError, SourceNotFoundError
 from koop_app.models import Dataset, Provider
 from tests.conftest import age_copy, collection, feature, point, write_json
@@ -226,14 +227,14 @@ def test_a_new_version_loads_in_the_background_while_the_last_one_is_served(
     write_json(data_dir / "d.geojson", doc(4))
     stored = data.refresh(dataset, keep_hot=False)  # as a worker stores it
     settings.KOOP = {**settings.KOOP, "POINTER_CHECK_SECONDS": 0}
-    real_stream = data.stream_ipc
+    real_stream = served_module.stream_ipc
 
     def slow_stream(blob):
         time.sleep(0.6)
         return real_stream(blob)
 
-    monkeypatch.setattr(data, "stream_ipc", slow_stream)
-    monkeypatch.setattr(data, "LOAD_INLINE_BYTES", 0)  # as if it were large
+    monkeypatch.setattr(served_module, "stream_ipc", slow_stream)
+    monkeypatch.setattr(served_module, "LOAD_INLINE_BYTES", 0)  # as if it were large
     clock = time.perf_counter()
     served = [table_of(dataset).version for _ in range(3)]
     assert time.perf_counter() - clock < 0.5  # nobody waited for the load

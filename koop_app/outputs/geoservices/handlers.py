@@ -44,6 +44,12 @@ def crash_body(exc: BaseException, path: str = "") -> dict[str, Any]:
     return error_body(500, f"An unexpected error occurred, reference {reference}.")
 
 
+def retry_after_header(error: KoopError) -> dict[str, str]:
+    """``Retry-After`` for an error that says when to ask again (a dataset still loading)."""
+    seconds = getattr(error, "retry_after", None)
+    return {"Retry-After": str(seconds)} if seconds else {}
+
+
 def request_error(exc: BaseException) -> KoopError | None:
     """Our error for a request Django could not read (its body or its query string)."""
     if isinstance(exc, KoopError):
@@ -74,7 +80,8 @@ def geoservices_exception_handler(exc: Exception, context: dict[str, Any]) -> Re
     if known is not None:
         if known.status >= 500:
             logger.warning("GeoServices error %s: %s", known.code, known.log_message)
-        return Response(error_body(known.code, known.message, known.details), status=200)
+        return Response(error_body(known.code, known.message, known.details), status=200,
+                        headers=retry_after_header(known))
     if isinstance(exc, drf_exceptions.APIException):
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return Response(error_body(exc.status_code, "Unable to complete operation.", [detail]),

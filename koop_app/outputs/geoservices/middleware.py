@@ -42,6 +42,7 @@ from koop_app.outputs.geoservices.handlers import (
     error_body,
     logger,
     request_error,
+    retry_after_header,
 )
 from koop_app.outputs.geoservices.renderers import jsonp_callback
 
@@ -106,7 +107,10 @@ class GeoServicesErrorMiddleware:
             return None
         error = request_error(exc)
         if error is not None:
-            return self.answer(request, error_body(error.code, error.message, error.details))
+            answer = self.answer(request, error_body(error.code, error.message, error.details))
+            for header, value in retry_after_header(error).items():
+                answer[header] = value
+            return answer
         if settings.DEBUG:
             return None
         return self.answer(request, crash_body(exc, request.path))
