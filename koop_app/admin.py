@@ -7,11 +7,12 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
-from koop_app import data
+from koop_app import data, refresh_progress
 from koop_app.errors import KoopError, NotFoundError, OptionsError
 from koop_app.models import Dataset, Provider, RefreshLog
 from koop_app.tasks import refresh_dataset
@@ -123,7 +124,8 @@ class RefreshLogInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
-    fields = ["started", "trigger", "state", "duration_ms", "ok", "features", "version", "error"]
+    fields = ["started", "trigger", "state", "phase", "duration_ms", "ok", "features", "version",
+              "error"]
     readonly_fields = fields
     verbose_name_plural = "refresh history"
 
@@ -143,7 +145,7 @@ class DatasetAdmin(admin.ModelAdmin):
     list_select_related = ["provider"]
     actions = ["refresh_now", "clear_cache"]
     readonly_fields = ["feature_server", "provider_options", "schedule", "cache_usage",
-                       "cache_key", "version",
+                       "refresh_progress", "cache_key", "version",
                        "last_refresh", "expires_at", "feature_count", "refresh_duration_ms",
                        "last_error", "last_error_at"]
     fieldsets = [
@@ -158,7 +160,8 @@ class DatasetAdmin(admin.ModelAdmin):
                                            "fields_override", "max_record_count",
                                            "start_time_field", "end_time_field"],
                                 "classes": ["collapse"]}),
-        ("Cache state", {"fields": ["cache_usage", "cache_key", "version", "last_refresh",
+        ("Cache state", {"fields": ["refresh_progress", "cache_usage", "cache_key", "version",
+                                    "last_refresh",
                                     "expires_at",
                                     "feature_count", "refresh_duration_ms", "last_error",
                                     "last_error_at"]}),
@@ -168,12 +171,47 @@ class DatasetAdmin(admin.ModelAdmin):
     def route(self, obj: Dataset) -> str:
         return obj.route_label
 
+    class Media:
+        js = ["koop_app/progress.js"]
+
+    def get_urls(self) -> list[Any]:
+        progress = path("progress/", self.admin_site.admin_view(self.progress_view),
+                        name="koop_app_dataset_progress")
+        return [progress, *super().get_urls()]
+
+    def progress_view(self, request: HttpRequest) -> JsonResponse:
+        """The live progress of the datasets named in ``ids`` (polled by progress.js)."""
+        if not self.has_view_permission(request):
+            return JsonResponse({"error": "permission denied"}, status=403)
+        ids = [int(part) for part in request.GET.get("ids", "").split(",")[:500]
+               if part.strip().isdigit()]
+        found = refresh_progress.of_datasets(ids)
+        return JsonResponse({"datasets": {str(pk): item for pk, item in found.items()}})
+
+    @staticmethod
+    def _progress_span(obj: Dataset) -> str:
+        return format_html('<span class="koop-progress" data-koop-progress="{}" '
+                           'data-koop-progress-url="{}"></span>', obj.pk,
+                           reverse("admin:koop_app_dataset_progress"))
+
     @admin.display(description="state")
     def state(self, obj: Dataset) -> str:
         if obj.last_error:
-            return format_html('<span title="{}" style="color:#ba2121">error</span>',
-                               obj.last_error)
-        return "cached" if obj.version else "not cached"
+            shown = format_html('<span title="{}" style="color:#ba2121">error</span>',
+                                obj.last_error)
+        else:
+            shown = "cached" if obj.version else "not cached"
+        return format_html("{}<br>{}", shown, self._progress_span(obj))
+
+    @admin.display(description="refresh running")
+    def refresh_progress(self, obj: Dataset) -> str:
+        if not obj.pk:
+            return "-"
+        now = refresh_progress.of_datasets([obj.pk]).get(obj.pk)
+        return format_html('<span class="koop-progress" data-koop-progress="{}" '
+                           'data-koop-progress-url="{}">{}</span>', obj.pk,
+                           reverse("admin:koop_app_dataset_progress"),
+                           now["text"] if now else "none")
 
     @admin.display(description="FeatureServer")
     def feature_server(self, obj: Dataset) -> str:

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     # Single flight: the longest a first fetch may hold the lock, and how long others wait.
     "FETCH_LOCK_SECONDS": 300,
     "FETCH_WAIT_SECONDS": 60,
+    # /health says "degraded" when a refresh made no progress for this long (seconds).
+    "REFRESH_STUCK_SECONDS": 300,
     # After a failed refresh of an expired copy, ask the source again only this often.
     "REVALIDATE_BACKOFF_SECONDS": 30,
     # The shortest interval between scheduled refreshes of one dataset (seconds).

@@ -146,7 +146,7 @@ class Recording:
         else:  # a bug, or the process stopping: the row must not stay running
             error = f"{type(exc).__name__} (see the log)"
         duration_ms = self.duration_ms
-        self._close(duration_ms, "failed", ok=False, error=error)
+        self._close(duration_ms, "failed", ok=False, error=error, features=None)
         return duration_ms
 
     def joined(self, *, version: str, features: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from koop_app import data
 from koop_app.errors import KoopError
@@ -29,6 +30,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("datasets", nargs="*", help="provider/[host/]id or primary key")
         parser.add_argument("--all", action="store_true", help="every enabled cached dataset")
+        parser.add_argument("--no-progress", action="store_true",
+                            help="no progress bar (it goes to stderr)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["all"]:
@@ -40,13 +43,47 @@ class Command(BaseCommand):
             raise CommandError("Name datasets or use --all.")
         failed = 0
         for dataset in targets:
+            bar = None if opts["no_progress"] else ProgressBar(dataset.route_label, self.stderr)
             try:
-                layers = data.refresh(dataset, keep_hot=False, trigger="command")
+                layers = data.refresh(dataset, keep_hot=False, trigger="command",
+                                      on_progress=bar.update if bar else None)
             except KoopError as exc:
+                if bar:
+                    bar.close()
                 failed += 1
                 self.stderr.write(f"{dataset.route_label}: failed: {exc.message}")
                 continue
+            if bar:
+                bar.close()
             self.stdout.write(f"{dataset.route_label}: {layers.count} features, "
                               f"version {layers.version}")
         if failed:
             raise CommandError(f"{failed} of {len(targets)} refreshes failed")
+
+
+class ProgressBar:
+    """A tqdm bar of one refresh: bytes read while fetching, then features normalised."""
+
+    def __init__(self, label: str, out: Any) -> None:
+        self.label = label
+        self.bar = tqdm(desc=f"{label} start", unit="B", unit_scale=True, file=out,
+                        mininterval=0.5, dynamic_ncols=True, leave=True)
+        self.phase = "start"
+
+    def update(self, phase: str, bytes_read: int, bytes_total: int | None,
+               features: int) -> None:
+        changed = phase != self.phase
+        if changed:
+            self.phase = phase
+            self.bar.set_description_str(f"{self.label} {phase}", refresh=False)
+        if bytes_total and self.bar.total != bytes_total:
+            self.bar.total = bytes_total
+        if bytes_read > self.bar.n:
+            self.bar.update(bytes_read - self.bar.n)
+        if features:
+            self.bar.set_postfix_str(f"{features} features", refresh=False)
+        if changed:
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
