@@ -156,3 +156,28 @@ def test_admin_user_command(monkeypatch, settings, tmp_path):
     password = (tmp_path / "admin_password").read_text()
     assert password in output
     assert get_user_model().objects.get(username="other").check_password(password)
+
+
+@pytest.mark.django_db
+def test_koop_refresh_shows_a_progress_bar(make_dataset, source_server, settings):
+    import io
+
+    import orjson
+
+    from tests.conftest import collection, feature, point
+
+    settings.KOOP = {**settings.KOOP, "MAX_FETCH_SECONDS": 10}
+    body = orjson.dumps(collection([feature({"n": i}, point(i, i)) for i in range(300)]))
+
+    def chunks():
+        for start in range(0, len(body), len(body) // 6 + 1):
+            yield body[start:start + len(body) // 6 + 1]
+
+    url = source_server.route("/bar.geojson", chunks=chunks, chunk_delay=0.2)
+    make_dataset("geojson", "bar", options={"source": url})
+    out, err = io.StringIO(), io.StringIO()
+    call_command("koop_refresh", "geojson/bar", stdout=out, stderr=err)
+    assert "geojson/bar: 300 features" in out.getvalue()
+    bar = err.getvalue()
+    assert "geojson/bar fetch" in bar and "kB" in bar
+    assert "300 features" in bar  # the bar's last state

@@ -25,7 +25,7 @@ from django.db import connection as db_connection
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids, recorder
 from koop_app.data.build import Trace, build_copy, overrides_of, split_layers
-from koop_app.data.executor import executor
+from koop_app.data.executors import executor
 from koop_app.data.flight import CacheLock, Flight
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.layerset import LayerSet

@@ -230,3 +230,53 @@ class TestAccess:
         assert "closed" in page and "geojson/open" not in page
         change = admin_client.get(reverse("admin:koop_app_dataset_add")).content.decode()
         assert 'name="access"' in change and 'name="allowed_users"' in change
+
+
+def slow_chunks(source_server, path: str, body: bytes, seconds: float) -> str:
+    pieces = 10
+
+    def chunks():
+        step = len(body) // pieces + 1
+        for start in range(0, len(body), step):
+            yield body[start:start + step]
+
+    return source_server.route(path, chunks=chunks, chunk_delay=seconds / pieces)
+
+
+@pytest.mark.django_db(transaction=True)  # the refresh runs in a thread with its own connection
+def test_the_progress_of_a_running_refresh_is_live_in_the_admin(admin_client, make_dataset,
+                                                               source_server, settings):
+    import threading
+    import time
+
+    settings.KOOP = {**settings.KOOP, "MAX_FETCH_SECONDS": 10}
+    body = orjson.dumps(collection([feature({"n": i}, point(i, i)) for i in range(500)]))
+    url = slow_chunks(source_server, "/progress.geojson", body, 2.0)
+    dataset = make_dataset("geojson", "progress", options={"source": url})
+    endpoint = reverse("admin:koop_app_dataset_progress") + f"?ids={dataset.pk}"
+    listing = admin_client.get(reverse("admin:koop_app_dataset_changelist")).content.decode()
+    assert f'data-koop-progress="{dataset.pk}"' in listing and "progress.js" in listing
+    thread = threading.Thread(target=data.refresh, args=(dataset,), kwargs={"trigger": "admin"})
+    thread.start()
+    seen = []
+    while thread.is_alive():
+        answer = orjson.loads(admin_client.get(endpoint).content)["datasets"]
+        if str(dataset.pk) in answer:
+            seen.append(answer[str(dataset.pk)])
+        time.sleep(0.1)
+    thread.join()
+    fetching = [p for p in seen if p["running"] and p["phase"] == "fetch" and p["bytes_read"]]
+    assert fetching, seen
+    assert len({p["bytes_read"] for p in fetching}) > 1  # it moved
+    assert fetching[-1]["bytes_total"] is None  # chunked: no length announced
+    assert "read" in fetching[-1]["text"] and "kB" in fetching[-1]["text"]
+    done = orjson.loads(admin_client.get(endpoint).content)["datasets"][str(dataset.pk)]
+    assert (done["running"], done["phase"]) == (False, "done")
+    page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
+    assert f'data-koop-progress="{dataset.pk}"' in page.content.decode()
+    assert "Refresh running" in page.content.decode()
+
+
+def test_the_progress_endpoint_is_for_staff_only(client, db):
+    response = client.get(reverse("admin:koop_app_dataset_progress"))
+    assert response.status_code == 302  # to the login page
