@@ -261,3 +261,74 @@ def test_a_refresh_whose_pool_process_dies_runs_again_at_once(prefork_worker, ma
     assert main.poll() is None  # no restart was needed
     history = {(row.state, row.task_id) for row in rows}
     assert history == {(RefreshLog.INTERRUPTED, task.id), (RefreshLog.DONE, task.id)}
+
+
+@pytest.fixture
+def solo_worker(request, transactional_db, settings, tmp_path):
+    """A solo worker on Redis, without beat."""
+    yield from live_worker(request, settings, tmp_path, "redis", ("--pool", "solo"))
+
+
+class WriteHolder:
+    """Short write transactions one after the other (~100 ms each), as chunked writes hold."""
+
+    def __init__(self, path: str) -> None:
+        import threading
+
+        self.path, self.stop, self.held = path, threading.Event(), 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(self.path, timeout=20, isolation_level=None)
+        while not self.stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            time.sleep(0.1)
+            conn.execute("ROLLBACK")
+            self.held += 1
+            time.sleep(0.02)
+        conn.close()
+
+    def __enter__(self) -> WriteHolder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+
+def test_sqlite_keeps_logins_and_other_datasets_working_during_a_refresh(
+        solo_worker, make_dataset, source_server, client, django_user_model, settings):
+    """A long refresh on the worker, writes held all along: nobody sees "database is locked"."""
+    from django.urls import reverse
+
+    from koop_app.tasks import refresh_dataset
+
+    assert connection.settings_dict["ENGINE"].endswith("sqlite3")
+    django_user_model.objects.create_superuser("boss", "", "pw")
+    url = slow_source(source_server, "/big-slow.geojson", 3000, 6.0)
+    big = make_dataset("geojson", "bigslow", None, options={"source": url}, ttl=3600)
+    make_dataset("geojson", "other", doc(3), ttl=3600)
+    rows = RefreshLog.objects.filter(dataset=big)
+    with WriteHolder(connection.settings_dict["NAME"]) as holder:
+        refresh_dataset.delay(big.pk, trigger="admin")
+        wait_for(lambda: rows.filter(state=RefreshLog.RUNNING).exists(),
+                 what="the refresh to start")
+        rounds = 0
+        while rows.filter(state=RefreshLog.RUNNING).exists() and rounds < 20:
+            login = client.post(reverse("admin:login"),
+                                {"username": "boss", "password": "pw", "next": "/admin/"})
+            assert login.status_code == 302, login.content[:500]
+            client.logout()
+            answer = orjson.loads(client.get(
+                "/geojson/rest/services/other/FeatureServer/0/query?where=1%3D1&f=json").content)
+            assert len(answer["features"]) == 3, answer
+            rounds += 1
+        assert rounds >= 2  # the refresh ran through several of them
+        wait_for(lambda: rows.filter(state=RefreshLog.DONE).exists(), what="the refresh")
+    assert holder.held > 10
+    assert rows.get().ok, rows.get().error
+    assert b"database is locked" not in solo_worker.read_bytes()
+    assert Dataset.objects.get(pk=big.pk).feature_count == 3000
