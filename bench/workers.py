@@ -36,6 +36,7 @@ DEFAULT_SERVERS = [
     "gunicorn -w 1 -k gthread --threads 8",
     "gunicorn -w 2 -k gthread --threads 4",
     "gunicorn -w 4 -k gthread --threads 2",
+    "gunicorn -w 1 -k gthread --threads 8 --preload",
     "gunicorn -w 2 -k gthread --threads 4 --preload",
     "gunicorn -w 4 -k gthread --threads 2 --preload",
     "waitress --threads=8 (scripts/serve)",
@@ -135,8 +136,12 @@ def run(shape: str, env: dict[str, str]) -> dict:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        pid = server.pid if not shape.startswith("waitress") else _python_child(server.pid)
-        workers = children(pid) if shape.startswith("gunicorn") else [pid]
+        pid = server.pid
+        workers = [pid]
+        if shape.startswith("gunicorn"):
+            expected = int(shape.split("-w ")[1].split()[0])
+            while len(workers := children(pid)) < expected:
+                time.sleep(0.1)
         warmed = warm(workers)
         out = WORK / "results" / f"workers_{shape.replace(' ', '_').replace('/', '')}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +155,11 @@ def run(shape: str, env: dict[str, str]) -> dict:
         mem = {p: memory(p) for p in processes}
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     rps = {(r["query"], r["concurrency"]): r["rps"] for r in results}
     scaling = {q: round(rps[(q, 8)] / rps[(q, 1)], 2) for q in SHAPES.split(",")
                if rps.get((q, 1)) and rps.get((q, 8))}
@@ -161,11 +170,6 @@ def run(shape: str, env: dict[str, str]) -> dict:
             "rps_c8": {q: rps.get((q, 8)) for q in SHAPES.split(",")},
             "c8_over_c1": scaling,
             "p50_ms_c1": {r["query"]: r["p50_ms"] for r in results if r["concurrency"] == 1}}
-
-
-def _python_child(pid: int) -> int:
-    """scripts/serve execs Python: the same pid."""
-    return pid
 
 
 def main() -> None:

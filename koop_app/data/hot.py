@@ -28,7 +28,7 @@ import pyarrow as pa
 from koop_app.conf import koop_settings
 from koop_app.data import duck, hotfiles
 from koop_app.data.hotfiles import HotFile
-from koop_app.data.normalize import GEOMETRY_COLUMN, SourceAnswers
+from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN, SourceAnswers
 from koop_app.data.schema import LayerSchema
 
 # The table inside every hot file; its comment holds the LayerTable fields as JSON.
@@ -407,8 +407,21 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
 
 
 def _order_sql(schema: LayerSchema, names: list[str]) -> str:
-    """The row order of a built file (see KOOP['HOT_ORDER'])."""
-    return ""
+    """The row order of a built file: the source's (ids ascending), or KOOP['HOT_ORDER'].
+
+    DuckDB skips row groups by their min/max per column. In id order, pages (ORDER BY the
+    object id LIMIT n, every query's default) stop after the first row groups; in Hilbert
+    order of the features' box centres, small envelopes (map tiles) read a few row groups
+    but pages read every row. Measured in bench/RESULTS.md ("Hot files").
+    """
+    if koop_settings.HOT_ORDER != "hilbert" or not set(BBOX_COLUMNS) <= set(names):
+        return ""
+    xmin, ymin, xmax, ymax = (duck.quote_ident(c) for c in BBOX_COLUMNS)
+    box = schema.extent or (-180.0, -90.0, 180.0, 90.0)
+    bounds = (f"{{'min_x': {float(box[0])}, 'min_y': {float(box[1])}, "
+              f"'max_x': {float(box[2])}, 'max_y': {float(box[3])}}}::BOX_2D")
+    return (f" ORDER BY ST_Hilbert(({xmin} + {xmax}) / 2, ({ymin} + {ymax}) / 2, {bounds})"
+            f" NULLS LAST")
 
 
 def _column_sql(schema: LayerSchema, name: str) -> str:

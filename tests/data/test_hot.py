@@ -284,3 +284,18 @@ def test_a_failed_build_leaves_no_file(hot_dir, shared):
         shared.put("a", "v1", stream, LAYER.schema, 0.0)
     assert list(hot_dir.glob("*/*.duckdb*")) == [] and list(hot_dir.glob("*/*.partial")) == []
     assert shared.get("a", "v1") is None
+
+
+def test_a_hilbert_ordered_file_answers_the_same(hot_dir, shared, settings):
+    points = normalize(collection([feature({"n": i}, point((i * 37) % 100, (i * 53) % 100))
+                                   for i in range(500)]), label="hilbert",
+                       assign_ids=lambda keys: pa.array(range(1, len(keys) + 1)))
+    settings.KOOP = {**settings.KOOP, "HOT_ORDER": "hilbert"}
+    table = shared.put("h", "v1", points.table, points.schema, 0.0)
+    cursor = shared.cursor()
+    stored = [n for (n,) in cursor.execute(f"SELECT n FROM {table.table_name}").fetchall()]
+    assert sorted(stored) == list(range(500)) and stored != list(range(500))
+    inside = cursor.execute(f"SELECT n FROM {table.table_name} WHERE _koop_xmin BETWEEN 10 AND 20 "
+                            "AND _koop_ymin BETWEEN 10 AND 20 ORDER BY n").fetchall()
+    assert [n for (n,) in inside] == [i for i in range(500) if 10 <= (i * 37) % 100 <= 20
+                                      and 10 <= (i * 53) % 100 <= 20]
