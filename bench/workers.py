@@ -39,7 +39,10 @@ DEFAULT_SERVERS = [
     "gunicorn -w 1 -k gthread --threads 8 --preload",
     "gunicorn -w 2 -k gthread --threads 4 --preload",
     "gunicorn -w 4 -k gthread --threads 2 --preload",
-    "waitress --threads=8 (scripts/serve)",
+    "waitress --workers=1 --threads=8",
+    "waitress --workers=2 --threads=4",
+    "waitress --workers=4 --threads=2",
+    "KOOP_DUCKDB_THREADS=1 waitress --workers=2 --threads=4",
 ]
 
 
@@ -74,8 +77,9 @@ def prepare(env: dict[str, str]) -> None:
 
 def command(shape: str) -> list[str]:
     address = f"127.0.0.1:{PORT}"
-    if shape.startswith("waitress"):
-        return ["scripts/serve", sys.executable, address]
+    if shape.startswith("waitress"):  # scripts/serve's server, its other options left default
+        return [sys.executable, "-m", "koopsite.server", f"--listen={address}",
+                *shape.split()[1:], "koopsite.wsgi:application"]
     return [*GUNICORN, "-b", address, *shape.split()[1:]]
 
 
@@ -124,8 +128,13 @@ def warm(workers: list[int]) -> float:
     return time.monotonic() - started
 
 
-def run(shape: str, env: dict[str, str]) -> dict:
-    server = subprocess.Popen(command(shape), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+def run(label: str, env: dict[str, str]) -> dict:
+    """One server shape; leading NAME=value words are its environment (KOOP_DUCKDB_THREADS=1)."""
+    words = label.split()
+    extra = dict(w.split("=", 1) for w in words if "=" in w and w[:1].isupper())
+    shape = " ".join(w for w in words if not ("=" in w and w[:1].isupper()))
+    server = subprocess.Popen(command(shape), cwd=ROOT, env={**env, **extra},
+                              stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -138,20 +147,20 @@ def run(shape: str, env: dict[str, str]) -> dict:
                 time.sleep(0.1)
         pid = server.pid
         workers = [pid]
-        if shape.startswith("gunicorn"):
-            expected = int(shape.split("-w ")[1].split()[0])
+        expected = int(shape.replace("--workers=", "-w ").split("-w ")[1].split()[0])
+        if shape.startswith("gunicorn") or expected > 1:
             while len(workers := children(pid)) < expected:
                 time.sleep(0.1)
         warmed = warm(workers)
-        out = WORK / "results" / f"workers_{shape.replace(' ', '_').replace('/', '')}.json"
+        out = WORK / "results" / f"workers_{label.replace(' ', '_').replace('/', '')}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, str(WORK / "koop-ref" / "bench.py"),
                         "--base", f"http://127.0.0.1:{PORT}/geojson/rest", "--service", DATASET,
                         "--duration", DURATION, "--concurrency", "1,8", "--only", SHAPES,
-                        "--tool", "wrk", "--json", str(out), "--label", shape],
+                        "--tool", "wrk", "--json", str(out), "--label", label],
                        check=True, stdout=subprocess.DEVNULL)
         results = json.loads(out.read_text())["results"]
-        processes = [pid, *workers] if shape.startswith("gunicorn") else [pid]
+        processes = [pid, *workers] if workers != [pid] else [pid]
         mem = {p: memory(p) for p in processes}
     finally:
         server.terminate()
@@ -164,7 +173,7 @@ def run(shape: str, env: dict[str, str]) -> dict:
     scaling = {q: round(rps[(q, 8)] / rps[(q, 1)], 2) for q in SHAPES.split(",")
                if rps.get((q, 1)) and rps.get((q, 8))}
     total = {k: sum(m[k] for m in mem.values()) for k in ("rss", "pss", "uss")}
-    return {"server": shape, "workers": len(workers), "warm_s": round(warmed, 1),
+    return {"server": label, "workers": len(workers), "warm_s": round(warmed, 1),
             "total_mib": total, "per_process_mib": list(mem.values()),
             "rps_c1": {q: rps.get((q, 1)) for q in SHAPES.split(",")},
             "rps_c8": {q: rps.get((q, 8)) for q in SHAPES.split(",")},
