@@ -127,8 +127,8 @@ def check_hot_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     from koop_app.data import hotfiles
 
     messages: list[checks.CheckMessage] = []
-    if koop_settings.HOT_ORDER not in (None, "hilbert"):
-        messages.append(checks.Error(f"KOOP['HOT_ORDER'] must be None or 'hilbert', not "
+    if koop_settings.HOT_ORDER not in (None, "cells", "hilbert"):
+        messages.append(checks.Error(f"KOOP['HOT_ORDER'] must be None, 'cells' or 'hilbert', not "
                                      f"{koop_settings.HOT_ORDER!r}.", id="koop_app.E060"))
     threads = koop_settings.DUCKDB_THREADS
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)

@@ -406,22 +406,36 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
     return int(count), sizes[0]
 
 
+# "cells": Hilbert cells hold at least this many rows (4 of DuckDB's row groups of 122,880).
+CELL_ROWS = 4 * 122_880
+
+
 def _order_sql(schema: LayerSchema, names: list[str]) -> str:
     """The row order of a built file: the source's (ids ascending), or KOOP['HOT_ORDER'].
 
     DuckDB skips row groups by their min/max per column. In id order, pages (ORDER BY the
     object id LIMIT n, every query's default) stop after the first row groups; in Hilbert
     order of the features' box centres, small envelopes (map tiles) read a few row groups
-    but pages read every row. Measured in bench/RESULTS.md ("Hot files").
+    but pages read every row. "cells" is between: ids ascending within coarse Hilbert cells
+    of at least CELL_ROWS rows each (4^k cells, k from the row count; one cell, i.e. id order,
+    below ~2M rows), so a tile reads its cell and a page the first row groups of each cell.
+    Measured in bench/RESULTS.md ("Hot files").
     """
-    if koop_settings.HOT_ORDER != "hilbert" or not set(BBOX_COLUMNS) <= set(names):
+    order = koop_settings.HOT_ORDER
+    if order not in ("hilbert", "cells") or not set(BBOX_COLUMNS) <= set(names):
         return ""
     xmin, ymin, xmax, ymax = (duck.quote_ident(c) for c in BBOX_COLUMNS)
     box = schema.extent or (-180.0, -90.0, 180.0, 90.0)
     bounds = (f"{{'min_x': {float(box[0])}, 'min_y': {float(box[1])}, "
               f"'max_x': {float(box[2])}, 'max_y': {float(box[3])}}}::BOX_2D")
-    return (f" ORDER BY ST_Hilbert(({xmin} + {xmax}) / 2, ({ymin} + {ymax}) / 2, {bounds})"
-            f" NULLS LAST")
+    curve = f"ST_Hilbert(({xmin} + {xmax}) / 2, ({ymin} + {ymax}) / 2, {bounds})"
+    if order == "hilbert":
+        return f" ORDER BY {curve} NULLS LAST"
+    level = (f"least(15, greatest(0, floor(log(count(*) OVER () / {CELL_ROWS}) / log(4))))"
+             f"::INTEGER")
+    oid = duck.quote_ident(schema.object_id_field)
+    return (f" ORDER BY CAST({curve} AS UBIGINT) >> (32 - 2 * {level}) NULLS LAST,"
+            f" {oid}")
 
 
 def _column_sql(schema: LayerSchema, name: str) -> str:

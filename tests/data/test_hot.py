@@ -299,3 +299,18 @@ def test_a_hilbert_ordered_file_answers_the_same(hot_dir, shared, settings):
                             "AND _koop_ymin BETWEEN 10 AND 20 ORDER BY n").fetchall()
     assert [n for (n,) in inside] == [i for i in range(500) if 10 <= (i * 37) % 100 <= 20
                                       and 10 <= (i * 53) % 100 <= 20]
+
+
+def test_cells_keep_ids_ascending_within_coarse_hilbert_cells(hot_dir, shared, settings,
+                                                              monkeypatch):
+    points = normalize(collection([feature({"n": i}, point((i * 37) % 100, (i * 53) % 100))
+                                   for i in range(500)]), label="cells",
+                       assign_ids=lambda keys: pa.array(range(1, len(keys) + 1)))
+    settings.KOOP = {**settings.KOOP, "HOT_ORDER": "cells"}
+    monkeypatch.setattr(hot, "CELL_ROWS", 30)  # 500 rows: 4^2 cells of ~31
+    table = shared.put("c", "v1", points.table, points.schema, 0.0)
+    ids = [i for (i,) in shared.cursor().execute(
+        f"SELECT OBJECTID FROM {table.table_name}").fetchall()]
+    assert sorted(ids) == list(range(1, 501)) and ids != sorted(ids)
+    runs = sum(1 for a, b in zip(ids, ids[1:], strict=False) if b < a) + 1
+    assert 2 <= runs <= 16  # ascending runs: one per cell
