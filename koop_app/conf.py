@@ -49,10 +49,12 @@ DEFAULTS: dict[str, Any] = {
     # attaches read-only (one copy for all workers). None: <settings.VAR_DIR>/hot (else a folder
     # in the system's temporary directory); False: in-memory tables in each process.
     "HOT_DIR": None,
-    # Row order of hot files: None (the source's, ids ascending: fast pages) or "hilbert" (box
-    # centres along a Hilbert curve: small envelopes such as map tiles read few row groups,
-    # but pages ordered by id read every row). bench/RESULTS.md, "Hot files", has the numbers.
-    "HOT_ORDER": None,
+    # Row order of hot files. "cells" (default): ids ascending within coarse Hilbert cells of
+    # the features' box centres, 4^k cells of >= ~490k rows (so the source's id order below ~2M
+    # rows): map tiles read their cell, pages ordered by id the first row groups of each cell.
+    # None: the source's order (fastest pages, tiles read every row); "hilbert": along the
+    # curve (fastest tiles, pages read every row). bench/RESULTS.md, "Hot files".
+    "HOT_ORDER": "cells",
     # Disk budget of HOT_DIR: beyond it, files no process uses go, least recently used first.
     "HOT_DISK_MAX_BYTES": None,
     # Each process's DuckDB: memory limit (e.g. "512MB"; None: DuckDB's default of 80% of RAM)

@@ -222,7 +222,8 @@ KOOP = {
     # in-memory tables in each process), and each process's DuckDB memory and threads.
     "HOT_DIR": {"off": False, "": None}.get(os.environ.get("KOOP_HOT_DIR", ""),
                                              os.environ.get("KOOP_HOT_DIR")),
-    "HOT_ORDER": os.environ.get("KOOP_HOT_ORDER") or None,
+    "HOT_ORDER": {"source": None}.get(os.environ.get("KOOP_HOT_ORDER", "cells"),
+                                      os.environ.get("KOOP_HOT_ORDER", "cells")),
     "DUCKDB_MEMORY_LIMIT": os.environ.get("KOOP_DUCKDB_MEMORY_LIMIT") or None,
     "DUCKDB_THREADS": int(os.environ["KOOP_DUCKDB_THREADS"])
     if os.environ.get("KOOP_DUCKDB_THREADS") else None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import threading
 import time
@@ -212,7 +213,7 @@ class HotTables:
             name = f"layer_{next(self._names)}"
             con = self._connection().cursor()
         try:
-            count, nbytes = _copy_rows(con, name, rows, schema, ordered=False)
+            count, nbytes, _ = _copy_rows(con, name, rows, schema)
         except BaseException:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             raise
@@ -226,31 +227,44 @@ class HotTables:
     def _build(self, hot: HotFile, key: str, version: str,
                rows: pa.Table | pa.RecordBatchReader, schema: LayerSchema, fetched_at: float,
                layer_id: int, kind: str) -> None:
-        """Write the file under a temporary name, then rename it into place (atomic)."""
-        partial = hot.partial()
+        """Write the file under a temporary name, then rename it into place (atomic).
+
+        Rows are copied as they stream in; a file to be reordered (KOOP['HOT_ORDER']) is then
+        written again, sorted, into a second temporary file: the row count is known by then,
+        and the first copy needed no memory beyond a batch.
+        """
+        partials = [hot.partial()]
         with self._lock:
             alias = f"b_{next(self._names)}"
             con = self._connection().cursor()
         try:
-            con.execute(f"ATTACH {duck.quote_string(str(partial))} AS {alias}")
+            con.execute(f"ATTACH {duck.quote_string(str(partials[0]))} AS {alias}")
             try:
-                count, nbytes = _copy_rows(con, f"{alias}.{FILE_TABLE}", rows, schema,
-                                           ordered=True)
+                count, nbytes, names = _copy_rows(con, f"{alias}.{FILE_TABLE}", rows, schema)
+                order = _order_sql(schema, names, count)
+                if order:
+                    con.execute(f"DETACH {alias}")
+                    partials.append(hot.partial())
+                    con.execute(f"ATTACH {duck.quote_string(str(partials[0]))} AS {alias}_in "
+                                "(READ_ONLY)")
+                    con.execute(f"ATTACH {duck.quote_string(str(partials[1]))} AS {alias}")
+                    con.execute(f"CREATE TABLE {alias}.{FILE_TABLE} AS SELECT * FROM "
+                                f"{alias}_in.{FILE_TABLE}{order}")
+                    con.execute(f"DETACH {alias}_in")
                 meta = {"key": key, "version": version, "schema": schema.as_dict(),
                         "count": count, "nbytes": nbytes, "fetched_at": fetched_at,
                         "layer_id": layer_id, "kind": kind}
                 con.execute(f"COMMENT ON TABLE {alias}.{FILE_TABLE} IS "
                             f"{duck.quote_string(orjson.dumps(meta).decode())}")
             finally:
+                con.execute(f"DETACH DATABASE IF EXISTS {alias}_in")
                 con.execute(f"DETACH DATABASE IF EXISTS {alias}")
-            os.replace(partial, hot.path)
-        except BaseException:
-            for path in (partial, Path(f"{partial}.wal")):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            raise
+            os.replace(partials[-1], hot.path)
         finally:
             con.close()
+            for path in partials + [Path(f"{p}.wal") for p in partials]:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
 
     def _attach(self, key: str, version: str, hot: HotFile) -> LayerTable:
         """Attach ``hot`` read-only and serve it as ``key`` (the caller holds its build lock)."""
@@ -381,9 +395,9 @@ class HotTables:
 
 
 def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
-               rows: pa.Table | pa.RecordBatchReader, schema: LayerSchema,
-               ordered: bool) -> tuple[int, int]:
-    """CREATE TABLE ``target`` from ``rows``; its row count and the decoded bytes read."""
+               rows: pa.Table | pa.RecordBatchReader, schema: LayerSchema
+               ) -> tuple[int, int, list[str]]:
+    """CREATE TABLE ``target`` from ``rows``: its row count, the decoded bytes, the columns."""
     reader = rows.to_reader() if isinstance(rows, pa.Table) else rows
     sizes = [0]
 
@@ -395,34 +409,36 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
     stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
     names = reader.schema.names
     columns = ", ".join(_column_sql(schema, c) for c in names)
-    order = _order_sql(schema, names) if ordered else ""
     view = f"incoming_{threading.get_ident()}"
     con.register(view, stream)
     try:
-        con.execute(f"CREATE TABLE {target} AS SELECT {columns} FROM {view}{order}")
+        con.execute(f"CREATE TABLE {target} AS SELECT {columns} FROM {view}")
     finally:
         con.unregister(view)
     (count,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
-    return int(count), sizes[0]
+    return int(count), sizes[0], names
 
 
 # "cells": Hilbert cells hold at least this many rows (4 of DuckDB's row groups of 122,880).
 CELL_ROWS = 4 * 122_880
 
 
-def _order_sql(schema: LayerSchema, names: list[str]) -> str:
+def _order_sql(schema: LayerSchema, names: list[str], count: int) -> str:
     """The row order of a built file: the source's (ids ascending), or KOOP['HOT_ORDER'].
 
     DuckDB skips row groups by their min/max per column. In id order, pages (ORDER BY the
     object id LIMIT n, every query's default) stop after the first row groups; in Hilbert
     order of the features' box centres, small envelopes (map tiles) read a few row groups
     but pages read every row. "cells" is between: ids ascending within coarse Hilbert cells
-    of at least CELL_ROWS rows each (4^k cells, k from the row count; one cell, i.e. id order,
-    below ~2M rows), so a tile reads its cell and a page the first row groups of each cell.
-    Measured in bench/RESULTS.md ("Hot files").
+    of at least CELL_ROWS rows each (4^k cells, k from the row count; one cell, i.e. id order
+    and no sort, below ~2M rows), so a tile reads its cell and a page the first row groups of
+    each cell. Measured in bench/RESULTS.md ("Hot files").
     """
     order = koop_settings.HOT_ORDER
     if order not in ("hilbert", "cells") or not set(BBOX_COLUMNS) <= set(names):
+        return ""
+    level = min(15, int(math.log(count / CELL_ROWS, 4))) if count >= CELL_ROWS else 0
+    if order == "cells" and level == 0:
         return ""
     xmin, ymin, xmax, ymax = (duck.quote_ident(c) for c in BBOX_COLUMNS)
     box = schema.extent or (-180.0, -90.0, 180.0, 90.0)
@@ -431,11 +447,8 @@ def _order_sql(schema: LayerSchema, names: list[str]) -> str:
     curve = f"ST_Hilbert(({xmin} + {xmax}) / 2, ({ymin} + {ymax}) / 2, {bounds})"
     if order == "hilbert":
         return f" ORDER BY {curve} NULLS LAST"
-    level = (f"least(15, greatest(0, floor(log(count(*) OVER () / {CELL_ROWS}) / log(4))))"
-             f"::INTEGER")
-    oid = duck.quote_ident(schema.object_id_field)
-    return (f" ORDER BY CAST({curve} AS UBIGINT) >> (32 - 2 * {level}) NULLS LAST,"
-            f" {oid}")
+    return (f" ORDER BY CAST({curve} AS UBIGINT) >> {32 - 2 * level} NULLS LAST, "
+            f"{duck.quote_ident(schema.object_id_field)}")
 
 
 def _column_sql(schema: LayerSchema, name: str) -> str:
