@@ -46,6 +46,9 @@ def env() -> dict[str, str]:
                 "KOOP_DATA_DIR": str(BIG / "data"), "DJANGO_DEBUG": "0",
                 "KOOP_LOG_LEVEL": "WARNING", "CELERY_BROKER_URL": "memory://",
                 "MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"})
+    for name in ("KOOP_DUCKDB_THREADS", "KOOP_DUCKDB_MEMORY_LIMIT", "KOOP_HOT_ORDER"):
+        if os.environ.get(name):  # the settings being compared
+            out[name] = os.environ[name]
     return out
 
 
@@ -227,7 +230,8 @@ def serve() -> None:
         clock = time.perf_counter()
         get(QUERY + urllib.parse.urlencode(SHAPES["count_all"]))
         first = time.perf_counter() - clock
-        results = {"server": f"gunicorn {SERVER}", "first_answer_s": round(first, 2)}
+        results = {"server": f"gunicorn {SERVER}", "first_answer_s": round(first, 2),
+                   "duckdb_threads": os.environ.get("KOOP_DUCKDB_THREADS", "cores")}
         for name, params in SHAPES.items():
             url = QUERY + urllib.parse.urlencode(params)
             for _ in range(6):  # every worker warm
