@@ -160,11 +160,22 @@ class HotTables:
             if not hot.path.exists():
                 return None
         with hotfiles.build_lock(hot):
+            mine_now = self._already(key, version)
+            if mine_now is not None:  # another thread attached it meanwhile
+                return mine_now
             try:
                 return self._attach(key, version, hot)
             except DamagedFile:
                 hotfiles.delete_now(hot)
                 return None
+
+    def _already(self, key: str, version: str) -> LayerTable | None:
+        """``key`` at ``version`` if this process serves it or still holds it retired."""
+        with self._lock:
+            served = self._tables.get(key)
+            if served is not None and served.version == version:
+                return served
+            return self._revive(key, version)
 
     def put(
         self, key: str, version: str, rows: pa.Table | pa.RecordBatchReader, schema: LayerSchema,
@@ -190,10 +201,9 @@ class HotTables:
         self._sweep_once(root)
         hot = HotFile.of(root, key, version)
         with hotfiles.build_lock(hot):
-            with self._lock:
-                entry = self._tables.get(key)
-                if entry is not None and entry.version == version:  # another thread's
-                    return entry
+            entry = self._already(key, version)
+            if entry is not None:  # another thread's
+                return entry
             if hot.path.exists():
                 try:
                     return self._attach(key, version, hot)

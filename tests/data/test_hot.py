@@ -314,3 +314,22 @@ def test_cells_keep_ids_ascending_within_coarse_hilbert_cells(hot_dir, shared, s
     assert sorted(ids) == list(range(1, 501)) and ids != sorted(ids)
     runs = sum(1 for a, b in zip(ids, ids[1:], strict=False) if b < a) + 1
     assert 2 <= runs <= 16  # ascending runs: one per cell
+
+
+def test_threads_attaching_one_file_at_once_share_one_attachment(hot_dir, shared):
+    import threading
+
+    put(shared, "a")
+    other = HotTables()
+    found = []
+    try:
+        threads = [threading.Thread(target=lambda: found.append(other.get("a", "v1")))
+                   for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len({t.table_name for t in found}) == 1 and None not in found
+        assert other.usage()["attached_files"] == 1 and files(hot_dir) == ["v1.duckdb"]
+    finally:
+        other.clear()
