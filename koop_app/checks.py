@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,34 @@ def check_error_middleware(app_configs: Any = None, **kwargs: Any) -> list[check
         hint=f"Put {ERROR_MIDDLEWARE!r} first: ArcGIS clients then get GeoServices JSON for "
              "body limits, unknown routes and failures outside views.",
         id="koop_app.W010")]
+
+
+@checks.register()
+def check_hot_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """KOOP['HOT_ORDER'] known; KOOP['HOT_DIR'] writable; DuckDB threads a positive integer."""
+    from koop_app.data import hotfiles
+
+    messages: list[checks.CheckMessage] = []
+    if koop_settings.HOT_ORDER not in (None, "cells", "hilbert"):
+        messages.append(checks.Error(f"KOOP['HOT_ORDER'] must be None, 'cells' or 'hilbert', not "
+                                     f"{koop_settings.HOT_ORDER!r}.", id="koop_app.E060"))
+    threads = koop_settings.DUCKDB_THREADS
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        messages.append(checks.Error(f"KOOP['DUCKDB_THREADS'] must be a positive integer or "
+                                     f"None, not {threads!r}.", id="koop_app.E061"))
+    folder = hotfiles.folder()
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            messages.append(checks.Warning(
+                f"KOOP['HOT_DIR'] {str(folder)!r} is not a writable folder: layers cannot be "
+                "shared between processes and loading them will fail.",
+                hint="Point KOOP['HOT_DIR'] at a local folder the web processes can write, or "
+                     "set it to False for in-memory tables in each process.",
+                id="koop_app.W060"))
+    return messages

@@ -47,6 +47,22 @@ DEFAULTS: dict[str, Any] = {
     "POINTER_CHECK_SECONDS": 1.0,
     # Memory budget for decoded tables kept in each process.
     "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
+    # Where stored layers are materialised once per host as DuckDB files that every process
+    # attaches read-only (one copy for all workers). None: <settings.VAR_DIR>/hot (else a folder
+    # in the system's temporary directory); False: in-memory tables in each process.
+    "HOT_DIR": None,
+    # Row order of hot files. "cells" (default): ids ascending within coarse Hilbert cells of
+    # the features' box centres, 4^k cells of >= ~490k rows (so the source's id order below ~2M
+    # rows): map tiles read their cell, pages ordered by id the first row groups of each cell.
+    # None: the source's order (fastest pages, tiles read every row); "hilbert": along the
+    # curve (fastest tiles, pages read every row). bench/RESULTS.md, "Hot files".
+    "HOT_ORDER": "cells",
+    # Disk budget of HOT_DIR: beyond it, files no process uses go, least recently used first.
+    "HOT_DISK_MAX_BYTES": None,
+    # Each process's DuckDB: memory limit (e.g. "512MB"; None: DuckDB's default of 80% of RAM)
+    # and threads (None: one per core). Attached files are read into this memory as queried.
+    "DUCKDB_MEMORY_LIMIT": None,
+    "DUCKDB_THREADS": None,
     # How many rows one query may return at most, whatever maxRecordCount says.
     "MAX_RESULT_RECORDS": 100_000,
     # --- Token security and per-dataset access (koop_app/auth) ---

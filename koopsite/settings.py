@@ -218,6 +218,15 @@ KOOP = {
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).
     "ALLOWED_SOURCE_NETWORKS": _env_list("KOOP_ALLOWED_SOURCE_NETWORKS", []),
+    # Hot layers as DuckDB files shared by the host's processes (default VAR_DIR/hot; "off":
+    # in-memory tables in each process), and each process's DuckDB memory and threads.
+    "HOT_DIR": {"off": False, "": None}.get(os.environ.get("KOOP_HOT_DIR", ""),
+                                             os.environ.get("KOOP_HOT_DIR")),
+    "HOT_ORDER": {"source": None}.get(os.environ.get("KOOP_HOT_ORDER", "cells"),
+                                      os.environ.get("KOOP_HOT_ORDER", "cells")),
+    "DUCKDB_MEMORY_LIMIT": os.environ.get("KOOP_DUCKDB_MEMORY_LIMIT") or None,
+    "DUCKDB_THREADS": int(os.environ["KOOP_DUCKDB_THREADS"])
+    if os.environ.get("KOOP_DUCKDB_THREADS") else None,
 }
 
 # Structured logs: one JSON object a line (KOOP_LOG_FORMAT=json, the default) for log

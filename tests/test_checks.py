@@ -11,3 +11,16 @@ def test_error_middleware_must_come_first(settings):
     assert [m.id for m in check_error_middleware()] == ["koop_app.W010"]
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, ERROR_MIDDLEWARE]
     assert [m.id for m in check_error_middleware()] == ["koop_app.W010"]
+
+
+def test_hot_settings_are_checked(settings, tmp_path):
+    from koop_app.checks import check_hot_settings
+
+    settings.KOOP = {**settings.KOOP, "HOT_DIR": str(tmp_path / "hot")}
+    assert check_hot_settings() == []
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    settings.KOOP = {**settings.KOOP, "HOT_ORDER": "zorder", "DUCKDB_THREADS": 0,
+                     "HOT_DIR": str(blocker / "hot")}
+    assert [m.id for m in check_hot_settings()] == ["koop_app.E060", "koop_app.E061",
+                                                    "koop_app.W060"]

@@ -184,3 +184,27 @@ def test_make_run_starts_a_killed_worker_again(tmp_path):
     while worker_processes(marker) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert worker_processes(marker) == {}  # stopping make run stops its worker too
+
+
+def test_several_workers_share_one_hot_file_and_stop_together(tmp_path):
+    """KOOP_WEB_WORKERS=2: two waitress processes on one socket, one file per layer version."""
+    env = site_env(tmp_path, CELERY_BROKER_URL="memory://", KOOP_WEB_WORKERS="2",
+                   KOOP_WEB_THREADS="2")
+    prepare(env)
+    places = ("/geojson/rest/services/places/FeatureServer/0/query?where=1%3D1"
+              "&returnCountOnly=true&f=json")
+    with ServedSite(env) as served:
+        seen: dict[int, dict] = {}
+        deadline = time.monotonic() + 60
+        while len(seen) < 2 and time.monotonic() < deadline:
+            status, body = get(served.port, places, timeout=30)
+            assert status == 200 and "count" in orjson.loads(body)
+            process = orjson.loads(get(served.port, "/health", timeout=10)[1])["process"]
+            if process["hot_tables"]["tables"]:
+                seen[process["pid"]] = process["hot_tables"]
+        assert len(seen) == 2 and all(t["attached_files"] >= 1 for t in seen.values())
+        assert len(list((tmp_path / "hot").glob("*/*.duckdb"))) == 1
+        pids = list(seen)
+    for pid in pids:  # stopping the server stopped its workers
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text()

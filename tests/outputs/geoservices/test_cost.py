@@ -118,8 +118,9 @@ class TestTimeLimit:
 
     def test_every_statement_goes_through_the_limit(self, client, many, settings):
         post(client, returnCountOnly="true")
-        (table_name,) = [row[0] for row in hot_tables.cursor().execute(
-            "SELECT table_name FROM duckdb_tables()").fetchall()]
+        (table_name,) = [name if database == "memory" else f"{database}.{name}"
+                         for database, name in hot_tables.cursor().execute(
+                             "SELECT database_name, table_name FROM duckdb_tables()").fetchall()]
         settings.KOOP = {**settings.KOOP, "QUERY_TIMEOUT_SECONDS": 0.2}
         started = time.monotonic()
         with pytest.raises(QueryTimeoutError) as stopped:
