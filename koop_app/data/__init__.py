@@ -260,7 +260,7 @@ def _put_hot(pointer: cache.Pointer, built, *, pass_through: bool) -> tuple[Laye
     return tuple(
         hot_tables.put(hot_key(pointer.key, layer_id), pointer.version, layer.table,
                        layer.schema, pointer.fetched_at, layer.answers if pass_through else None,
-                       layer_id=layer_id, kind=kind)
+                       layer_id=layer_id, kind=kind, shared=not pass_through)
         for (layer_id, kind), layer in zip(built.kinds, built.layers, strict=True))
 
 
