@@ -26,15 +26,14 @@ from django.dispatch import Signal
 
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
-from koop_app.data.arrowio import stream_ipc, write_ipc
-from koop_app.data.fetch import fetch
+from koop_app.data.arrowio import stream_ipc
 from koop_app.data.hot import LayerTable, hot_tables
-from koop_app.data.normalize import Overrides, normalize
+from koop_app.data.ingest import Progress, read_layers
+from koop_app.data.normalize import Overrides
 from koop_app.errors import (
     KoopError,
     NotFoundError,
     ProviderError,
-    SourceFormatError,
     SourceTimeoutError,
 )
 from koop_app.logs import log_event
@@ -395,62 +394,20 @@ def _log_refresh(dataset: Dataset, started: datetime, clock: float, trigger: str
     return duration_ms
 
 
-def split_layers(collection: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-    """(layer id, kind, FeatureCollection) for a plain collection or {layers, tables}."""
-    if "layers" not in collection and "tables" not in collection:
-        return [(0, "layer", collection)]
-    entries: list[tuple[int, str, dict[str, Any]]] = []
-    for kind, name in (("layer", "layers"), ("table", "tables")):
-        items = collection.get(name) or []
-        if not isinstance(items, list):
-            raise SourceFormatError(f"'{name}' must be a list of FeatureCollections.")
-        for item in items:
-            if not isinstance(item, dict):
-                raise SourceFormatError(f"An entry of '{name}' is not a FeatureCollection.")
-            wanted = (item.get("metadata") or {}).get("id")
-            layer_id = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) \
-                else len(entries)
-            entries.append((layer_id, kind, item))
-    layer_ids = [entry[0] for entry in entries]
-    if not entries or len(set(layer_ids)) != len(layer_ids):
-        raise SourceFormatError("Layer ids must be present and unique.")
-    return sorted(entries, key=lambda entry: entry[0])
-
-
-def _relationships(parts: list[tuple[int, str, dict[str, Any]]]) -> tuple[dict[str, Any], ...]:
-    """Relationships declared in each layer's metadata, with the layer they start from."""
-    found = []
-    for layer_id, _, part in parts:
-        for item in (part.get("metadata") or {}).get("relationships") or []:
-            if isinstance(item, dict):
-                found.append({**item, "originLayerId": layer_id})
-    return tuple(found)
-
-
 def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
-           keep_hot: bool = True, trace: _Trace | None = None) -> LayerSet:
+           keep_hot: bool = True, trace: _Trace | None = None,
+           progress: Progress | None = None) -> LayerSet:
     trace = trace or _Trace()
     plugin = dataset.provider.plugin
     key = plugin.create_key(request)
     label = dataset.route_label
     started = time.perf_counter()
-    collection = fetch(plugin, request, label, quiet=not store)
-    trace.fetch_ms = round((time.perf_counter() - started) * 1000)
-    parts = split_layers(collection)
-    single = len(parts) == 1 and parts[0][0] == 0
-    layers = []
-    for layer_id, _kind, part in parts:
-        ids_key = key if single else f"{key}|{layer_id}"
-        layers.append(normalize(
-            part,
-            label=label if single else f"{label} layer {layer_id}",
-            assign_ids=lambda keys, ids_key=ids_key: ids.assign_ids(ids_key, keys),
-            overrides=overrides_of(dataset) if single or layer_id == parts[0][0] else Overrides(),
-            check_geojson=koop_settings.validate_geojson,
-        ))
-    blobs = {layer_id: write_ipc(layer.table) for (layer_id, _, _), layer in zip(parts, layers,
-                                                                                 strict=True)}
-    trace.normalize_ms = round((time.perf_counter() - started) * 1000) - trace.fetch_ms
+    ingested = read_layers(plugin, request, key=key, label=label,
+                           overrides=overrides_of(dataset),
+                           quiet=not store, progress=progress)
+    parts = ingested.layers
+    blobs = {layer.layer_id: layer.blob for layer in parts}
+    trace.fetch_ms, trace.normalize_ms = ingested.fetch_ms, ingested.normalize_ms
     trace.layers = len(parts)
     trace.bytes = sum(len(blob) for blob in blobs.values())
     digest = hashlib.blake2b(digest_size=8)
@@ -460,21 +417,20 @@ def _build(dataset: Dataset, request: ProviderRequest, *, store: bool,
     if not store:  # a pass-through answer belongs to this request alone
         version = f"{version}-{uuid.uuid4().hex[:8]}"
     now = time.time()
-    ttl = collection.get("ttl") if isinstance(collection.get("ttl"), (int, float)) else None
-    ttl = ttl if ttl is not None else dataset.effective_ttl
-    entries = tuple(cache.LayerEntry(layer_id, kind, layer.schema, layer.table.num_rows,
-                                     len(blobs[layer_id]))
-                    for (layer_id, kind, _), layer in zip(parts, layers, strict=True))
-    pointer = cache.Pointer(key, version, now, now + ttl, entries, _relationships(parts))
+    ttl = ingested.ttl if ingested.ttl is not None else dataset.effective_ttl
+    entries = tuple(cache.LayerEntry(layer.layer_id, layer.kind, layer.schema, layer.count,
+                                     len(layer.blob)) for layer in parts)
+    pointer = cache.Pointer(key, version, now, now + ttl, entries, ingested.relationships)
     if store:
         clock = time.perf_counter()
         cache.store(pointer, blobs)
         trace.store_ms = round((time.perf_counter() - clock) * 1000)
         _pointers[key] = (time.monotonic(), pointer)
     tables = tuple(
-        hot_tables.put(_hot_key(key, layer_id), version, layer.table, layer.schema, now,
-                       None if store else layer.answers, layer_id=layer_id, kind=kind)
-        for (layer_id, kind, _), layer in zip(parts, layers, strict=True)) if keep_hot else ()
+        hot_tables.put(_hot_key(key, layer.layer_id), version, layer.rows(), layer.schema, now,
+                       None if store else layer.answers, layer_id=layer.layer_id,
+                       kind=layer.kind)
+        for layer in parts) if keep_hot else ()
     result = LayerSet(key, version, tables, pointer.relationships, now, now + ttl,
                       pass_through=not store, count=pointer.count)
     if store and keep_hot:
