@@ -59,16 +59,18 @@ class ProviderRequest:
 class FileSource:
     """A file the engine reads itself, in a stream, instead of a dict from ``get_data``.
 
-    Returned by ``Provider.get_source``. ``format`` is "geojson" (a FeatureCollection; other
-    GeoJSON documents are parsed whole as ``get_data`` would) or "csv" (``options``: latitude,
-    longitude, wkt, delimiter, encoding as the csv provider takes them). ``temporary`` files
-    (a download) are deleted once read.
+    Returned by ``Provider.get_source``. ``format`` is "geojson" (a FeatureCollection) or
+    "csv" (``options``: latitude, longitude, wkt, delimiter, encoding as the csv provider takes
+    them). ``parse(raw bytes) -> dict`` reads the file whole, as ``get_data`` would: used for
+    small files and for documents the stream does not take (a single Feature, several layers).
+    ``temporary`` files (a download) are deleted once read.
     """
 
     path: Path
     format: Literal["geojson", "csv"]
     options: Mapping[str, Any] = field(default_factory=dict)
     temporary: bool = False
+    parse: Callable[[bytes], dict[str, Any]] | None = None
 
     def discard(self) -> None:
         if self.temporary:

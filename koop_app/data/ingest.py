@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 
 from koop_app.conf import koop_settings
-from koop_app.data import ids, slicer, stream
+from koop_app.data import csvstream, ids, slicer, stream
 from koop_app.data.arrowio import stream_ipc, write_ipc
 from koop_app.data.fetch import fetch, map_exception
 from koop_app.data.normalize import Overrides, SourceAnswers, normalize
@@ -112,13 +112,19 @@ def _from_file(source: FileSource, clock: float, *, key: str, label: str,
     fetched = time.perf_counter()
     size = source.path.stat().st_size
     report("fetch", size, size, None)
-    if source.format != "geojson":
+    parse = source.parse or geojson_document
+    if source.format == "csv" and size >= STREAM_MIN_BYTES:
+        return _timed(_stream_csv(source, key=key, label=label, overrides=overrides,
+                                  report=report), clock, fetched)
+    if source.format not in ("csv", "geojson"):
         raise SourceFormatError(f"Unknown source format {source.format!r}.")
-    found = slicer.find_features(source.path) if size >= STREAM_MIN_BYTES else None
+    found = None
+    if source.format == "geojson" and size >= STREAM_MIN_BYTES:
+        found = slicer.find_features(source.path)
     if found is not None:
         return _timed(_stream_geojson(source.path, found, key=key, label=label,
                                       overrides=overrides, report=report), clock, fetched)
-    collection = geojson_document(source.path.read_bytes())
+    collection = parse(source.path.read_bytes())
     return _timed(from_collection(collection, key=key, label=label, overrides=overrides,
                                   report=report), clock, fetched)
 
@@ -186,25 +192,46 @@ def _stream_geojson(path: Path, found: slicer.Slice, *, key: str, label: str,
             count = stream.stage_features(space.con, features)
         features.unlink()
         report("read", total, total, count)
-        sink = pa.BufferOutputStream()
-        writers: list[pa.ipc.RecordBatchStreamWriter] = []
-
-        def open_writer(schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
-            writer = pa.ipc.new_stream(sink, schema,
-                                       options=pa.ipc.IpcWriteOptions(compression="zstd"))
-            writers.append(writer)
-            return writer
-
-        schema, written = stream.normalize_staged(
-            space.con, count=count, members=found.members, label=label, ids_key=key,
-            overrides=overrides, check_geojson=koop_settings.validate_geojson,
-            sink=open_writer, progress=report)
-        for writer in writers:
-            writer.close()
-    blob = sink.getvalue().to_pybytes()
+        schema, written, blob = _write(space, count, found.members, key, label, overrides,
+                                       report)
     layer = IngestedLayer(0, "layer", schema, written, blob,
                           answers=SourceAnswers.from_collection(found.members))
     return Ingested((layer,), ttl=_ttl(found.members), streamed=True)
+
+
+def _stream_csv(source: FileSource, *, key: str, label: str, overrides: Overrides | None,
+                report: Progress) -> Ingested:
+    """The CSV in ``source`` through DuckDB, batch by batch, into an IPC blob."""
+    with stream.Workspace() as space:
+        size = source.path.stat().st_size
+        report("read", 0, size, None)
+        columns, count = csvstream.stage_csv(space.con, source.path, source.options, space.dir)
+        report("read", size, size, count)
+        schema, written, blob = _write(space, count, {}, key, label, overrides, report,
+                                       csv_columns=columns)
+    return Ingested((IngestedLayer(0, "layer", schema, written, blob),), streamed=True)
+
+
+def _write(space: stream.Workspace, count: int, members: dict[str, Any], key: str,
+           label: str, overrides: Overrides | None, report: Progress,
+           **kwargs: Any) -> tuple[LayerSchema, int, bytes]:
+    """Normalise the staged table into a zstd Arrow IPC stream: (schema, rows, blob)."""
+    sink = pa.BufferOutputStream()
+    writers: list[pa.ipc.RecordBatchStreamWriter] = []
+
+    def open_writer(schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
+        writer = pa.ipc.new_stream(sink, schema,
+                                   options=pa.ipc.IpcWriteOptions(compression="zstd"))
+        writers.append(writer)
+        return writer
+
+    schema, written = stream.normalize_staged(
+        space.con, count=count, members=members, label=label, ids_key=key,
+        overrides=overrides, check_geojson=koop_settings.validate_geojson,
+        sink=open_writer, progress=report, **kwargs)
+    for writer in writers:
+        writer.close()
+    return schema, written, sink.getvalue().to_pybytes()
 
 
 def from_collection(collection: dict[str, Any], *, key: str, label: str,

@@ -115,6 +115,8 @@ class _Column:
     # Read as JSON by pointer, not through the STRUCT (whose names ignore case): names that
     # differ only in case.
     by_pointer: bool = False
+    csv: bool = False  # a CSV column: trimmed text, typed by csv_.reader's rules
+    csv_type: str = "String"  # Integer, Double, Boolean, Date, String
     esri: str = STRING
     boolean: bool = False
     declared: bool = False
@@ -135,6 +137,8 @@ class _Column:
     @property
     def staged(self) -> str:
         """The DuckDB type its values are parsed into."""
+        if self.csv:
+            return "VARCHAR"
         if self.declared or self.by_pointer or self.mixed:
             return "JSON"
         if self.kinds & (_INT | _FLOAT):
@@ -171,8 +175,9 @@ def normalize_staged(
     check_geojson: bool,
     sink: Callable[[pa.Schema], Any],
     progress: Progress | None = None,
+    csv_columns: list[_Column] | None = None,
 ) -> tuple[LayerSchema, int]:
-    """Normalise table raw into Arrow batches written to ``sink(schema)``'s writer.
+    """Normalise table raw (or, for ``csv_columns``, table typed) into Arrow batches.
 
     ``sink`` is called once with the Arrow schema and returns an object with
     ``write_batch``. Returns the layer's schema and row count.
@@ -181,7 +186,7 @@ def normalize_staged(
     metadata = dict(members.get("metadata") or {}) if isinstance(
         members.get("metadata"), dict) else {}
     report = progress or (lambda *args: None)
-    columns = _columns(con)
+    columns = _columns(con) if csv_columns is None else csv_columns
     declared = _declared_fields(metadata, overrides, label)
     for column in columns:
         spec = declared.get(column.name.lower(), {})
@@ -190,9 +195,10 @@ def normalize_staged(
             column.declared, column.esri = True, spec["type"]
             column.boolean = spec.get("boolean", False)
     report("normalise", None, None, 0)
-    names = {c.name.lower() for c in columns}
-    wanted = str(overrides.id_field or metadata.get("idField") or "objectid").lower()
-    _stage_typed(con, columns, keep_raw=wanted in names)
+    if csv_columns is None:
+        names = {c.name.lower() for c in columns}
+        wanted = str(overrides.id_field or metadata.get("idField") or "objectid").lower()
+        _stage_typed(con, columns, keep_raw=wanted in names)
     _type_columns(con, columns, count, label)
     report("normalise", None, None, count)
     fields = [Field(c.name, c.esri, c.alias, c.length, c.boolean, c.enum_values)
@@ -304,7 +310,7 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
     """Esri types of inferred columns, lost values of declared ones, lengths and enums."""
     stats: list[str] = []
     for i, c in enumerate(columns):
-        if c.declared or c.mixed:
+        if c.declared or c.mixed or c.csv:
             continue
         number = f"TRY_CAST({c.sql} AS DOUBLE)" if c.by_pointer else c.sql
         text = f"({c.sql} ->> '$')" if c.by_pointer else c.sql
@@ -317,7 +323,7 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
                      con.execute(f"SELECT {', '.join(stats)} FROM typed").fetchone(),
                      strict=True)) if stats else {}
     for i, c in enumerate(columns):
-        if c.declared:
+        if c.declared or c.csv:
             continue
         if c.mixed or not c.kinds:
             c.esri = STRING
@@ -369,6 +375,15 @@ def _value_sql(column: _Column | None) -> str:
     """The SQL of a column's final value (its Esri type's DuckDB type)."""
     assert column is not None
     v = column.sql
+    if column.csv:
+        natural = _csv_natural(column)
+        if column.declared:  # an override: converted as normalize converts a typed value
+            return _convert_json(f"to_json({natural})", column.esri, column.boolean)
+        if column.csv_type == "Date":
+            return f"epoch_ms(TRY_CAST({v} AS TIMESTAMPTZ))"
+        if column.csv_type == "Boolean":
+            return f"CAST(CAST({natural} AS INTEGER) AS SMALLINT)"
+        return f"CAST({natural} AS {_CSV_SQL[column.csv_type]})"
     if column.staged == "JSON":
         # Numbers of a column holding floats are floats, as Arrow types them in normalize.
         floats = column.kinds & _FLOAT and not column.kinds & ~(_INT | _FLOAT)
@@ -382,6 +397,21 @@ def _value_sql(column: _Column | None) -> str:
     if column.esri == DOUBLE:
         return f"CAST({v} AS DOUBLE)"
     return f"CAST({v} AS VARCHAR)"
+
+
+_CSV_SQL = {"Integer": "INTEGER", "Double": "DOUBLE", "String": "VARCHAR", "Date": "VARCHAR"}
+
+
+def _csv_natural(column: _Column) -> str:
+    """A CSV cell as the Python value csv_.reader makes of it (as SQL)."""
+    v = column.sql
+    if column.csv_type == "Integer":
+        return f"CAST({v} AS BIGINT)"
+    if column.csv_type == "Double":
+        return f"CAST({v} AS DOUBLE)"
+    if column.csv_type == "Boolean":
+        return f"(lower({v}) = 'true')"
+    return v
 
 
 def _convert_json(v: str, esri: str, boolean: bool, floats: bool = False) -> str:

@@ -30,4 +30,4 @@ class GeoJSONProvider(Provider):
     def get_source(self, request: ProviderRequest) -> FileSource:
         """The file itself (or a streamed download): a refresh reads it batch by batch."""
         path, temporary = source_file(request.options["source"])
-        return FileSource(path, "geojson", temporary=temporary)
+        return FileSource(path, "geojson", temporary=temporary, parse=geojson_document)
