@@ -215,23 +215,30 @@ def _stream_csv(source: FileSource, *, key: str, label: str, overrides: Override
 def _write(space: stream.Workspace, count: int, members: dict[str, Any], key: str,
            label: str, overrides: Overrides | None, report: Progress,
            **kwargs: Any) -> tuple[LayerSchema, int, bytes]:
-    """Normalise the staged table into a zstd Arrow IPC stream: (schema, rows, blob)."""
-    sink = pa.BufferOutputStream()
+    """Normalise the staged table into a zstd Arrow IPC stream: (schema, rows, blob).
+
+    The stream is written to a file and read back once: the blob is held in memory once,
+    never as a growing buffer and a copy of it.
+    """
+    path = space.dir / "layer.arrows"
     writers: list[pa.ipc.RecordBatchStreamWriter] = []
+    with pa.OSFile(str(path), "wb") as sink:
 
-    def open_writer(schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
-        writer = pa.ipc.new_stream(sink, schema,
-                                   options=pa.ipc.IpcWriteOptions(compression="zstd"))
-        writers.append(writer)
-        return writer
+        def open_writer(schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
+            writer = pa.ipc.new_stream(sink, schema,
+                                       options=pa.ipc.IpcWriteOptions(compression="zstd"))
+            writers.append(writer)
+            return writer
 
-    schema, written = stream.normalize_staged(
-        space.con, count=count, members=members, label=label, ids_key=key,
-        overrides=overrides, check_geojson=koop_settings.validate_geojson,
-        sink=open_writer, progress=report, **kwargs)
-    for writer in writers:
-        writer.close()
-    return schema, written, sink.getvalue().to_pybytes()
+        schema, written = stream.normalize_staged(
+            space.con, count=count, members=members, label=label, ids_key=key,
+            overrides=overrides, check_geojson=koop_settings.validate_geojson,
+            sink=open_writer, progress=report, **kwargs)
+        for writer in writers:
+            writer.close()
+    blob = path.read_bytes()
+    path.unlink()
+    return schema, written, blob
 
 
 def from_collection(collection: dict[str, Any], *, key: str, label: str,
