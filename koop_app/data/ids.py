@@ -49,28 +49,38 @@ def assign_in(con: duckdb.DuckDBPyConnection, cache_key: str, source: str,
               progress: Callable[[int], None] | None = None) -> str:
     """Number the keys of table ``source`` (pos BIGINT, key VARCHAR) in DuckDB ``con``.
 
-    Returns the name of a new table (pos, oid) in ``pos`` order. ``progress`` is told how
-    many new keys have been written so far.
+    ``pos`` runs 0..n-1 and keys are distinct. Returns the name of a new table (pos, oid) in
+    ``pos`` order. ``progress`` is told how many new keys have been written so far.
     """
-    _load_known(con, cache_key)
-    con.execute(f"""
-        CREATE TEMP TABLE _new_keys AS
-        SELECT s.pos, s.key FROM {source} s ANTI JOIN _known k ON k.key = s.key
-    """)
-    (count,) = con.execute("SELECT count(*) FROM _new_keys").fetchone()
-    first = reserve(cache_key, int(count))
-    # The number inlined (an int): binding a parameter makes DuckDB try ``import pandas``.
-    con.execute(f"""
-        CREATE TEMP TABLE _numbered AS
-        SELECT key, CAST({int(first)} + row_number() OVER (ORDER BY pos) - 1 AS BIGINT) AS oid
-        FROM _new_keys
-    """)
-    con.execute(f"""
-        CREATE TEMP TABLE _oids AS
-        SELECT s.pos, coalesce(k.oid, n.oid) AS oid
-        FROM {source} s LEFT JOIN _known k ON k.key = s.key LEFT JOIN _numbered n ON n.key = s.key
-        ORDER BY s.pos
-    """)
+    known = _load_known(con, cache_key)
+    if not known:  # a first refresh: every key is new, numbered in order (pos is 0..n-1)
+        (count,) = con.execute(f"SELECT count(*) FROM {source}").fetchone()
+        first = reserve(cache_key, int(count))
+        con.execute(f"CREATE TEMP TABLE _numbered AS SELECT key, pos + {int(first)} AS oid "
+                    f"FROM {source}")
+        con.execute(f"CREATE TEMP TABLE _oids AS SELECT pos, pos + {int(first)} AS oid "
+                    f"FROM {source} ORDER BY pos")
+    else:
+        con.execute(f"""
+            CREATE TEMP TABLE _new_keys AS
+            SELECT s.pos, s.key FROM {source} s ANTI JOIN _known k ON k.key = s.key
+        """)
+        (count,) = con.execute("SELECT count(*) FROM _new_keys").fetchone()
+        first = reserve(cache_key, int(count))
+        # The number inlined (an int): binding a parameter makes DuckDB try ``import pandas``.
+        con.execute(f"""
+            CREATE TEMP TABLE _numbered AS
+            SELECT key, CAST({int(first)} + row_number() OVER (ORDER BY pos) - 1 AS BIGINT) AS oid
+            FROM _new_keys
+        """)
+        con.execute(f"""
+            CREATE TEMP TABLE _oids AS
+            SELECT s.pos, coalesce(k.oid, n.oid) AS oid
+            FROM {source} s LEFT JOIN _known k ON k.key = s.key
+                 LEFT JOIN _numbered n ON n.key = s.key
+            ORDER BY s.pos
+        """)
+        con.execute("DROP TABLE _new_keys")
     if count:
         reader = con.execute("SELECT key, oid FROM _numbered ORDER BY oid").to_arrow_reader(
             CHUNK_KEYS)
@@ -82,12 +92,15 @@ def assign_in(con: duckdb.DuckDBPyConnection, cache_key: str, source: str,
             written += batch.num_rows
             if progress is not None:
                 progress(written)
-    con.execute("DROP TABLE _new_keys; DROP TABLE _numbered; DROP TABLE _known")
+    con.execute("DROP TABLE _numbered; DROP TABLE _known")
     return "_oids"
 
 
-def _load_known(con: duckdb.DuckDBPyConnection, cache_key: str) -> None:
-    """Table _known(key, oid) of ``cache_key``'s map, read chunk by chunk without a lock."""
+def _load_known(con: duckdb.DuckDBPyConnection, cache_key: str) -> int:
+    """Table _known(key, oid) of ``cache_key``'s map, read chunk by chunk without a lock.
+
+    Returns how many keys it holds.
+    """
     con.execute("CREATE TEMP TABLE _chunks (key VARCHAR, oid BIGINT)")
     legacy = FeatureIdMap.objects.filter(cache_key=cache_key).values_list("data", flat=True)
     blobs = [bytes(data) for data in legacy if data]
@@ -101,6 +114,7 @@ def _load_known(con: duckdb.DuckDBPyConnection, cache_key: str) -> None:
     con.execute("CREATE TEMP TABLE _known AS SELECT key, min(oid) AS oid FROM _chunks "
                 "GROUP BY key")
     con.execute("DROP TABLE _chunks")
+    return int(con.execute("SELECT count(*) FROM _known").fetchone()[0])
 
 
 def _blobs(legacy: list[bytes], chunk_ids: list[int]):

@@ -503,11 +503,15 @@ def _object_ids(con, columns, fields, metadata, overrides, label, ids_key, repor
         con.execute(f"UPDATE typed SET digest = d FROM (SELECT rowid AS pos, {_DIGEST} AS d "
                     f"FROM raw) r WHERE typed.rowid = r.pos")
         con.execute("DROP TABLE raw")
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE keyed AS
-        SELECT pos, CASE WHEN n = 0 THEN key ELSE key || '#' || n END AS key
-        FROM (SELECT pos, key, row_number() OVER (PARTITION BY key ORDER BY pos) - 1 AS n
-              FROM (SELECT rowid AS pos, {key} AS key FROM typed))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE keyed AS "
+                f"SELECT rowid AS pos, {key} AS key FROM typed")
+    # Repeated keys (identical features) get an occurrence suffix, as normalize gives them.
+    con.execute("""
+        UPDATE keyed SET key = keyed.key || '#' || r.n
+        FROM (SELECT pos, row_number() OVER (PARTITION BY key ORDER BY pos) - 1 AS n
+              FROM keyed SEMI JOIN (SELECT key FROM keyed GROUP BY key HAVING count(*) > 1) d
+              USING (key)) r
+        WHERE keyed.pos = r.pos AND r.n > 0
     """)
     ids.assign_in(con, ids_key, "keyed",
                   progress=lambda written: report("ids", None, None, written))
