@@ -21,8 +21,8 @@ from typing import Any
 import duckdb
 
 from koop_app.data import duck
+from koop_app.data.columns import ISO_SQL, Column
 from koop_app.data.normalize import _column_name
-from koop_app.data.stream import ISO_SQL, _Column
 from koop_app.errors import SourceFormatError
 
 q, s = duck.quote_ident, duck.quote_string
@@ -92,12 +92,12 @@ def _header(path: Path, delimiter: str | None) -> tuple[list[str], str]:
 
 
 def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, options: Mapping[str, Any],
-              workdir: Path) -> tuple[list[_Column], int]:
+              workdir: Path) -> tuple[list[Column], int]:
     """Table typed (c0.., id, digest, g, given) from the CSV at ``path``."""
     path = utf8_file(path, options.get("encoding"), workdir)
     header, delimiter = _header(path, options.get("delimiter"))
     canonical: dict[str, str] = {}
-    columns = [_Column(name, _column_name(name, canonical), index, csv=True)
+    columns = [Column(name, _column_name(name, canonical), index, csv=True)
                for index, name in enumerate(header)]
     spec = "{" + ", ".join(f"{s(c.sql)}: 'VARCHAR'" for c in columns) + "}"
     cells = ", ".join(f"nullif(trim({c.sql}), '') AS {c.sql}" for c in columns)
@@ -130,7 +130,7 @@ def stage_csv(con: duckdb.DuckDBPyConnection, path: Path, options: Mapping[str, 
     return columns, int(count)
 
 
-def _type(con: duckdb.DuckDBPyConnection, columns: list[_Column]) -> None:
+def _type(con: duckdb.DuckDBPyConnection, columns: list[Column]) -> None:
     """Each column's type from all its values, as csv_.reader._typed decides it."""
     integer, number = r"'[+-]?\d+'", r"'[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?'"
     parts = []
@@ -156,8 +156,8 @@ def _type(con: duckdb.DuckDBPyConnection, columns: list[_Column]) -> None:
         c.boolean = c.csv_type == "Boolean"
 
 
-def _find(by_name: dict[str, _Column], wanted: str | None, guesses: tuple[str, ...],
-          role: str) -> _Column | None:
+def _find(by_name: dict[str, Column], wanted: str | None, guesses: tuple[str, ...],
+          role: str) -> Column | None:
     if wanted:
         column = by_name.get(wanted.lower())
         if column is None:
@@ -166,7 +166,7 @@ def _find(by_name: dict[str, _Column], wanted: str | None, guesses: tuple[str, .
     return next((by_name[g] for g in guesses if g in by_name), None)
 
 
-def _geometry(by_name: dict[str, _Column], options: Mapping[str, Any]) -> str:
+def _geometry(by_name: dict[str, Column], options: Mapping[str, Any]) -> str:
     """The SQL of each row's geometry: WKT, else a point from latitude and longitude."""
     wkt = _find(by_name, options.get("wkt"), WKT_NAMES if not (
         options.get("latitude") or options.get("longitude")) else (), "wkt")

@@ -18,22 +18,28 @@ every staged table to disk, small files included).
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
-import shapely
 
 from koop_app.data import duck, ids
+from koop_app.data import geometry_sql as geom
+from koop_app.data.columns import (
+    ISO_SQL,
+    KIND_BOOL,
+    KIND_CODE,
+    KIND_FLOAT,
+    KIND_INT,
+    KIND_TEXT,
+    Column,
+    value_sql,
+)
 from koop_app.data.normalize import (
     BBOX_COLUMNS,
     ENUM_MAX_VALUES,
@@ -49,42 +55,24 @@ from koop_app.data.schema import (
     ARROW_TYPES,
     DATE,
     DOUBLE,
-    GEOMETRY_TYPES,
     INTEGER,
     OID,
     SMALL_INTEGER,
     STRING,
     Field,
     LayerSchema,
-    esri_geometry_type,
 )
-from koop_app.data.values import INT32_MAX, INT32_MIN, ISO_DATE
+from koop_app.data.values import INT32_MAX, INT32_MIN
 from koop_app.errors import SourceFormatError
 
 logger = logging.getLogger(__name__)
 q = duck.quote_ident
 s = duck.quote_string
 
+Progress = Callable[[str, int | None, int | None, int | None], None]
 BATCH_ROWS = 100_000
 MEMORY_LIMIT = "500MB"
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # one feature's JSON text (DuckDB buffers twice that)
-# What json_type() says -> a bit per JSON kind.
-_INT, _FLOAT, _TEXT, _BOOL, _NESTED = 1, 2, 4, 8, 16
-_KIND_CODE = (f"CASE coalesce({{}}, 'NULL') WHEN 'BIGINT' THEN {_INT} WHEN 'UBIGINT' THEN {_INT} "
-              f"WHEN 'DOUBLE' THEN {_FLOAT} WHEN 'VARCHAR' THEN {_TEXT} "
-              f"WHEN 'BOOLEAN' THEN {_BOOL} WHEN 'NULL' THEN 0 "
-              f"ELSE {_NESTED} END")
-ISO_SQL = s(ISO_DATE.pattern.removeprefix("^").removesuffix("$"))
-_TRUE_SQL = "('true', 't', 'yes', 'y', '1')"
-_FALSE_SQL = "('false', 'f', 'no', 'n', '0')"
-# ST_GeometryType names -> GeoJSON names
-_DUCK_TYPES = {"POINT": "Point", "LINESTRING": "LineString", "POLYGON": "Polygon",
-               "MULTIPOINT": "MultiPoint", "MULTILINESTRING": "MultiLineString",
-               "MULTIPOLYGON": "MultiPolygon", "GEOMETRYCOLLECTION": "GeometryCollection"}
-
-Progress = Callable[[str, int | None, int | None, int | None], None]
-
-
 class Workspace:
     """A DuckDB database spilling to a temporary directory; both gone on exit."""
 
@@ -104,48 +92,6 @@ class Workspace:
             self.con.close()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@dataclass
-class _Column:
-    source: str  # the property name in the data
-    name: str  # the column name (unique case-insensitively)
-    index: int = 0  # its column in table typed is c<index>
-    kinds: int = 0
-    # Read as JSON by pointer, not through the STRUCT (whose names ignore case): names that
-    # differ only in case.
-    by_pointer: bool = False
-    csv: bool = False  # a CSV column: trimmed text, typed by csv_.reader's rules
-    csv_type: str = "String"  # Integer, Double, Boolean, Date, String
-    esri: str = STRING
-    boolean: bool = False
-    declared: bool = False
-    alias: str = ""
-    length: int | None = None
-    enum_values: tuple[str, ...] | None = None
-
-    @property
-    def mixed(self) -> bool:
-        """Values of several JSON kinds (numbers aside), or nested ones: String."""
-        return bool(self.kinds & _NESTED) or (bin(self.kinds).count("1") > 1 and bool(
-            self.kinds & ~(_INT | _FLOAT)))
-
-    @property
-    def sql(self) -> str:
-        return f"c{self.index}"
-
-    @property
-    def staged(self) -> str:
-        """The DuckDB type its values are parsed into."""
-        if self.csv:
-            return "VARCHAR"
-        if self.declared or self.by_pointer or self.mixed:
-            return "JSON"
-        if self.kinds & (_INT | _FLOAT):
-            return "DOUBLE"
-        if self.kinds == _BOOL:
-            return "BOOLEAN"
-        return "VARCHAR"
 
 
 def stage_features(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -175,7 +121,7 @@ def normalize_staged(
     check_geojson: bool,
     sink: Callable[[pa.Schema], Any],
     progress: Progress | None = None,
-    csv_columns: list[_Column] | None = None,
+    csv_columns: list[Column] | None = None,
 ) -> tuple[LayerSchema, int]:
     """Normalise table raw (or, for ``csv_columns``, table typed) into Arrow batches.
 
@@ -205,14 +151,15 @@ def normalize_staged(
               for c in columns]
     oid_name, oid_sql, joined = _object_ids(con, columns, fields, metadata, overrides, label,
                                             ids_key, report)
-    geometry_type, geometry_sql = _geometries(con, metadata, overrides, label, check_geojson)
-    extent = _extent(con, geometry_sql)
+    geometry_type, geometry_sql = geom.geometries(con, metadata, overrides, label,
+                                                  check_geojson)
+    extent = geom.extent(con, geometry_sql)
 
     arrow_fields = []
     selects = []
     for f in fields:
         column = next((c for c in columns if c.name == f.name), None)
-        expression = oid_sql if f.name == oid_name else _value_sql(column)
+        expression = oid_sql if f.name == oid_name else value_sql(column)
         arrow_fields.append(pa.field(f.name, ARROW_TYPES[f.type]))
         selects.append(f"{expression} AS {q(f.name)}")
     arrow_fields += [pa.field(GEOMETRY_COLUMN, pa.binary()),
@@ -225,11 +172,12 @@ def normalize_staged(
     writer = sink(schema)
     written = 0
     report("store", None, None, 0)
-    problems = _Problems() if check_geojson and geometry_type == "esriGeometryPolygon" else None
+    polygons = geometry_type == "esriGeometryPolygon"
+    problems = geom.Problems() if check_geojson and polygons else None
     for batch in con.execute(f"SELECT {', '.join(selects)} FROM {source}").to_arrow_reader(
             BATCH_ROWS):
         if geometry_type == "esriGeometryPolygon":
-            batch = _wind_polygons(batch, problems, written)
+            batch = geom.wind_polygons(batch, problems, written)
         writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
         written += batch.num_rows
         report("store", None, None, written)
@@ -245,7 +193,7 @@ def normalize_staged(
     return layer_schema, written
 
 
-def _columns(con: duckdb.DuckDBPyConnection) -> list[_Column]:
+def _columns(con: duckdb.DuckDBPyConnection) -> list[Column]:
     """Property names in order of first appearance, with the JSON kinds of their values."""
     names = [row[0] for row in con.execute("""
         SELECT key FROM (
@@ -255,7 +203,7 @@ def _columns(con: duckdb.DuckDBPyConnection) -> list[_Column]:
         GROUP BY key ORDER BY min(pos * 1000000 + i)
     """).fetchall()]
     canonical: dict[str, str] = {}
-    columns = [_Column(name, _column_name(name, canonical), index)
+    columns = [Column(name, _column_name(name, canonical), index)
                for index, name in enumerate(names)]
     if not columns:
         return []
@@ -263,7 +211,7 @@ def _columns(con: duckdb.DuckDBPyConnection) -> list[_Column]:
     for column in columns:
         column.by_pointer = lowered.count(column.source.lower()) > 1
     paths = ", ".join(s(_pointer(c.source)) for c in columns)
-    codes = ", ".join(f"bit_or({_KIND_CODE.format(f't[{i + 1}]')})"
+    codes = ", ".join(f"bit_or({KIND_CODE.format(f't[{i + 1}]')})"
                       for i in range(len(columns)))
     row = con.execute(f"SELECT {codes} FROM (SELECT json_type(properties, [{paths}]) AS t "
                       f"FROM raw WHERE json_type(properties) = 'OBJECT')").fetchone()
@@ -281,7 +229,7 @@ _DIGEST = ("md5(coalesce(CAST(properties AS VARCHAR), 'null') || '|' "
            "|| coalesce(CAST(geometry AS VARCHAR), 'null'))")
 
 
-def _stage_typed(con: duckdb.DuckDBPyConnection, columns: list[_Column], keep_raw: bool) -> None:
+def _stage_typed(con: duckdb.DuckDBPyConnection, columns: list[Column], keep_raw: bool) -> None:
     """Table typed: each property parsed once into its staged type, the geometry parsed.
 
     Table raw is dropped unless ``keep_raw`` (an id field that may prove unusable): content
@@ -305,7 +253,7 @@ def _stage_typed(con: duckdb.DuckDBPyConnection, columns: list[_Column], keep_ra
         con.execute("DROP TABLE raw")
 
 
-def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count: int,
+def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[Column], count: int,
                   label: str) -> None:
     """Esri types of inferred columns, lost values of declared ones, lengths and enums."""
     stats: list[str] = []
@@ -314,9 +262,9 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
             continue
         number = f"TRY_CAST({c.sql} AS DOUBLE)" if c.by_pointer else c.sql
         text = f"({c.sql} ->> '$')" if c.by_pointer else c.sql
-        if c.kinds == _INT:
+        if c.kinds == KIND_INT:
             stats += [f"min({number}) AS lo{i}", f"max({number}) AS hi{i}"]
-        elif c.kinds == _TEXT:
+        elif c.kinds == KIND_TEXT:
             stats.append(f"bool_and(substr({text}, 5, 1) = '-' AND regexp_full_match({text}, "
                          f"{ISO_SQL})) AS iso{i}")
     found = dict(zip([x.rsplit(" AS ", 1)[1] for x in stats],
@@ -327,18 +275,18 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
             continue
         if c.mixed or not c.kinds:
             c.esri = STRING
-        elif c.kinds & _FLOAT:
+        elif c.kinds & KIND_FLOAT:
             c.esri = DOUBLE
-        elif c.kinds == _INT:
+        elif c.kinds == KIND_INT:
             lo, hi = found.get(f"lo{i}"), found.get(f"hi{i}")
             c.esri = INTEGER if lo is not None and INT32_MIN <= lo and hi <= INT32_MAX \
                 else DOUBLE
-        elif c.kinds == _BOOL:
+        elif c.kinds == KIND_BOOL:
             c.esri, c.boolean = SMALL_INTEGER, True
         else:
             c.esri = DATE if found.get(f"iso{i}") else STRING
     # Values that could not be converted (declared types, dates): null, and said so.
-    checks = [(c, f"count({c.sql}) - count({_value_sql(c)})") for c in columns
+    checks = [(c, f"count({c.sql}) - count({value_sql(c)})") for c in columns
               if c.declared or c.esri == DATE]
     if checks:
         lost = con.execute(f"SELECT {', '.join(x for _, x in checks)} FROM typed").fetchone()
@@ -353,8 +301,8 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
         return
     parts = []
     for c in strings:
-        parts += [f"max(length({_value_sql(c)}))",
-                  f"approx_count_distinct({_value_sql(c)})" if count >= ENUM_MIN_ROWS
+        parts += [f"max(length({value_sql(c)}))",
+                  f"approx_count_distinct({value_sql(c)})" if count >= ENUM_MIN_ROWS
                   else "NULL"]
     row = con.execute(f"SELECT {', '.join(parts)} FROM typed").fetchone()
     for index, c in enumerate(strings):
@@ -362,106 +310,13 @@ def _type_columns(con: duckdb.DuckDBPyConnection, columns: list[_Column], count:
         c.length = max(MIN_STRING_LENGTH, int(longest or 0))
         if distinct is not None and 0 < distinct <= ENUM_MAX_VALUES * 1.2:
             values = [r[0] for r in con.execute(
-                f"SELECT DISTINCT {_value_sql(c)} AS v FROM typed WHERE v IS NOT NULL "
+                f"SELECT DISTINCT {value_sql(c)} AS v FROM typed WHERE v IS NOT NULL "
                 f"ORDER BY v LIMIT {ENUM_MAX_VALUES + 1}").fetchall()]
             if 0 < len(values) <= ENUM_MAX_VALUES:
                 c.enum_values = tuple(sorted(values))
     for c in columns:
         if c.esri == DATE:
             c.length = 8
-
-
-def _value_sql(column: _Column | None) -> str:
-    """The SQL of a column's final value (its Esri type's DuckDB type)."""
-    assert column is not None
-    v = column.sql
-    if column.csv:
-        natural = _csv_natural(column)
-        if column.declared:  # an override: converted as normalize converts a typed value
-            return _convert_json(f"to_json({natural})", column.esri, column.boolean)
-        if column.csv_type == "Date":
-            return f"epoch_ms(TRY_CAST({v} AS TIMESTAMPTZ))"
-        if column.csv_type == "Boolean":
-            return f"CAST(CAST({natural} AS INTEGER) AS SMALLINT)"
-        return f"CAST({natural} AS {_CSV_SQL[column.csv_type]})"
-    if column.staged == "JSON":
-        # Numbers of a column holding floats are floats, as Arrow types them in normalize.
-        floats = column.kinds & _FLOAT and not column.kinds & ~(_INT | _FLOAT)
-        return _convert_json(v, column.esri, column.boolean, bool(floats))
-    if column.esri == DATE:
-        return f"epoch_ms(TRY_CAST(trim({v}) AS TIMESTAMPTZ))"
-    if column.esri == INTEGER:
-        return f"CAST({v} AS INTEGER)"
-    if column.esri == SMALL_INTEGER:  # booleans
-        return f"CAST({v} AS SMALLINT)"
-    if column.esri == DOUBLE:
-        return f"CAST({v} AS DOUBLE)"
-    return f"CAST({v} AS VARCHAR)"
-
-
-_CSV_SQL = {"Integer": "INTEGER", "Double": "DOUBLE", "String": "VARCHAR", "Date": "VARCHAR"}
-
-
-def _csv_natural(column: _Column) -> str:
-    """A CSV cell as the Python value csv_.reader makes of it (as SQL)."""
-    v = column.sql
-    if column.csv_type == "Integer":
-        return f"CAST({v} AS BIGINT)"
-    if column.csv_type == "Double":
-        return f"CAST({v} AS DOUBLE)"
-    if column.csv_type == "Boolean":
-        return f"(lower({v}) = 'true')"
-    return v
-
-
-def _convert_json(v: str, esri: str, boolean: bool, floats: bool = False) -> str:
-    """Convert a JSON value as values.coerce_column does (unconvertible values: NULL)."""
-    kind = f"json_type({v})"
-    text = f"({v} ->> '$')"
-    number = f"TRY_CAST({v} AS DOUBLE)"  # TRY: DuckDB may hoist it out of its CASE branch
-    trimmed = f"trim({text})"
-    if esri == STRING:
-        if floats:
-            return f"CAST({number} AS VARCHAR)"
-        return (f"CASE {kind} WHEN 'VARCHAR' THEN {text} WHEN 'NULL' THEN NULL "
-                f"WHEN 'BOOLEAN' THEN CASE WHEN TRY_CAST({v} AS BOOLEAN) THEN 'true' ELSE 'false' "
-                f"END WHEN 'DOUBLE' THEN CAST({number} AS VARCHAR) "
-                f"ELSE CAST({v} AS VARCHAR) END")
-    if boolean:
-        return (f"CAST(CASE {kind} WHEN 'BOOLEAN' THEN CAST(TRY_CAST({v} AS BOOLEAN) AS INTEGER) "
-                f"WHEN 'VARCHAR' THEN CASE WHEN lower({trimmed}) IN {_TRUE_SQL} THEN 1 "
-                f"WHEN lower({trimmed}) IN {_FALSE_SQL} THEN 0 END "
-                f"WHEN 'NULL' THEN NULL "
-                f"ELSE CASE WHEN {number} IN (0, 1) THEN CAST({number} AS INTEGER) END "
-                f"END AS SMALLINT)")
-    if esri == DATE:
-        return (f"CASE {kind} WHEN 'VARCHAR' THEN CASE WHEN regexp_full_match({trimmed}, "
-                f"{ISO_SQL}) THEN epoch_ms(TRY_CAST({trimmed} AS TIMESTAMPTZ)) END "
-                f"WHEN 'BIGINT' THEN TRY_CAST({v} AS BIGINT) "
-                f"WHEN 'UBIGINT' THEN TRY_CAST({v} AS BIGINT) "
-                f"WHEN 'DOUBLE' THEN CASE WHEN isfinite({number}) "
-                f"THEN CAST(trunc({number}) AS BIGINT) END END")
-    if esri == DOUBLE:
-        return (f"CASE {kind} WHEN 'BOOLEAN' THEN CAST(TRY_CAST({v} AS BOOLEAN) AS DOUBLE) "
-                f"WHEN 'VARCHAR' THEN CASE WHEN isfinite(TRY_CAST({trimmed} AS DOUBLE)) "
-                f"THEN TRY_CAST({trimmed} AS DOUBLE) END "
-                f"WHEN 'BIGINT' THEN {number} WHEN 'UBIGINT' THEN {number} "
-                f"WHEN 'DOUBLE' THEN {number} END")
-    # Integers: whole numbers only; Integer within 32 bits.
-    whole = (f"CASE {kind} WHEN 'BOOLEAN' THEN CAST(TRY_CAST({v} AS BOOLEAN) AS BIGINT) "
-             f"WHEN 'VARCHAR' THEN coalesce(TRY_CAST({trimmed} AS BIGINT), CASE WHEN "
-             f"TRY_CAST({trimmed} AS DOUBLE) = trunc(TRY_CAST({trimmed} AS DOUBLE)) THEN "
-             f"TRY_CAST(TRY_CAST({trimmed} AS DOUBLE) AS BIGINT) END) "
-             f"WHEN 'BIGINT' THEN TRY_CAST({v} AS BIGINT) "
-             f"WHEN 'UBIGINT' THEN TRY_CAST({v} AS BIGINT) "
-             f"WHEN 'DOUBLE' THEN CASE WHEN {number} = trunc({number}) "
-             f"THEN TRY_CAST({number} AS BIGINT) END END")
-    if esri == INTEGER:
-        return (f"CAST(CASE WHEN ({whole}) BETWEEN {INT32_MIN} AND {INT32_MAX} "
-                f"THEN ({whole}) END AS INTEGER)")
-    if esri == SMALL_INTEGER:
-        return f"CAST(CASE WHEN ({whole}) BETWEEN -32768 AND 32767 THEN ({whole}) END AS SMALLINT)"
-    return f"CAST({whole} AS BIGINT)"
 
 
 def _object_ids(con, columns, fields, metadata, overrides, label, ids_key, report):
@@ -472,7 +327,7 @@ def _object_ids(con, columns, fields, metadata, overrides, label, ids_key, repor
     column = next((c for c in columns if c.name == candidate), None)
     if column is not None and column.esri in (INTEGER, SMALL_INTEGER, DATE) \
             and not column.boolean:
-        value = _value_sql(column)
+        value = value_sql(column)
         usable = con.execute(f"""
             SELECT count(*) = count({value}) AND coalesce(min({value}) > 0, true)
                    AND coalesce(max({value}) <= {INT32_MAX}, true)
@@ -495,7 +350,7 @@ def _object_ids(con, columns, fields, metadata, overrides, label, ids_key, repor
     key = (f"CASE WHEN id IS NOT NULL AND json_type(id) <> 'NULL' THEN 'i:' || {feature_id} "
            f"ELSE 'h:' || left(digest, 24) END")
     if column is not None and wanted:
-        value = _value_sql(column)
+        value = value_sql(column)
         key = f"CASE WHEN {value} IS NOT NULL THEN 'f:' || CAST({value} AS VARCHAR) ELSE {key} END"
     report("ids", None, None, 0)
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'raw'").fetchone()[0]:
@@ -524,107 +379,3 @@ def _object_ids(con, columns, fields, metadata, overrides, label, ids_key, repor
     return name, "oid", True
 
 
-def _geometries(con, metadata, overrides, label, check_geojson) -> tuple[str | None, str]:
-    """The layer's geometry type and the SQL of the geometry each row keeps."""
-    rows = con.execute("""
-        SELECT ST_GeometryType(g) AS kind, count(*), min(rowid), bool_or(ST_HasZ(g))
-        FROM typed WHERE g IS NOT NULL GROUP BY kind ORDER BY min(rowid)
-    """).fetchall()
-    kinds = {_DUCK_TYPES.get(str(r[0]), str(r[0])): int(r[1]) for r in rows}
-    unreadable, first_bad = con.execute(
-        "SELECT count(*), min(rowid) FROM typed WHERE given AND g IS NULL").fetchone()
-    if unreadable:
-        logger.warning("%s: %d geometr%s could not be read (bad coordinates or type) and are "
-                       "null, e.g. feature %d", label, unreadable,
-                       "y" if unreadable == 1 else "ies", int(first_bad))
-    wanted = overrides.geometry_type or metadata.get("geometryType") or ""
-    geometry_type: str | None = None
-    if wanted:
-        try:
-            geometry_type = esri_geometry_type(str(wanted))
-        except ValueError:
-            logger.warning("%s: unknown geometryType %r; inferring it", label, wanted)
-    if geometry_type is None and rows:
-        first = _DUCK_TYPES.get(str(rows[0][0]), "GeometryCollection")
-        geometry_type = GEOMETRY_TYPES.get(first)
-        if geometry_type == "esriGeometryPoint" and "MultiPoint" in kinds:
-            geometry_type = "esriGeometryMultipoint"
-    if check_geojson:
-        if len(kinds) > 1:
-            logger.warning("%s: mixed geometry types in one layer: %s", label,
-                           ", ".join(sorted(kinds)))
-        invalid, first_invalid = con.execute(
-            "SELECT count(*), min(rowid) FROM typed WHERE g IS NOT NULL AND NOT ST_IsValid(g)"
-        ).fetchone()
-        if invalid:
-            logger.warning("%s: %d invalid geometr%s, e.g. feature %d", label, invalid,
-                           "y" if invalid == 1 else "ies", int(first_invalid))
-    has_z = any(r[3] for r in rows)
-    geometry = "ST_Force2D(g)" if has_z else "g"
-    if geometry_type:
-        allowed = [name.upper() for name, esri in GEOMETRY_TYPES.items() if esri == geometry_type]
-        if geometry_type == "esriGeometryMultipoint":
-            allowed.append("POINT")
-        foreign = sum(n for name, n in kinds.items() if name.upper() not in allowed)
-        if foreign:
-            logger.warning("%s: %d feature(s) are not %s like the layer and have no geometry",
-                           label, foreign, geometry_type.removeprefix("esriGeometry"))
-            listed = ", ".join(s(a) for a in allowed)
-            geometry = f"CASE WHEN CAST(ST_GeometryType(g) AS VARCHAR) IN ({listed}) " \
-                       f"THEN {geometry} END"
-        return geometry_type, geometry
-    if rows:
-        logger.warning("%s: geometries are collections only; served without geometry", label)
-    return None, "CAST(NULL AS GEOMETRY)"
-
-
-def _extent(con, geometry_sql: str) -> tuple[float, float, float, float] | None:
-    row = con.execute(f"SELECT min(ST_XMin(x)), min(ST_YMin(x)), max(ST_XMax(x)), "
-                      f"max(ST_YMax(x)) FROM (SELECT {geometry_sql} AS x FROM typed)").fetchone()
-    if row is None or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in row):
-        return None
-    return tuple(float(v) for v in row)  # type: ignore[return-value]
-
-
-class _Problems:
-    """RFC 7946 right-hand rule breaches, counted over the batches (KOOP VALIDATE_GEOJSON)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.first: int | None = None
-
-    def add(self, geometries: np.ndarray, offset: int) -> None:
-        polygons = np.flatnonzero(shapely.get_type_id(geometries) >= 3)
-        if not len(polygons):
-            return
-        parts, owner = shapely.get_parts(geometries[polygons], return_index=True)
-        wrong = np.unique(owner[~shapely.is_ccw(shapely.get_exterior_ring(parts))])
-        if len(wrong):
-            self.count += len(wrong)
-            if self.first is None:
-                self.first = offset + int(polygons[wrong[0]])
-
-    def log(self, label: str) -> None:
-        if self.count:
-            logger.warning("%s: %d polygon(s) break RFC 7946's right-hand rule (exterior ring "
-                           "clockwise), e.g. feature %d", label, self.count, self.first)
-
-
-def _wind_polygons(batch: pa.RecordBatch, problems: _Problems | None,
-                   offset: int) -> pa.RecordBatch:
-    """Wind polygons per RFC 7946 (exterior counter-clockwise), as normalize does."""
-    index = batch.schema.get_field_index(GEOMETRY_COLUMN)
-    geometries = shapely.from_wkb(np.asarray(batch.column(index).to_numpy(zero_copy_only=False),
-                                             dtype=object))
-    if problems is not None:
-        problems.add(geometries, offset)
-    wound = shapely.orient_polygons(geometries, exterior_cw=False)
-    array = pa.array(shapely.to_wkb(wound), type=pa.binary())
-    return batch.set_column(index, GEOMETRY_COLUMN, array)
-
-
-def batches_of(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    yield from reader
-
-
-__all__ = ["Workspace", "normalize_staged", "stage_features", "pc"]
