@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from koop_app import data
-from koop_app.data import ids
+from koop_app.data import ids, ingest
 from koop_app.data.arrowio import write_ipc
 from koop_app.data.duck import quote_ident
 from koop_app.models import FeatureIdChunk, FeatureIdMap
@@ -46,8 +46,12 @@ def names_by_id(dataset) -> dict[int, str]:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
 @pytest.mark.parametrize("with_ids", [True, False], ids=["geojson-ids", "content-keys"])
-def test_ids_are_stable_across_two_refreshes_of_changed_data(make_dataset, data_dir, with_ids):
+def test_ids_are_stable_across_two_refreshes_of_changed_data(make_dataset, data_dir, with_ids,
+                                                             streamed, monkeypatch):
+    if streamed:  # every file through the DuckDB stream, however small
+        monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
     def doc(names: list[str]) -> dict:
         return collection([
             feature({"name": n}, point(i, i), **({"id": n} if with_ids else {}))

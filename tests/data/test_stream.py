@@ -170,3 +170,21 @@ def test_progress_is_reported_by_phase(tmp_path, make_dataset, monkeypatch):
     phases = [s[0] for s in seen]
     assert phases[0] == "fetch" and "read" in phases and phases[-1] == "store"
     assert seen[-1][3] == 20
+
+
+@pytest.mark.parametrize("kind", ["geojson", "csv"])
+def test_streamed_datasets_are_served(client, make_dataset, monkeypatch, kind):
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    if kind == "csv":
+        make_dataset("csv", "s", "name,lat,lon,when\nA,1,2,2024-01-02\nB,3,4,\n", suffix=".csv")
+    else:
+        make_dataset("geojson", "s", collection([
+            feature({"name": "A", "when": "2024-01-02"}, point(2, 1)),
+            feature({"name": "B", "when": None}, point(4, 3))]))
+    body = orjson.loads(client.get(f"/{kind}/rest/services/s/FeatureServer/0/query",
+                                   {"where": "1=1", "outFields": "name,when",
+                                    "orderByFields": "name"}).content)
+    assert [f["attributes"] for f in body["features"]] == [
+        {"OBJECTID": 1, "name": "A", "when": 1704153600000},
+        {"OBJECTID": 2, "name": "B", "when": None}]
+    assert body["features"][1]["geometry"] == {"x": 4, "y": 3}
