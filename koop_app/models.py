@@ -217,10 +217,10 @@ class Dataset(models.Model):
 
 
 class FeatureIdMap(models.Model):
-    """Stable object ids of one cached table: feature key -> integer id, kept across refreshes.
+    """Stable object ids of one cached table: the counter of ids given so far.
 
-    ``data`` is an Arrow IPC stream of (key string, oid int64), so a refresh of a million
-    features joins the whole map in one columnar step rather than a row per feature.
+    The key -> id map itself is in FeatureIdChunk rows. ``data`` is the map as one Arrow IPC
+    stream, as versions before the chunks kept it: still read, never written again.
     """
 
     cache_key = models.CharField(max_length=500, unique=True)
@@ -230,6 +230,21 @@ class FeatureIdMap(models.Model):
 
     def __str__(self) -> str:
         return f"ids of {self.cache_key}"
+
+
+class FeatureIdChunk(models.Model):
+    """Part of the key -> id map of a cache key: an Arrow IPC stream of (key, oid).
+
+    A refresh adds a chunk per batch of new keys, each written in its own short transaction,
+    so assigning ids never holds the database's write lock for long.
+    """
+
+    cache_key = models.CharField(max_length=500, db_index=True)
+    data = models.BinaryField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"id chunk {self.pk} of {self.cache_key}"
 
 
 class RefreshLog(models.Model):

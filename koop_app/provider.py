@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from koop_app.options import Option, validate_options
@@ -52,6 +53,28 @@ class ProviderRequest:
     @property
     def id(self) -> str | None:
         return self.params.get("id")
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A file the engine reads itself, in a stream, instead of a dict from ``get_data``.
+
+    Returned by ``Provider.get_source``. ``format`` is "geojson" (a FeatureCollection) or
+    "csv" (``options``: latitude, longitude, wkt, delimiter, encoding as the csv provider takes
+    them). ``parse(raw bytes) -> dict`` reads the file whole, as ``get_data`` would: used for
+    small files and for documents the stream does not take (a single Feature, several layers).
+    ``temporary`` files (a download) are deleted once read.
+    """
+
+    path: Path
+    format: Literal["geojson", "csv"]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    temporary: bool = False
+    parse: Callable[[bytes], dict[str, Any]] | None = None
+
+    def discard(self) -> None:
+        if self.temporary:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -114,6 +137,16 @@ class Provider:
                 return {"type": "FeatureCollection", "features": [to_feature(r) for r in rows]}
         """
         raise NotImplementedError(f"{type(self).__name__} must implement get_data(request)")
+
+    def get_source(self, request: ProviderRequest) -> FileSource | None:
+        """Optionally, the data of ``request`` as a file to read in a stream (cached refreshes).
+
+        A provider whose source is a plain GeoJSON or CSV file returns a FileSource: the engine
+        reads it batch by batch, with memory bounded by a batch rather than by the file. The
+        default, None, means "call get_data"; get_data stays required (pass-through answers
+        and callers that want the dict use it).
+        """
+        return None
 
     def create_key(self, request: ProviderRequest) -> str:
         """Return the cache key of the data ``request`` asks for.

@@ -1,6 +1,7 @@
 """Reading a provider's source: an http(s) URL or a file under KOOP['DATA_DIR'].
 
     raw = read_source(options["source"])      # bytes, or a ProviderError subclass
+    path, temporary = source_file(options["source"])   # a file to read in a stream
 
 Remote reads go through ``koop_app.net``: the address policy, redirects checked hop by hop,
 timeouts and KOOP['MAX_DOWNLOAD_BYTES']. Local paths are resolved (symlinks included) and
@@ -9,11 +10,13 @@ refused when they leave the data directory.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from koop_app.conf import koop_settings
 from koop_app.errors import SourceAccessError, SourceNotFoundError, SourceTooLargeError
-from koop_app.net import check_url, get
+from koop_app.net import check_url, get, get_to_file
 
 
 def is_url(location: str) -> bool:
@@ -52,12 +55,37 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
     """The bytes at ``location`` (URL or data-directory path)."""
     if is_url(location):
         return get(location, headers=headers).body
-    path = local_path(location)
+    path = _readable(local_path(location))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceAccessError("The data file cannot be read.",
+                                log_message=f"reading {path}: {exc}") from None
+
+
+def source_file(location: str, *, headers: dict[str, str] | None = None) -> tuple[Path, bool]:
+    """(path, temporary): the data-directory file itself, or a URL downloaded to a temporary
+    file in a stream (the caller deletes it). The same checks and limits as read_source."""
+    if not is_url(location):
+        return _readable(local_path(location)), False
+    handle = tempfile.NamedTemporaryFile(prefix="koop-source-", delete=False)
+    try:
+        with handle:
+            get_to_file(location, handle, headers=headers)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
+    return Path(handle.name), True
+
+
+def _readable(path: Path) -> Path:
+    """``path`` if it is a readable file within KOOP['MAX_DOWNLOAD_BYTES'], else why not."""
     limit = int(koop_settings.MAX_DOWNLOAD_BYTES)
     try:
         if path.stat().st_size > limit:
             raise SourceTooLargeError(log_message=f"{path} is larger than {limit} bytes")
-        return path.read_bytes()
+        with path.open("rb"):
+            pass
     except FileNotFoundError:
         raise SourceNotFoundError("The data file does not exist.",
                                   log_message=f"missing file {path}") from None
@@ -67,3 +95,4 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
     except PermissionError:
         raise SourceAccessError("The data file cannot be read.",
                                 log_message=f"permission denied on {path}") from None
+    return path

@@ -35,7 +35,7 @@ def test_embedded_defaults(tmp_path):
     found = settings_with({}, tmp_path)
     assert found["db"] == "django.db.backends.sqlite3"
     assert found["name"] == str(tmp_path / "db.sqlite3")
-    assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert found["cache"] == "koop_app.filecache.FileCache"  # FileBasedCache, no zlib again
     assert found["debug"] is False
 
 

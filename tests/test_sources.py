@@ -14,7 +14,7 @@ from koop_app.errors import (
     SourceTimeoutError,
     SourceTooLargeError,
 )
-from koop_app.sources import check_location, local_path, read_source
+from koop_app.sources import check_location, local_path, read_source, source_file
 
 LIMIT = 1_000_000  # tests/settings.py MAX_DOWNLOAD_BYTES
 
@@ -117,3 +117,28 @@ def test_oversize_file(data_dir):
 def test_other_schemes_are_rejected(location):
     with pytest.raises(ValueError):
         check_location(location)
+
+
+def test_source_file_streams_a_download_to_a_temporary_file(source_server, tmp_path,
+                                                             monkeypatch):
+    import gzip
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    body = b'{"type": "FeatureCollection", "features": []}' * 1000
+    url = source_server.route("/big.json", body=gzip.compress(body),
+                              headers={"Content-Encoding": "gzip"})
+    path, temporary = source_file(url)
+    assert temporary and path.read_bytes() == body
+    path.unlink()
+    too_big = source_server.route("/huge.json", body=b"x" * (LIMIT + 1))
+    with pytest.raises(SourceTooLargeError):
+        source_file(too_big)
+    assert not list(tmp_path.iterdir())  # the partial download was removed
+
+
+def test_source_file_of_a_data_directory_file_is_the_file_itself(data_dir):
+    (data_dir / "here.csv").write_text("a\n1\n")
+    assert source_file("here.csv") == ((data_dir / "here.csv").resolve(), False)
+    with pytest.raises(SourceNotFoundError):
+        source_file("missing.csv")

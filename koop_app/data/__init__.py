@@ -24,10 +24,11 @@ from django.db import connection as db_connection
 
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids, recorder
-from koop_app.data.build import Trace, build_copy, overrides_of, split_layers
+from koop_app.data.build import Copy, Trace, build_copy, overrides_of
 from koop_app.data.executors import executor
 from koop_app.data.flight import CacheLock, Flight
 from koop_app.data.hot import LayerTable, hot_tables
+from koop_app.data.ingest import split_layers
 from koop_app.data.layerset import LayerSet
 from koop_app.data.progress import reporting
 from koop_app.data.recorder import refreshed
@@ -225,12 +226,12 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
         recording.progress("store", recording.state["bytes_read"],
                            recording.state["bytes_total"], new.pointer.count)
         clock = time.perf_counter()
-        cache.store(new.pointer, new.built.blobs)
+        cache.store(new.pointer, new.blobs)
         trace.store_ms = round((time.perf_counter() - clock) * 1000)
         stored_copies.remember(new.pointer)
         layers = LayerSet.of(new.pointer)
         if keep_hot:
-            layers = LayerSet.of(new.pointer, _put_hot(new.pointer, new.built, pass_through=False))
+            layers = LayerSet.of(new.pointer, _put_hot(new, pass_through=False))
             served_layers.keep(layers)
     except KoopError as exc:
         cache.set_failure(key, exc.status, exc.message)
@@ -256,19 +257,20 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     return layers
 
 
-def _put_hot(pointer: cache.Pointer, built, *, pass_through: bool) -> tuple[LayerTable, ...]:
+def _put_hot(new: Copy, *, pass_through: bool) -> tuple[LayerTable, ...]:
+    pointer = new.pointer
     return tuple(
-        hot_tables.put(hot_key(pointer.key, layer_id), pointer.version, layer.table,
+        hot_tables.put(hot_key(pointer.key, layer.layer_id), pointer.version, layer.rows(),
                        layer.schema, pointer.fetched_at, layer.answers if pass_through else None,
-                       layer_id=layer_id, kind=kind, shared=not pass_through)
-        for (layer_id, kind), layer in zip(built.kinds, built.layers, strict=True))
+                       layer_id=layer.layer_id, kind=layer.kind, shared=not pass_through)
+        for layer in new.layers)
 
 
 def _pass_through(dataset: Dataset, request: ProviderRequest) -> LayerSet:
     """A pass-through answer: built for this request alone, never stored_copies."""
     key = dataset.provider.plugin.create_key(request)
     new = build_copy(dataset, request, key=key, pass_through=True)
-    tables = _put_hot(new.pointer, new.built, pass_through=True)
+    tables = _put_hot(new, pass_through=True)
     pointer = new.pointer
     return LayerSet(key, pointer.version, tables, pointer.relationships, pointer.fetched_at,
                     pointer.expires_at, pass_through=True, count=pointer.count)

@@ -52,10 +52,10 @@ def extension_path() -> Path:
     return path
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """A new in-memory database with spatial loaded; use ``.cursor()`` per thread."""
+def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A new database (in memory by default) with spatial loaded; use ``.cursor()`` per thread."""
     global _done
-    con = duckdb.connect(config={
+    con = duckdb.connect(database, config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         # Give freed query memory back soon: a web process should stay near its tables' size.

@@ -96,13 +96,21 @@ class Recording:
     def duration_ms(self) -> int:
         return int((time.perf_counter() - self.clock) * 1000)
 
-    def progress(self, phase: str, bytes_read: int = 0, bytes_total: int | None = None,
-                 features: int = 0) -> None:
-        """Where the refresh is: cheap to call often, it writes a few times per second."""
+    def progress(self, phase: str, bytes_read: int | None = None,
+                 bytes_total: int | None = None, features: int | None = None) -> None:
+        """Where the refresh is: cheap to call often, it writes a few times per second.
+
+        A count left None keeps its last value (a phase that reads no bytes, or counts none).
+        """
         changed = phase != self.state["phase"]
-        self.state.update(phase=phase, bytes_read=int(bytes_read), features=int(features),
-                          bytes_total=None if bytes_total is None else int(bytes_total),
-                          updated=time.time())
+        if bytes_read is not None:
+            self.state.update(bytes_read=int(bytes_read), bytes_total=None if bytes_total is None
+                              else int(bytes_total))
+        if features is not None:
+            self.state["features"] = int(features)
+        self.state.update(phase=phase, updated=time.time())
+        bytes_read, bytes_total = self.state["bytes_read"], self.state["bytes_total"]
+        features = self.state["features"]
         if self.lock is not None:
             self.lock.renew()
         if self.listener is not None:

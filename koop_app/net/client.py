@@ -28,6 +28,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import BinaryIO
 from urllib.parse import urljoin
 
 import certifi
@@ -70,6 +71,17 @@ def get(url: str, *, headers: Mapping[str, str] | None = None,
     """GET ``url`` under the fetch policy; a 2xx Response or a KoopError (see the module doc)."""
     limit = int(koop_settings.MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes)
     return _Fetch(url, dict(headers or {}), limit).run()
+
+
+def get_to_file(url: str, sink: BinaryIO, *, headers: Mapping[str, str] | None = None,
+                max_bytes: int | None = None) -> Response:
+    """``get``, with the (decoded) body written to ``sink`` as it arrives, not kept in memory.
+
+    The same checks and limits; the Response's ``body`` is empty. On failure ``sink`` may
+    hold part of the body: the caller discards it.
+    """
+    limit = int(koop_settings.MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes)
+    return _Fetch(url, dict(headers or {}), limit, sink).run()
 
 
 class _Clock:
@@ -189,13 +201,15 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
 class _Fetch:
     """One fetch: the hops of a redirect chain under one clock, one watchdog and one limit."""
 
-    def __init__(self, url: str, headers: dict[str, str], limit: int) -> None:
+    def __init__(self, url: str, headers: dict[str, str], limit: int,
+                 sink: BinaryIO | None = None) -> None:
         for name, value in headers.items():
             if not _header_ok(name, value):
                 raise ValueError(f"invalid request header {name!r}")
         self.url = url
         self.headers = {k: v for k, v in headers.items() if k.lower() not in RESERVED_HEADERS}
         self.limit = limit
+        self.sink = sink
         self.clock = _Clock(float(koop_settings.MAX_FETCH_SECONDS))
 
     def run(self) -> Response:
@@ -271,7 +285,7 @@ class _Fetch:
             decoder = content_decoder(response.getheader("Content-Encoding"))
         except DecodeError as exc:
             raise SourceFormatError(log_message=f"GET {url}: {exc}") from None
-        body, wire = bytearray(), 0
+        body, wire, size = bytearray(), 0, 0
         try:
             total = int(declared) if declared.isdigit() else None
             while piece := response.read1(CHUNK):
@@ -280,10 +294,14 @@ class _Fetch:
                 if wire > self.limit:
                     raise SourceTooLargeError(log_message=f"GET {url}: over {self.limit} bytes")
                 for decoded in decoder.feed(piece):
-                    body += decoded
-                    if len(body) > self.limit:
+                    size += len(decoded)
+                    if size > self.limit:
                         raise SourceTooLargeError(
                             log_message=f"GET {url}: over {self.limit} bytes once decoded")
+                    if self.sink is not None:
+                        self.sink.write(decoded)
+                    else:
+                        body += decoded
             if watchdog.fired:
                 raise TimeoutError("fetch time limit reached")
             if response.length:  # Content-Length promised more than came

@@ -10,8 +10,8 @@ import shapely
 
 from koop_app.errors import SourceFormatError
 from koop_app.options import Option
-from koop_app.provider import Provider, ProviderRequest
-from koop_app.sources import check_location, read_source
+from koop_app.provider import FileSource, Provider, ProviderRequest
+from koop_app.sources import check_location, read_source, source_file
 from providers.csv_.reader import Column, decode, read_columns
 
 LATITUDE_NAMES = ("latitude", "lat", "y", "ycoord", "lat_dd")
@@ -53,9 +53,20 @@ class CSVProvider(Provider):
                help="Text encoding; UTF-8 (with or without BOM) or Windows-1252 if empty"),
     )
 
-    def get_data(self, request: ProviderRequest) -> dict[str, Any]:
+    def get_source(self, request: ProviderRequest) -> FileSource:
+        """The file itself (or a streamed download): a refresh reads it batch by batch."""
         options = request.options
-        raw = read_source(options["source"])
+        path, temporary = source_file(options["source"])
+        wanted = {k: options.get(k) for k in ("latitude", "longitude", "wkt", "delimiter",
+                                                "encoding")}
+        return FileSource(path, "csv", wanted, temporary=temporary,
+                          parse=lambda raw: self.parse(raw, options))
+
+    def get_data(self, request: ProviderRequest) -> dict[str, Any]:
+        return self.parse(read_source(request.options["source"]), request.options)
+
+    def parse(self, raw: bytes, options: dict[str, Any]) -> dict[str, Any]:
+        """The CSV's bytes as a FeatureCollection."""
         try:
             columns = read_columns(decode(raw, options.get("encoding")), options.get("delimiter"))
         except (ValueError, UnicodeDecodeError) as exc:

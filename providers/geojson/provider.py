@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from koop_app.errors import SourceFormatError
+from koop_app.data.ingest import geojson_document
 from koop_app.options import Option
-from koop_app.provider import Provider, ProviderRequest
-from koop_app.sources import check_location, read_source
+from koop_app.provider import FileSource, Provider, ProviderRequest
+from koop_app.sources import check_location, read_source, source_file
 
 
 class GeoJSONProvider(Provider):
@@ -27,16 +25,9 @@ class GeoJSONProvider(Provider):
     )
 
     def get_data(self, request: ProviderRequest) -> dict[str, Any]:
-        raw = read_source(request.options["source"])
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise SourceFormatError("The GeoJSON source is not valid JSON.",
-                                    log_message=f"invalid JSON: {exc}") from exc
-        if isinstance(data, dict) and data.get("type") == "Feature":
-            data = {"type": "FeatureCollection", "features": [data]}
-        if isinstance(data, dict) and ("layers" in data or "tables" in data):
-            return data  # a multi-layer document: {"layers": [...], "tables": [...]}
-        if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-            raise SourceFormatError("The GeoJSON source is not a FeatureCollection.")
-        return data
+        return geojson_document(read_source(request.options["source"]))
+
+    def get_source(self, request: ProviderRequest) -> FileSource:
+        """The file itself (or a streamed download): a refresh reads it batch by batch."""
+        path, temporary = source_file(request.options["source"])
+        return FileSource(path, "geojson", temporary=temporary, parse=geojson_document)

@@ -177,10 +177,11 @@ def test_providers_are_not_handed_the_site_token(client, secured, alice, monkeyp
     from providers.geojson import GeoJSONProvider
 
     seen = []
-    original = GeoJSONProvider.get_data
-    monkeypatch.setattr(GeoJSONProvider, "get_data",
-                        lambda self, request: seen.append(dict(request.query))
-                        or original(self, request))
+    for hook in ("get_data", "get_source"):  # a refresh calls get_source, else get_data
+        original = getattr(GeoJSONProvider, hook)
+        monkeypatch.setattr(GeoJSONProvider, hook,
+                            lambda self, request, original=original:
+                            seen.append(dict(request.query)) or original(self, request))
     secured(Dataset.SIGNED_IN)
     assert answers(fetch(client, token=token(client), where="1=1"))
     assert seen and all("token" not in query for query in seen)

@@ -1,0 +1,190 @@
+"""The streaming GeoJSON path (DuckDB) types and shapes data exactly as normalize does."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import pytest
+import shapely
+
+from koop_app.data import ingest, slicer
+from koop_app.data.arrowio import read_ipc
+from koop_app.data.normalize import GEOMETRY_COLUMN, Overrides
+from koop_app.errors import SourceFormatError
+from tests.conftest import collection, feature, point
+
+pytestmark = pytest.mark.django_db
+
+SQUARE_CW = {"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}
+SQUARE_CCW = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}
+LINE = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
+
+DOCS = {
+    "typed": collection([
+        feature({"i": i, "big": 1_700_000_000_000 + i, "f": i / 3, "s": f"n{i % 3}",
+                 "d": f"2024-01-{i + 1:02d}", "t": f"2024-01-01T00:00:{i:02d}Z",
+                 "b": i % 2 == 0, "none": None, "sparse": i if i % 4 else None},
+                point(i, i))
+        for i in range(20)]),
+    "mixed": collection([
+        feature({"a": 1, "b": 1, "c": None, "d": "2020-01-01", "e": True, "f": 1, "g": 5}),
+        feature({"a": 2, "b": 2.5, "c": "x", "d": "2021-06-30T12:00:00Z", "e": False,
+                 "f": "one", "g": 2**40}),
+        feature({"a": None, "b": None, "c": None, "d": None, "e": None, "f": None,
+                 "h": {"nested": [1]}, "k": [1, "a"]}),
+        feature({"f": True, "h": "text", "k": 2.5, "m": {"a": 1, "b": [True, None]}}),
+    ]),
+    "dates": collection([feature({"d": "2024-01-02"}), feature({"d": "2024-01-02T03:04:05Z"}),
+                         feature({"d": "2024-01-02T05:00:00+01:00"}),
+                         feature({"d": "2024-01-02 03:04"})]),
+    "declared": collection(
+        [feature({"when": 1700000000000, "code": "7", "flag": "yes", "n": "2.5"}),
+         feature({"when": "2024-02-03", "code": "x", "flag": "no", "n": True}),
+         feature({"when": "nope", "code": 3.0, "flag": 1, "n": "abc"})],
+        metadata={"fields": [{"name": "when", "type": "Date"},
+                             {"name": "flag", "type": "Boolean"},
+                             {"name": "n", "type": "Double", "alias": "Number"}],
+                  "name": "Declared", "displayField": "CODE"}),
+    "names": collection([feature({"Name": "a", "name": "b", "_koop_geom": 1, "objectid": "x",
+                                  "quote\"d": 1, "sla/sh~": 2})]),
+    "feature-ids": collection([
+        feature({"a": 1}, point(0, 0), id="x"), feature({"a": 1}, point(0, 0)),
+        feature({"a": 1}, point(0, 0)), feature({"a": 2}, point(0, 0), id=7)]),
+    "id-field": collection([feature({"fid": 10, "v": 1}), feature({"fid": 3, "v": 2})],
+                           metadata={"idField": "fid"}),
+    "bad-id-field": collection([feature({"fid": 1}), feature({"fid": 1}), feature({})],
+                               metadata={"idField": "fid"}),
+    "objectid": collection([feature({"OBJECTID": 5}), feature({"OBJECTID": 9})]),
+    "polygons": collection([feature({"n": 1}, SQUARE_CW), feature({"n": 2}, SQUARE_CCW),
+                            feature({"n": 3}, None), feature({"n": 4}, point(0, 0))]),
+    "multipoints": collection([feature({}, point(0, 0)),
+                               feature({}, {"type": "MultiPoint",
+                                            "coordinates": [[0, 0], [1, 1]]})]),
+    "bad-geometry": collection([
+        feature({"n": 1}, point(1.5, 2.5)), feature({"n": 2}, None),
+        feature({"n": 3}, {"type": "Point", "coordinates": [3, 4, 99]}),
+        feature({"n": 4}, {"type": "Point", "coordinates": ["a", "b"]}),
+        feature({"n": 5}, LINE)]),
+    "collections-only": collection([feature({}, {"type": "GeometryCollection",
+                                                 "geometries": [point(0, 0)]})]),
+    "no-properties": collection([{"type": "Feature", "geometry": point(1, 1)},
+                                 {"type": "Feature", "properties": None, "geometry": None}]),
+    "empty": collection([]),
+    "enums": collection([feature({"kind": ["a", "b", "c"][i % 3], "label": f"x{i}"},
+                                 point(i % 90, 0)) for i in range(10_000)]),
+}
+
+
+def both(tmp_path, doc, overrides=None):
+    """(dict path layer, stream path layer) of ``doc``, each with a fresh id map."""
+    whole = ingest.from_collection(doc, key="dict", label="t", overrides=overrides)
+    path = tmp_path / "doc.geojson"
+    path.write_bytes(orjson.dumps(doc))
+    found = slicer.find_features(path)
+    streamed = ingest._stream_geojson(path, found, key="stream", label="t",
+                                      overrides=overrides, report=lambda *a: None)
+    return whole.layers[0], streamed.layers[0]
+
+
+@pytest.mark.parametrize("name", sorted(DOCS))
+def test_stream_and_dict_paths_agree(tmp_path, name):
+    whole, streamed = both(tmp_path, DOCS[name])
+    assert streamed.schema == whole.schema
+    assert streamed.count == whole.count
+    assert read_ipc(streamed.blob).equals(read_ipc(whole.blob))
+
+
+def test_overrides_apply_on_the_stream_path(tmp_path):
+    overrides = Overrides(name="N", id_field="code", geometry_type="esriGeometryPolyline",
+                          fields={"v": {"type": "String", "alias": "V"}}, display_field="v")
+    doc = collection([feature({"code": 5, "v": 1}, point(0, 0)),
+                      feature({"code": 6, "v": 2.5}, LINE)])
+    whole, streamed = both(tmp_path, doc, overrides)
+    assert streamed.schema == whole.schema
+    assert streamed.schema.object_id_field == "code"
+    assert read_ipc(streamed.blob).equals(read_ipc(whole.blob))
+
+
+def test_polygons_are_wound_per_rfc7946_with_warnings(tmp_path, caplog, settings):
+    caplog.set_level(logging.WARNING)
+    settings.KOOP = {**settings.KOOP, "VALIDATE_GEOJSON": True}
+    bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+    _, streamed = both(tmp_path, collection([feature({}, SQUARE_CW), feature({}, bowtie),
+                                             feature({}, point(0, 0))]))
+    geom = shapely.from_wkb(read_ipc(streamed.blob)[GEOMETRY_COLUMN][0].as_py())
+    assert shapely.is_ccw(geom.exterior)
+    assert "t: mixed geometry types" in caplog.text
+    assert "invalid geometr" in caplog.text
+    assert "right-hand rule" in caplog.text
+
+
+def test_members_after_the_features_are_read(tmp_path):
+    doc = collection([feature({"a": 1}, point(0, 0))], ttl=30,
+                     metadata={"name": "late", "description": "after"})
+    text = b'{"features":' + orjson.dumps(doc["features"]) + b',"type":"FeatureCollection",' \
+        + b'"ttl":30,"metadata":{"name":"late","description":"after"}}'
+    path = tmp_path / "doc.geojson"
+    path.write_bytes(text)
+    result = ingest._stream_geojson(path, slicer.find_features(path), key="k", label="t",
+                                    overrides=None, report=lambda *a: None)
+    assert result.ttl == 30
+    assert result.layers[0].schema.metadata["name"] == "late"
+
+
+def test_a_wrong_guess_of_the_end_is_corrected_by_the_scanner(tmp_path):
+    # A "]" inside a string in the last member makes the fast guess wrong.
+    text = (b'{"type":"FeatureCollection","features":' + orjson.dumps(DOCS["typed"]["features"])
+            + b',"metadata":{"name":"x"},"bbox":[0,0,1,1],"note":"],\\"a\\":1}"}')
+    path = tmp_path / "doc.geojson"
+    path.write_bytes(text)
+    found = slicer.find_features(path)
+    result = ingest._stream_geojson(path, found, key="k", label="t", overrides=None,
+                                    report=lambda *a: None)
+    assert result.layers[0].count == 20
+
+
+@pytest.mark.parametrize("features", [b"[1, 2]", b'[{"type": "Feature"}, "x"]',
+                                      b'[{"type": "Feature", "properties": {"a": }]'])
+def test_broken_features_are_a_source_format_error(tmp_path, features):
+    path = tmp_path / "doc.geojson"
+    path.write_bytes(b'{"type":"FeatureCollection","features":' + features + b"}")
+    with pytest.raises(SourceFormatError):
+        found = slicer.find_features(path)
+        ingest._stream_geojson(path, found, key="k", label="t", overrides=None,
+                               report=lambda *a: None)
+
+
+def test_progress_is_reported_by_phase(tmp_path, make_dataset, monkeypatch):
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest, "PROGRESS_INTERVAL", 0)
+    dataset = make_dataset("geojson", "p", DOCS["typed"])
+    from koop_app import data
+
+    seen = []
+    plugin = dataset.provider.plugin
+    request = data.provider_request(dataset)
+    result = ingest.read_layers(plugin, request, key="k", label="t",
+                           progress=lambda *args: seen.append(args))
+    assert result.streamed and result.layers[0].count == 20
+    phases = [s[0] for s in seen]
+    assert phases[0] == "fetch" and "read" in phases and phases[-1] == "store"
+    assert seen[-1][3] == 20
+
+
+@pytest.mark.parametrize("kind", ["geojson", "csv"])
+def test_streamed_datasets_are_served(client, make_dataset, monkeypatch, kind):
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    if kind == "csv":
+        make_dataset("csv", "s", "name,lat,lon,when\nA,1,2,2024-01-02\nB,3,4,\n", suffix=".csv")
+    else:
+        make_dataset("geojson", "s", collection([
+            feature({"name": "A", "when": "2024-01-02"}, point(2, 1)),
+            feature({"name": "B", "when": None}, point(4, 3))]))
+    body = orjson.loads(client.get(f"/{kind}/rest/services/s/FeatureServer/0/query",
+                                   {"where": "1=1", "outFields": "name,when",
+                                    "orderByFields": "name"}).content)
+    assert [f["attributes"] for f in body["features"]] == [
+        {"OBJECTID": 1, "name": "A", "when": 1704153600000},
+        {"OBJECTID": 2, "name": "B", "when": None}]
+    assert body["features"][1]["geometry"] == {"x": 4, "y": 3}
