@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection as db_connection
 from django.dispatch import Signal
 
+from koop_app import lookup
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids
 from koop_app.data.arrowio import stream_ipc, write_ipc
@@ -58,11 +59,10 @@ def provider_request(
     query: dict[str, str] | None = None,
     http_request=None,
 ) -> ProviderRequest:
-    plugin = dataset.provider.plugin
     params = {"host": dataset.host or None, "id": dataset.dataset_id or None,
               "layer": layer, "method": method}
     return ProviderRequest(params=params, query=dict(query or {}), dataset=dataset,
-                           options=plugin.clean_options(dataset.options),
+                           options=lookup.clean_options(dataset),
                            http_request=http_request)
 
 

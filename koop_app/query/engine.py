@@ -393,12 +393,12 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             (count,) = execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
                                f"{where_sql})", params, relations=relations).fetchone()
         elif query.extent_only:
-            row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), "
-                          f"max({YMAX}) FROM {source}{where_sql}", params,
-                          relations=relations).fetchone()
+            row = _extent_row(table, where_sql, params, relations)
             count = row[0]
             if row[1] is not None:
                 extent = _out_extent(tuple(row[1:]), out_sr)
+        elif not where_sql:
+            count = table.count  # every row: counted when the table was loaded
         else:
             (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params,
                                relations=relations).fetchone()
@@ -457,6 +457,25 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
                     relations=relations)
     return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
+
+
+# count, min x, min y, max x, max y of each hot table's every row, by (key, version, table):
+# clients ask for a layer's whole extent often, and a version never changes.
+_whole_extents: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+
+
+def _extent_row(table: LayerTable, where_sql: str, params: tuple[Any, ...],
+                relations: Mapping[str, pa.Table]) -> tuple[Any, ...]:
+    memo = (table.key, table.version, table.table_name)
+    if not where_sql and memo in _whole_extents:
+        return _whole_extents[memo]
+    row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), max({YMAX}) "
+                  f"FROM {table.table_name}{where_sql}", params, relations=relations).fetchone()
+    if not where_sql and table.answers is None:
+        if len(_whole_extents) >= 1024:
+            _whole_extents.clear()
+        _whole_extents[memo] = tuple(row)
+    return tuple(row)
 
 
 def _order(query: Query, oid: str) -> str:
