@@ -540,8 +540,11 @@ def _statistics(query: Query, table: LayerTable, filters: Filters,
     all_params = filters.params + tuple(having_params)
     # Aggregate answers are small: compute them once, one row past the page to learn whether
     # more exist, and let the output render these rows.
-    rows = execute(f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}",
-                   all_params, relations=filters.relations).to_arrow_table()
+    if not query.group_by and not query.having and not query.offset:
+        sql = inner  # one row, whatever the page: no sort, no cut
+    else:
+        sql = f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}"
+    rows = execute(sql, all_params, relations=filters.relations).to_arrow_table()
     exceeded = rows.num_rows > limit
     page = Page("SELECT * FROM page_rows", (), tuple(fields), False, order,
                 rows=rows.slice(0, limit))
