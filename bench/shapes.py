@@ -18,7 +18,8 @@ see no answer within the window): its throughput is then 1 / mean latency at bot
 
 objectIds: 500 features picked at seeded random positions; each server is first asked for its
 own ids (`returnIdsOnly`), since Koop numbers features with a hash and we use the `id` field,
-so both servers get the same 500 features (in the sampled order, as clients send them).
+so both servers get the same 500 features (in the sampled order), as a form POST like ArcGIS
+clients send a list that long (as a GET, 500 seven-digit ids pass gunicorn's 4 KB URL limit).
 """
 
 from __future__ import annotations
@@ -137,14 +138,42 @@ def url(base: str, service: str, where: str, params: dict[str, str]) -> str:
     return path + "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote, safe="")
 
 
-def get(address: str, timeout: float = 600.0) -> tuple[float, bytes]:
+def get(address: str, timeout: float = 600.0, form: str | None = None) -> tuple[float, bytes]:
+    """One request: GET, or a form POST when ``form`` is given."""
     parts = urllib.parse.urlsplit(address)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     started = time.perf_counter()
-    conn.request("GET", parts.path + "?" + parts.query)
+    if form is None:
+        conn.request("GET", parts.path + "?" + parts.query)
+    else:
+        conn.request("POST", parts.path, body=form.encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     body = conn.getresponse().read()
     conn.close()
     return time.perf_counter() - started, body
+
+
+def wrk_post(bench, address: str, form: str, concurrency: int, duration: float) -> dict:
+    """wrk with a form POST (a Lua script sets method, body and type); bench.py's parsing."""
+    import subprocess
+    import tempfile
+
+    script = ('wrk.method = "POST"\n'
+              'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+              f"wrk.body = {json.dumps(form)}\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    real_run = subprocess.run
+
+    def with_script(cmd, **kwargs):
+        return real_run([*cmd[:-1], "-s", handle.name, cmd[-1]], **kwargs)
+
+    subprocess.run = with_script  # bench.run_wrk builds the command; add the script to it
+    try:
+        return bench.run_wrk(address, concurrency, duration, 300)
+    finally:
+        subprocess.run = real_run
+        os.unlink(handle.name)
 
 
 def object_ids(base: str, service: str, count: int) -> str:
@@ -180,11 +209,15 @@ def run(args: argparse.Namespace) -> None:
             continue
         if shape == "count_10k_floor" and count != 10_000:
             continue
-        params = {k: v.replace("{ids}", ids) for k, v in params.items()}
+        form = None
+        if "objectIds" in params:
+            # As ArcGIS clients send a long id list: a form POST (the URL would pass 2,000).
+            form = urllib.parse.urlencode({k: v.replace("{ids}", ids) for k, v in params.items()})
+            params = {}
         address = url(args.base, args.service, where, params)
-        warm, body = get(address)
+        warm, body = get(address, form=form)
         if warm > args.duration / 3:
-            warm, body = get(address)  # the first may have paid for a JIT or a load
+            warm, body = get(address, form=form)  # the first may have paid for a JIT or a load
         slow = warm > args.duration / 3
         sequential = None
         for c in [int(c) for c in args.concurrency.split(",")]:
@@ -195,13 +228,15 @@ def run(args: argparse.Namespace) -> None:
                 # Seconds per answer: a few sequential requests, once for every c (a server
                 # this slow on one request gains nothing from more at once on 2 cores).
                 if sequential is None:
-                    times = [warm] + [get(address)[0] for _ in range(2)]
+                    times = [warm] + [get(address, form=form)[0] for _ in range(2)]
                     sequential = {"requests": len(times),
                                   "rps": round(1 / statistics.mean(times), 3),
                                   "p50_ms": round(statistics.median(times) * 1000, 1),
                                   "max_ms": round(max(times) * 1000, 1), "errors": 0,
                                   "sequential": True}
                 row = dict(sequential)
+            elif form is not None:
+                row = wrk_post(bench, address, form, c, args.duration)
             else:
                 row = bench.run_wrk(address, c, args.duration, 300)
             if sampler:
@@ -232,11 +267,14 @@ def inprocess(args: argparse.Namespace) -> None:
 
     app = get_wsgi_application()
 
-    def call(path_qs: str) -> bytes:
+    def call(path_qs: str, form: str | None = None) -> bytes:
         path, _, qs = path_qs.partition("?")
-        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": qs,
-                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1",
-                   "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(b""),
+        body = (form or "").encode()
+        environ = {"REQUEST_METHOD": "POST" if form else "GET", "PATH_INFO": path,
+                   "QUERY_STRING": qs, "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80",
+                   "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1",
+                   "CONTENT_TYPE": "application/x-www-form-urlencoded",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
                    "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}
         chunks = app(environ, lambda status, headers: None)
         return b"".join(chunks)
@@ -255,13 +293,16 @@ def inprocess(args: argparse.Namespace) -> None:
             if only and shape not in only:
                 continue
             params = {k: v.replace("{ids}", ids) for k, v in params.items()}
+            form = None
+            if "objectIds" in params:
+                form, params = urllib.parse.urlencode(params), {}
             address = url(base, service, where, params)
-            body = call(address)
+            body = call(address, form)
             times = []
             deadline = time.perf_counter() + args.seconds
             while time.perf_counter() < deadline or len(times) < 3:
                 started = time.perf_counter()
-                call(address)
+                call(address, form)
                 times.append(time.perf_counter() - started)
             print(f"{service:<14} {shape:<19} median {statistics.median(times) * 1000:8.2f} ms"
                   f"  min {min(times) * 1000:8.2f} ms  n={len(times):<5} {summary_of(body)}",
@@ -286,12 +327,16 @@ def summary(folder: str, services: list[str]) -> None:
             mark = "*" if theirs.get("sequential") else ""
             print(f"| {key[0]} | {key[1]} | {mine.get('p50_ms')} | {theirs.get('p50_ms', '-')}"
                   f"{mark} | {mine.get('rps') or 0:.1f} | {theirs.get('rps') or 0:.2f}{mark} | "
-                  f"{f'{ratio:.1f}x' if ratio else '-'} | {mine.get('answer')} / "
-                  f"{theirs.get('answer', '-')} |")
+                  f"{f'{ratio:.1f}x' if ratio else '-'} | {_short(mine.get('answer'))} / "
+                  f"{_short(theirs.get('answer', '-'))} |")
     for c, values in sorted(ratios.items()):
         mean = math.exp(sum(math.log(v) for v in values) / len(values))
         print(f"\nc={c}: geometric mean of the throughput ratios over {len(values)} "
               f"shape x dataset cells: {mean:.1f}x (lowest {min(values):.1f}x)")
+
+
+def _short(answer: str | None) -> str:
+    return "layer" if answer and answer.startswith("advancedQuery") else str(answer)
 
 
 def _load(path: Path) -> dict[tuple[str, int], dict]:

@@ -115,3 +115,70 @@ def test_statistics_without_groups_past_the_first_row_is_empty(points):
 def test_statistics_of_nothing(points):
     body = answer(points, where="v > 100", outStatistics=STATS)
     assert [f["attributes"] for f in body["features"]] == [{"n": 0, "mean": None}]
+
+
+def geojson(table, **params: str) -> dict[str, Any]:
+    from koop_app.outputs.geoservices.serializers import geojson_query_json
+
+    query = parse_query({"f": "geojson", **params}, table.schema)
+    return orjson.loads(orjson.dumps(geojson_query_json(run(query, table, LIMITS),
+                                                        query.geometry_precision)))
+
+
+def ids(body: dict[str, Any]) -> list[int]:
+    return [f["attributes"]["OBJECTID"] for f in body["features"]]
+
+
+@pytest.mark.parametrize("where_text", ["1=1", "v > 1", "s = 'a' OR v IS NULL"])
+@pytest.mark.parametrize("order", ["", "s DESC", "v"])
+def test_page_and_its_limit_flag_without_a_second_statement(points, where_text, order):
+    """A page read with one row more says "exceeded" exactly when rows exist past it."""
+    everything = answer(points, where=where_text, orderByFields=order, outFields="*")
+    assert everything["exceededTransferLimit"] is False
+    total = ids(everything)
+    for offset in range(len(total) + 1):
+        for count in range(1, len(total) + 2):
+            body = answer(points, where=where_text, orderByFields=order, outFields="*",
+                          resultOffset=str(offset), resultRecordCount=str(count))
+            assert ids(body) == total[offset:offset + count]
+            assert body["exceededTransferLimit"] is (offset + count < len(total))
+
+
+def test_over_the_limit_without_features_when_asked(points):
+    body = answer(points, where="v > 1", resultRecordCount="2",
+                  returnExceededLimitFeatures="false")
+    assert body["features"] == [] and body["exceededTransferLimit"] is True
+    body = answer(points, where="v > 1", resultRecordCount="20",
+                  returnExceededLimitFeatures="false")
+    assert len(body["features"]) == 6 and body["exceededTransferLimit"] is False
+
+
+def test_geojson_features_as_written_before(shapes):
+    body = geojson(shapes, outFields="*")
+    assert [f["id"] for f in body["features"]] == [1, 2, 3]
+    square, multi, empty = body["features"]
+    assert square == {"type": "Feature", "id": 1, "properties": {"OBJECTID": 1, "v": 1},
+                      "geometry": SQUARE}
+    assert multi["geometry"] == MULTI
+    assert empty["geometry"] is None and empty["properties"] == {"OBJECTID": 3, "v": 3}
+    assert "properties" not in body  # not over the limit
+
+
+def test_geojson_page_over_the_limit_and_precision(shapes):
+    body = geojson(shapes, where="v >= 1", resultRecordCount="1", geometryPrecision="0")
+    assert [f["id"] for f in body["features"]] == [1]
+    assert body["properties"] == {"exceededTransferLimit": True}
+    ring = body["features"][0]["geometry"]["coordinates"][0]
+    assert {tuple(p) for p in ring} == {(0, 0), (4, 0), (4, 3), (0, 3)}
+
+
+def test_geojson_without_object_ids_or_geometry(shapes):
+    body = geojson(shapes, outFields="v", returnGeometry="false", where="v > 1")
+    assert [f["properties"] for f in body["features"]] == [{"OBJECTID": 2, "v": 2},
+                                                           {"OBJECTID": 3, "v": 3}]
+    assert all(f["geometry"] is None for f in body["features"])
+
+
+def test_empty_pages(points, shapes):
+    assert answer(points, where="v > 100")["features"] == []
+    assert geojson(shapes, where="v > 100")["features"] == []
