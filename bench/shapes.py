@@ -322,6 +322,10 @@ def summary(folder: str, services: list[str]) -> None:
         for key, mine in ours.items():
             theirs = koop.get(key, {})
             ratio = mine["rps"] / theirs["rps"] if mine.get("rps") and theirs.get("rps") else None
+            failed = ("ERROR", "not JSON")
+            if str(mine.get("answer")).startswith(failed) or str(theirs.get("answer")).startswith(
+                    failed):
+                ratio = None  # an error or a refusal is no answer to compare
             if ratio and key[0] not in ("layer_info", "count_10k_floor"):
                 ratios.setdefault(key[1], []).append(ratio)
             mark = "*" if theirs.get("sequential") else ""
