@@ -16,3 +16,6 @@ class KoopAppConfig(AppConfig):
         from koop_app.auth import signals as auth_signals  # noqa: F401
 
         signals.connect_data_signals()
+        from koop_app import lookup
+
+        lookup.connect_signals()

@@ -45,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
     "MIN_REFRESH_SECONDS": 30,
     # How often a process asks the data cache whether a dataset has a new version (seconds).
     "POINTER_CHECK_SECONDS": 1.0,
+    # How long a process remembers a route's Dataset row and cleaned options (seconds; changes
+    # saved in the same process are seen at once). 0: read them on every request.
+    "DATASET_LOOKUP_SECONDS": 1.0,
     # Memory budget for decoded tables kept in each process.
     "HOT_TABLES_MAX_BYTES": 2 * 1024**3,
     # Where stored layers are materialised once per host as DuckDB files that every process
@@ -135,16 +138,23 @@ DEFAULTS: dict[str, Any] = {
 class KoopSettings:
     """Attribute access to the KOOP dict with defaults, e.g. ``koop_settings.DATA_DIR``."""
 
+    # The KOOP dict last checked for unknown keys, and its keys then: read on every request,
+    # dozens of times, so the check runs again only when the dict or its keys change.
+    _checked: tuple[dict[str, Any], int] | None = None
+
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"Invalid KOOP setting: {name!r}")
         user = getattr(settings, "KOOP", {}) or {}
-        unknown = set(user) - set(DEFAULTS)
-        if unknown:
-            raise ImproperlyConfigured(
-                f"Unknown key(s) in settings.KOOP: {', '.join(sorted(unknown))}. "
-                f"Known keys: {', '.join(sorted(DEFAULTS))}."
-            )
+        checked = KoopSettings._checked
+        if checked is None or checked[0] is not user or checked[1] != len(user):
+            unknown = set(user) - set(DEFAULTS)
+            if unknown:
+                raise ImproperlyConfigured(
+                    f"Unknown key(s) in settings.KOOP: {', '.join(sorted(unknown))}. "
+                    f"Known keys: {', '.join(sorted(DEFAULTS))}."
+                )
+            KoopSettings._checked = (user, len(user))
         return user.get(name, DEFAULTS[name])
 
     @property

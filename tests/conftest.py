@@ -11,6 +11,7 @@ import orjson
 import pytest
 from django.core.cache import cache
 
+from koop_app import lookup
 from koop_app.conf import koop_settings
 from koop_app.data import reset_process_state, wait_for_refreshes
 from koop_app.models import Dataset, Provider
@@ -75,12 +76,14 @@ def _no_crash(request) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
-    """Each test starts with an empty data cache and no hot tables."""
+    """Each test starts with an empty data cache, no hot tables and no remembered datasets."""
     cache.clear()
     reset_process_state()
+    lookup.clear()
     yield
     wait_for_refreshes()
     reset_process_state()
+    lookup.clear()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from django.db import connection as db_connection
 
+from koop_app import lookup
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids, recorder
 from koop_app.data.build import Copy, Trace, build_copy, overrides_of
@@ -60,11 +61,10 @@ def provider_request(
     query: dict[str, str] | None = None,
     http_request=None,
 ) -> ProviderRequest:
-    plugin = dataset.provider.plugin
     params = {"host": dataset.host or None, "id": dataset.dataset_id or None,
               "layer": layer, "method": method}
     return ProviderRequest(params=params, query=dict(query or {}), dataset=dataset,
-                           options=plugin.clean_options(dataset.options),
+                           options=lookup.clean_options(dataset),
                            http_request=http_request)
 
 

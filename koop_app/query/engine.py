@@ -79,6 +79,9 @@ class Page:
     rows: pa.Table | None = None
     # Arrow tables ``sql`` reads by name (the request's objectIds).
     relations: Mapping[str, pa.Table] = field(default_factory=dict)
+    # When set, ``sql`` reads one row past the page to learn whether more exist: render only
+    # the first ``more_after`` rows (in ``order``); the output reports the transfer limit.
+    more_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -393,12 +396,12 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             (count,) = execute(f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
                                f"{where_sql})", params, relations=relations).fetchone()
         elif query.extent_only:
-            row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), "
-                          f"max({YMAX}) FROM {source}{where_sql}", params,
-                          relations=relations).fetchone()
+            row = _extent_row(table, where_sql, params, relations)
             count = row[0]
             if row[1] is not None:
                 extent = _out_extent(tuple(row[1:]), out_sr)
+        elif not where_sql:
+            count = table.count  # every row: counted when the table was loaded
         else:
             (count,) = execute(f"SELECT count(*) FROM {source}{where_sql}", params,
                                relations=relations).fetchone()
@@ -418,14 +421,25 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     limit = min(query.limit or limits.for_query(query), limits.for_query(query))
     fields = _selected_fields(query, table)
     columns = [quote_ident(f.name) for f in fields]
-    if query.distinct:
-        more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
-                    f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")
+    source_limited = bool(table.answers and table.answers.limit_exceeded)
+    # Whether rows exist past the page: from the table's count when nothing is filtered; else
+    # from one row more read with the page itself (no second pass over the filter); only when
+    # an answer over the limit must be empty (or distinct rows) with a statement first.
+    more_after = None
+    if not where_sql and not query.distinct:
+        exceeded = source_limited or int(query.offset) + int(limit) < table.count
+    elif query.distinct or not query.return_exceeded_limit_features:
+        if query.distinct:
+            more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
+                        f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")
+        else:
+            more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
+                        f"OFFSET {int(query.offset) + int(limit)}")
+        exceeded = execute(more_sql, params, relations=relations).fetchone() is not None or (
+            source_limited)
     else:
-        more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
-                    f"OFFSET {int(query.offset) + int(limit)}")
-    exceeded = execute(more_sql, params, relations=relations).fetchone() is not None or bool(
-        table.answers and table.answers.limit_exceeded)
+        exceeded = source_limited  # or the extra row, seen by the output
+        more_after = int(limit)
     if exceeded and not query.return_exceeded_limit_features:
         limit = 0  # ArcGIS: over the limit, no features and only the flag
     if query.distinct:
@@ -449,14 +463,36 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
                 selected.append(f"ST_Centroid({expression}) AS {quote_ident(CENTROID_COLUMN)}")
         keys = [f"{quote_ident(n)} AS {quote_ident(f'_koop_o{i}')}"
                 for i, (n, _) in enumerate(query.order_by)]
+        read = int(limit) + (1 if more_after is not None else 0)
         page_sql = (f"SELECT {', '.join(selected + keys)} FROM {source}{where_sql} "
-                    f"ORDER BY {order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
+                    f"ORDER BY {order} LIMIT {read} OFFSET {int(query.offset)}")
+        # The same keys as the page's ORDER BY, the object id last: a total order, so the row
+        # past the page is the last in it.
         render_order = ", ".join(
             [f"{quote_ident(f'_koop_o{i}')} {'DESC' if d else 'ASC'} NULLS LAST"
              for i, (_, d) in enumerate(query.order_by)] + [oid])
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
-                    relations=relations)
+                    relations=relations, more_after=more_after)
     return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
+
+
+# count, min x, min y, max x, max y of each hot table's every row, by (key, version, table):
+# clients ask for a layer's whole extent often, and a version never changes.
+_whole_extents: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+
+
+def _extent_row(table: LayerTable, where_sql: str, params: tuple[Any, ...],
+                relations: Mapping[str, pa.Table]) -> tuple[Any, ...]:
+    memo = (table.key, table.version, table.table_name)
+    if not where_sql and memo in _whole_extents:
+        return _whole_extents[memo]
+    row = execute(f"SELECT count(*), min({XMIN}), min({YMIN}), max({XMAX}), max({YMAX}) "
+                  f"FROM {table.table_name}{where_sql}", params, relations=relations).fetchone()
+    if not where_sql and table.answers is None:
+        if len(_whole_extents) >= 1024:
+            _whole_extents.clear()
+        _whole_extents[memo] = tuple(row)
+    return tuple(row)
 
 
 def _order(query: Query, oid: str) -> str:
@@ -521,8 +557,11 @@ def _statistics(query: Query, table: LayerTable, filters: Filters,
     all_params = filters.params + tuple(having_params)
     # Aggregate answers are small: compute them once, one row past the page to learn whether
     # more exist, and let the output render these rows.
-    rows = execute(f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}",
-                   all_params, relations=filters.relations).to_arrow_table()
+    if not query.group_by and not query.having and not query.offset:
+        sql = inner  # one row, whatever the page: no sort, no cut
+    else:
+        sql = f"{inner} ORDER BY {order} LIMIT {int(limit) + 1} OFFSET {int(query.offset)}"
+    rows = execute(sql, all_params, relations=filters.relations).to_arrow_table()
     exceeded = rows.num_rows > limit
     page = Page("SELECT * FROM page_rows", (), tuple(fields), False, order,
                 rows=rows.slice(0, limit))

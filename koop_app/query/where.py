@@ -69,7 +69,14 @@ class _Emitter:
     schema: LayerSchema
     aggregates: bool = False
     params: list[Any] = field(default_factory=list)
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    # The request's time, read (and then the clause not remembered) only when it names it.
+    read_now: dt.datetime | None = None
+
+    @property
+    def now(self) -> dt.datetime:
+        if self.read_now is None:
+            self.read_now = dt.datetime.now(dt.UTC)
+        return self.read_now
 
     def emit(self, node: exp.Expression) -> Out:
         handler = EMITTERS.get(type(node))
@@ -97,11 +104,36 @@ def _describe(node: exp.Expression) -> str:
     return f"'{node.key}'"
 
 
+# Compiled clauses by (text, parameter, aggregates, the layer's fields, the limits): clients
+# send the same few clauses again and again, and parsing one costs more than running it on a
+# small layer. Clauses that read the time of the request are not kept.
+_compiled: dict[tuple[Any, ...], WhereClause | None] = {}
+MAX_COMPILED = 4096
+
+
 def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "where",
                   aggregates: bool = False) -> WhereClause | None:
     """Compile ``text`` against ``schema``; None for an absent or always-true clause."""
     if text is None or not text.strip():
         return None
+    key = (text, parameter, aggregates, schema.fields, koop_settings.MAX_WHERE_LENGTH,
+           koop_settings.MAX_WHERE_NODES, koop_settings.MAX_WHERE_DEPTH,
+           koop_settings.MAX_IN_LIST, koop_settings.MAX_WHERE_COMPUTATIONS)
+    try:
+        return _compiled[key]
+    except KeyError:
+        pass
+    clause, timeless = _compile(text, schema, parameter, aggregates)
+    if timeless and len(text) <= 4096:
+        if len(_compiled) >= MAX_COMPILED:
+            _compiled.clear()
+        _compiled[key] = clause
+    return clause
+
+
+def _compile(text: str, schema: LayerSchema, parameter: str, aggregates: bool
+             ) -> tuple[WhereClause | None, bool]:
+    """The clause, and whether it is the same whenever it runs (reads no clock)."""
     max_length = int(koop_settings.MAX_WHERE_LENGTH)
     if len(text) > max_length:
         raise InvalidParameterError(
@@ -119,7 +151,7 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
             raise _Rejected("the clause is empty")
         _check_tree(tree)
         if _always_true(tree):
-            return None
+            return None, True
         emitter = _Emitter(schema, aggregates=aggregates)
         sql = emitter.sql(tree)
     except (ParseError, TokenError):
@@ -128,7 +160,7 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
         raise InvalidParameterError(parameter, str(exc)) from None
     except RecursionError:
         raise InvalidParameterError(parameter, "the clause is too complex") from None
-    return WhereClause(sql, tuple(emitter.params))
+    return WhereClause(sql, tuple(emitter.params)), emitter.read_now is None
 
 
 def _check_size(tokens: list[Any]) -> None:

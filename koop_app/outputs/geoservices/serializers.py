@@ -283,27 +283,40 @@ def _attributes_sql(fields: tuple[Field, ...]) -> str:
     return "{" + ", ".join(f"{quote_string(f.name)}: {quote_ident(f.name)}" for f in fields) + "}"
 
 
-def _array_text(page: Page, row_sql: str) -> str:
-    sql = (f"SELECT '[' || coalesce(string_agg(to_json({row_sql})::VARCHAR, ',' "
-           f"ORDER BY {page.order}), '') || ']' FROM ({page.sql}) AS page")
-    (text,) = execute(sql, page.params, page.rows, page.relations).fetchone()
-    return text
+def _array_text(page: Page, row_sql: str, *, as_json: bool = True) -> tuple[str, bool]:
+    """The page's rows as a JSON array (``row_sql`` per row), and whether rows exist past it.
 
-
-def _aggregate(page: Page, row_sql: str) -> orjson.Fragment:
-    return orjson.Fragment(_array_text(page, row_sql))
+    ``row_sql`` is a struct for ``to_json`` or, with ``as_json=False``, JSON text already.
+    """
+    row = f"to_json({row_sql})::VARCHAR" if as_json else row_sql
+    if page.more_after is None:
+        sql = (f"SELECT '[' || coalesce(string_agg({row}, ',' ORDER BY {page.order}), '') "
+               f"|| ']', false FROM ({page.sql}) AS page")
+    else:
+        # One row past the page was read: leave it out, and say that it was there.
+        limit = int(page.more_after)
+        sql = (f"SELECT '[' || coalesce(string_agg({row}, ',' ORDER BY {page.order}) "
+               f"FILTER (WHERE _koop_n <= {limit}), '') || ']', count(*) > {limit} "
+               f"FROM (SELECT *, row_number() OVER (ORDER BY {page.order}) AS _koop_n "
+               f"FROM ({page.sql}) AS page) AS page")
+    text, more = execute(sql, page.params, page.rows, page.relations).fetchone()
+    return text, bool(more)
 
 
 def esri_features(page: Page, geometry_type: str | None,
-                  precision: int | None = None) -> orjson.Fragment:
-    return orjson.Fragment(_esri_features_text(page, geometry_type, precision))
+                  precision: int | None = None) -> tuple[orjson.Fragment, bool]:
+    """The features array, and whether features exist past the page (``Page.more_after``)."""
+    text, more = _esri_features_text(page, geometry_type, precision)
+    return orjson.Fragment(text), more
 
 
-def _esri_features_text(page: Page, geometry_type: str | None, precision: int | None) -> str:
+def _esri_features_text(page: Page, geometry_type: str | None, precision: int | None
+                        ) -> tuple[str, bool]:
     if page.rows is not None and not page.geometry:
         # A few aggregate rows, already in memory: orjson writes them faster than a DuckDB
         # round trip would.
-        return orjson.dumps([{"attributes": row} for row in page.rows.to_pylist()]).decode()
+        rows = page.rows.to_pylist()
+        return orjson.dumps([{"attributes": row} for row in rows]).decode(), False
     parts = [f"'attributes': {_attributes_sql(page.fields)}"]
     if page.geometry and geometry_type:
         parts.append(
@@ -319,15 +332,24 @@ def _esri_features_text(page: Page, geometry_type: str | None, precision: int | 
 
 
 def geojson_features(page: Page, object_id_field: str | None,
-                     precision: int | None = None) -> orjson.Fragment:
-    properties = _attributes_sql(page.fields)
-    geometry = "NULL::JSON"
+                     precision: int | None = None) -> tuple[orjson.Fragment, bool]:
+    """The features array, and whether features exist past the page (``Page.more_after``).
+
+    Each feature's text is put together from its parts: the geometry's GeoJSON goes in as
+    DuckDB writes it, rather than parsed as JSON and written again (a tenth of the time).
+    """
+    geometry = "'null'"
     if page.geometry:
         column = _G if precision is None else f"ST_ReducePrecision({_G}, {10.0 ** -precision!r})"
-        geometry = f"ST_AsGeoJSON({column})::JSON"
-    identifier = f"'id': {quote_ident(object_id_field)}, " if object_id_field else ""
-    row = f"{{'type': 'Feature', {identifier}'properties': {properties}, 'geometry': {geometry}}}"
-    return _aggregate(page, row)
+        geometry = f"coalesce(ST_AsGeoJSON({column}), 'null')"
+    parts = ["'{\"type\":\"Feature\",'"]
+    if object_id_field:
+        parts.append(f"'\"id\":' || coalesce(to_json({quote_ident(object_id_field)})::VARCHAR, "
+                     "'null') || ','")
+    parts.append(f"'\"properties\":' || to_json({_attributes_sql(page.fields)})::VARCHAR")
+    parts.append(f"',\"geometry\":' || {geometry} || '}}'")
+    text, more = _array_text(page, " || ".join(parts), as_json=False)
+    return orjson.Fragment(text), more
 
 
 def _has_object_ids(result: Result) -> bool:
@@ -352,11 +374,12 @@ def esri_query_json(result: Result, precision: int | None = None) -> dict[str, A
     page = result.page
     assert page is not None
     if result.statistics or not _has_object_ids(result):
+        features, more = esri_features(page, None)
         return {"displayFieldName": "", "fieldAliases": {f.name: f.alias or f.name
                                                          for f in page.fields},
                 "fields": [field_json(f) for f in page.fields],
-                "features": esri_features(page, None),
-                "exceededTransferLimit": result.exceeded_transfer_limit}
+                "features": features,
+                "exceededTransferLimit": result.exceeded_transfer_limit or more}
     out = {
         "objectIdFieldName": schema.object_id_field,
         "uniqueIdField": {"name": schema.object_id_field, "isSystemMaintained": True},
@@ -368,8 +391,8 @@ def esri_query_json(result: Result, precision: int | None = None) -> dict[str, A
         out["spatialReference"] = result.out_sr.as_json()
         out["hasZ"] = False
         out["hasM"] = False
-    out["features"] = esri_features(page, schema.geometry_type, precision)
-    out["exceededTransferLimit"] = result.exceeded_transfer_limit
+    out["features"], more = esri_features(page, schema.geometry_type, precision)
+    out["exceededTransferLimit"] = result.exceeded_transfer_limit or more
     return out
 
 
@@ -386,9 +409,9 @@ def geojson_query_json(result: Result, precision: int | None = None) -> dict[str
     page = result.page
     assert page is not None
     oid = result.table.schema.object_id_field if _has_object_ids(result) else None
-    out = {"type": "FeatureCollection",
-           "features": geojson_features(page, oid, precision)}
-    if result.exceeded_transfer_limit:
+    features, more = geojson_features(page, oid, precision)
+    out = {"type": "FeatureCollection", "features": features}
+    if result.exceeded_transfer_limit or more:
         out["properties"] = {"exceededTransferLimit": True}
     return out
 
@@ -397,7 +420,8 @@ def feature_json(result: Result) -> dict[str, Any]:
     """The single-feature resource: ``{"feature": {attributes, geometry}}``."""
     page = result.page
     assert page is not None
-    features = orjson.loads(_esri_features_text(page, result.table.schema.geometry_type, None))
+    text, _ = _esri_features_text(page, result.table.schema.geometry_type, None)
+    features = orjson.loads(text)
     if not features:
         raise NotFoundError("Feature not found.")
     return {"feature": features[0]}

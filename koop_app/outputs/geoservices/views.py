@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from koop_app import data, query
+from koop_app import data, lookup, query
 from koop_app.auth import access as auth_access
 from koop_app.auth import service as token_service
 from koop_app.auth.drf import DatasetAccess, KoopAuthentication
@@ -150,9 +150,7 @@ class DatasetView(GeoServicesView):
         if self._dataset is not None:
             return self._dataset
         try:
-            self._dataset = Dataset.objects.select_related("provider").get(
-                provider__name=provider, provider__enabled=True, enabled=True,
-                host=host or "", dataset_id=id or "")
+            self._dataset = lookup.find_dataset(provider, host or "", id or "")
         except Dataset.DoesNotExist:
             raise NotFoundError("Service not found.") from None
         return self._dataset

@@ -1,0 +1,184 @@
+"""Answers the engine gives without scanning (a whole layer's count and extent, remembered
+where clauses, a single statistics row) are the answers of the general path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from koop_app.data.hot import hot_tables
+from koop_app.data.normalize import normalize
+from koop_app.errors import InvalidParameterError
+from koop_app.outputs.geoservices.serializers import esri_query_json
+from koop_app.query import RecordLimits, parse_query, run, where
+from tests.conftest import collection, feature, point
+
+LIMITS = RecordLimits(2000, 2000, 2000)
+SQUARE = {"type": "Polygon", "coordinates": [[[0, 0], [4, 0], [4, 3], [0, 3], [0, 0]]]}
+MULTI = {"type": "MultiPolygon", "coordinates": [
+    [[[10, 10], [11, 10], [11, 11], [10, 11], [10, 10]]],
+    [[[-8, -6], [-7, -6], [-7, -5], [-8, -5], [-8, -6]]]]}
+
+
+def load(features: list[dict[str, Any]], name: str = "fast"):
+    normalized = normalize(collection(features), label=name,
+                           assign_ids=lambda keys: pa.array(range(1, len(keys) + 1), pa.int64()))
+    return hot_tables.put(name, "v1", normalized.table, normalized.schema, 0.0)
+
+
+def answer(table, **params: str) -> dict[str, Any]:
+    query = parse_query({"f": "json", **params}, table.schema)
+    return orjson.loads(orjson.dumps(esri_query_json(run(query, table, LIMITS))))
+
+
+@pytest.fixture
+def points():
+    return load([feature({"v": i, "s": "a" if i % 2 else "b"}, point(i, -i)) for i in range(1, 8)]
+                + [feature({"v": None, "s": None}, None)])
+
+
+@pytest.fixture
+def shapes():
+    return load([feature({"v": 1}, SQUARE), feature({"v": 2}, MULTI), feature({"v": 3}, None)],
+                name="shapes")
+
+
+@pytest.mark.parametrize("fixture", ["points", "shapes"])
+def test_whole_layer_count_is_the_scanned_count(request, fixture):
+    table = request.getfixturevalue(fixture)
+    fast = answer(table, where="1=1", returnCountOnly="true")
+    scanned = answer(table, where="v IS NULL OR v IS NOT NULL", returnCountOnly="true")
+    assert fast == scanned == {"count": table.count}
+
+
+@pytest.mark.parametrize("fixture", ["points", "shapes"])
+@pytest.mark.parametrize("out_sr", ["", "3857"])
+def test_whole_layer_extent_is_the_scanned_extent(request, fixture, out_sr):
+    table = request.getfixturevalue(fixture)
+    params = {"returnExtentOnly": "true", "returnCountOnly": "true", "outSR": out_sr}
+    first, again = answer(table, **params), answer(table, **params)  # computed, then remembered
+    scanned = answer(table, where="v IS NULL OR v IS NOT NULL", **params)
+    assert first == again == scanned
+    assert first["count"] == table.count
+
+
+def test_whole_layer_extent_of_multipart_shapes(shapes):
+    extent = answer(shapes, returnExtentOnly="true")["extent"]
+    assert (extent["xmin"], extent["ymin"], extent["xmax"], extent["ymax"]) == (-8, -6, 11, 11)
+
+
+def test_empty_selection_extent_and_count(points):
+    body = answer(points, where="v > 100", returnExtentOnly="true", returnCountOnly="true")
+    assert body["count"] == 0 and body["extent"]["xmin"] is None
+
+
+def test_a_remembered_where_answers_like_a_new_one(points):
+    where._compiled.clear()
+    first = answer(points, where="s = 'a' AND v > 2", returnIdsOnly="true")
+    assert len(where._compiled) == 1
+    again = answer(points, where="s = 'a' AND v > 2", returnIdsOnly="true")
+    assert first == again and first["objectIds"] == [3, 5, 7]
+
+
+def test_a_where_reading_the_clock_is_not_remembered(points):
+    where._compiled.clear()
+    answer(points, where="v < 100 AND CURRENT_DATE > DATE '2000-01-01'", returnCountOnly="true")
+    assert where._compiled == {}
+
+
+def test_a_remembered_where_is_per_layer_schema(points, shapes):
+    assert answer(points, where="s = 'a'", returnCountOnly="true") == {"count": 4}
+    with pytest.raises(InvalidParameterError):  # no field s on this layer
+        answer(shapes, where="s = 'a'", returnCountOnly="true")
+
+
+STATS = orjson.dumps([{"statisticType": "count", "onStatisticField": "v",
+                       "outStatisticFieldName": "n"},
+                      {"statisticType": "avg", "onStatisticField": "v",
+                       "outStatisticFieldName": "mean"}]).decode()
+
+
+def test_statistics_without_groups_is_one_row(points):
+    body = answer(points, where="s = 'a'", outStatistics=STATS)
+    assert [f["attributes"] for f in body["features"]] == [{"n": 4, "mean": 4.0}]
+    assert body["exceededTransferLimit"] is False
+
+
+def test_statistics_without_groups_past_the_first_row_is_empty(points):
+    body = answer(points, outStatistics=STATS, resultOffset="1")
+    assert body["features"] == []
+
+
+def test_statistics_of_nothing(points):
+    body = answer(points, where="v > 100", outStatistics=STATS)
+    assert [f["attributes"] for f in body["features"]] == [{"n": 0, "mean": None}]
+
+
+def geojson(table, **params: str) -> dict[str, Any]:
+    from koop_app.outputs.geoservices.serializers import geojson_query_json
+
+    query = parse_query({"f": "geojson", **params}, table.schema)
+    return orjson.loads(orjson.dumps(geojson_query_json(run(query, table, LIMITS),
+                                                        query.geometry_precision)))
+
+
+def ids(body: dict[str, Any]) -> list[int]:
+    return [f["attributes"]["OBJECTID"] for f in body["features"]]
+
+
+@pytest.mark.parametrize("where_text", ["1=1", "v > 1", "s = 'a' OR v IS NULL"])
+@pytest.mark.parametrize("order", ["", "s DESC", "v"])
+def test_page_and_its_limit_flag_without_a_second_statement(points, where_text, order):
+    """A page read with one row more says "exceeded" exactly when rows exist past it."""
+    everything = answer(points, where=where_text, orderByFields=order, outFields="*")
+    assert everything["exceededTransferLimit"] is False
+    total = ids(everything)
+    for offset in range(len(total) + 1):
+        for count in range(1, len(total) + 2):
+            body = answer(points, where=where_text, orderByFields=order, outFields="*",
+                          resultOffset=str(offset), resultRecordCount=str(count))
+            assert ids(body) == total[offset:offset + count]
+            assert body["exceededTransferLimit"] is (offset + count < len(total))
+
+
+def test_over_the_limit_without_features_when_asked(points):
+    body = answer(points, where="v > 1", resultRecordCount="2",
+                  returnExceededLimitFeatures="false")
+    assert body["features"] == [] and body["exceededTransferLimit"] is True
+    body = answer(points, where="v > 1", resultRecordCount="20",
+                  returnExceededLimitFeatures="false")
+    assert len(body["features"]) == 6 and body["exceededTransferLimit"] is False
+
+
+def test_geojson_features_as_written_before(shapes):
+    body = geojson(shapes, outFields="*")
+    assert [f["id"] for f in body["features"]] == [1, 2, 3]
+    square, multi, empty = body["features"]
+    assert square == {"type": "Feature", "id": 1, "properties": {"OBJECTID": 1, "v": 1},
+                      "geometry": SQUARE}
+    assert multi["geometry"] == MULTI
+    assert empty["geometry"] is None and empty["properties"] == {"OBJECTID": 3, "v": 3}
+    assert "properties" not in body  # not over the limit
+
+
+def test_geojson_page_over_the_limit_and_precision(shapes):
+    body = geojson(shapes, where="v >= 1", resultRecordCount="1", geometryPrecision="0")
+    assert [f["id"] for f in body["features"]] == [1]
+    assert body["properties"] == {"exceededTransferLimit": True}
+    ring = body["features"][0]["geometry"]["coordinates"][0]
+    assert {tuple(p) for p in ring} == {(0, 0), (4, 0), (4, 3), (0, 3)}
+
+
+def test_geojson_without_object_ids_or_geometry(shapes):
+    body = geojson(shapes, outFields="v", returnGeometry="false", where="v > 1")
+    assert [f["properties"] for f in body["features"]] == [{"OBJECTID": 2, "v": 2},
+                                                           {"OBJECTID": 3, "v": 3}]
+    assert all(f["geometry"] is None for f in body["features"])
+
+
+def test_empty_pages(points, shapes):
+    assert answer(points, where="v > 100")["features"] == []
+    assert geojson(shapes, where="v > 100")["features"] == []
