@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from shapely.geometry import box
 
@@ -202,9 +203,16 @@ def _filters(query: Query, table: LayerTable) -> Filters:
         parts.append(query.where.sql)
         params.extend(query.where.params)
     if query.object_ids is not None:
-        parts.append(f"{quote_ident(schema.object_id_field)} IN "
-                     f"(SELECT id FROM {OBJECT_IDS_RELATION})")
-        relations.update(object_ids_relation(query.object_ids))
+        oid = quote_ident(schema.object_id_field)
+        ids = object_ids_relation(query.object_ids)
+        if len(query.object_ids):
+            # The range first: hot tables are kept in object id order (or ascending within
+            # spatial cells), so the row groups' min/max skip most rows before the semi-join.
+            column = ids[OBJECT_IDS_RELATION]["id"]
+            parts.append(f"{oid} BETWEEN ? AND ?")
+            params.extend((pc.min(column).as_py(), pc.max(column).as_py()))
+        parts.append(f"{oid} IN (SELECT id FROM {OBJECT_IDS_RELATION})")
+        relations.update(ids)
     if query.spatial is not None:
         if schema.geometry_type is None:
             raise InvalidParameterError("geometry", "this layer has no geometry")

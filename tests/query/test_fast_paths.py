@@ -182,3 +182,12 @@ def test_geojson_without_object_ids_or_geometry(shapes):
 def test_empty_pages(points, shapes):
     assert answer(points, where="v > 100")["features"] == []
     assert geojson(shapes, where="v > 100")["features"] == []
+
+
+@pytest.mark.parametrize("object_ids", ["3", "7,1", "5,2,6,2", "0,-4,99", "2,1000000000000"])
+def test_object_ids_narrowed_by_their_range_select_exactly_the_listed_rows(points, object_ids):
+    wanted = {int(i) for i in object_ids.split(",")} & set(range(1, 9))
+    body = answer(points, objectIds=object_ids, outFields="*", returnGeometry="false")
+    assert sorted(f["attributes"]["OBJECTID"] for f in body["features"]) == sorted(wanted)
+    counted = answer(points, objectIds=object_ids, where="v > 2", returnCountOnly="true")
+    assert counted == {"count": len({i for i in wanted if 3 <= i <= 7})}
