@@ -16,7 +16,7 @@ import csv
 import io
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -24,6 +24,8 @@ from koop_app.data import duck
 from koop_app.data.columns import ISO_SQL, Column
 from koop_app.data.normalize import _column_name
 from koop_app.errors import SourceFormatError
+
+ColumnT = TypeVar("ColumnT")
 
 q, s = duck.quote_ident, duck.quote_string
 SNIFF_BYTES = 64 * 1024
@@ -156,8 +158,9 @@ def _type(con: duckdb.DuckDBPyConnection, columns: list[Column]) -> None:
         c.boolean = c.csv_type == "Boolean"
 
 
-def _find(by_name: dict[str, Column], wanted: str | None, guesses: tuple[str, ...],
-          role: str) -> Column | None:
+def find_column(by_name: Mapping[str, ColumnT], wanted: str | None, guesses: tuple[str, ...],
+                role: str) -> ColumnT | None:
+    """The column the options name (an error if missing), else the first guessed name found."""
     if wanted:
         column = by_name.get(wanted.lower())
         if column is None:
@@ -168,12 +171,12 @@ def _find(by_name: dict[str, Column], wanted: str | None, guesses: tuple[str, ..
 
 def _geometry(by_name: dict[str, Column], options: Mapping[str, Any]) -> str:
     """The SQL of each row's geometry: WKT, else a point from latitude and longitude."""
-    wkt = _find(by_name, options.get("wkt"), WKT_NAMES if not (
+    wkt = find_column(by_name, options.get("wkt"), WKT_NAMES if not (
         options.get("latitude") or options.get("longitude")) else (), "wkt")
     if wkt is not None:
         return f"TRY(ST_GeomFromText({wkt.sql}))"
-    lat = _find(by_name, options.get("latitude"), LATITUDE_NAMES, "latitude")
-    lon = _find(by_name, options.get("longitude"), LONGITUDE_NAMES, "longitude")
+    lat = find_column(by_name, options.get("latitude"), LATITUDE_NAMES, "latitude")
+    lon = find_column(by_name, options.get("longitude"), LONGITUDE_NAMES, "longitude")
     if lat is None or lon is None:
         raise SourceFormatError(
             "The CSV has no latitude/longitude or WKT column; name them in the options.")

@@ -14,8 +14,8 @@ import pyarrow as pa
 import shapely
 
 from koop_app.data import duck
-from koop_app.data.normalize import GEOMETRY_COLUMN
-from koop_app.data.schema import GEOMETRY_TYPES, esri_geometry_type
+from koop_app.data.normalize import GEOMETRY_COLUMN, declared_geometry_type
+from koop_app.data.schema import GEOMETRY_TYPES
 
 logger = logging.getLogger(__name__)
 s = duck.quote_string
@@ -38,13 +38,7 @@ def geometries(con, metadata, overrides, label, check_geojson) -> tuple[str | No
         logger.warning("%s: %d geometr%s could not be read (bad coordinates or type) and are "
                        "null, e.g. feature %d", label, unreadable,
                        "y" if unreadable == 1 else "ies", int(first_bad))
-    wanted = overrides.geometry_type or metadata.get("geometryType") or ""
-    geometry_type: str | None = None
-    if wanted:
-        try:
-            geometry_type = esri_geometry_type(str(wanted))
-        except ValueError:
-            logger.warning("%s: unknown geometryType %r; inferring it", label, wanted)
+    geometry_type = declared_geometry_type(overrides, metadata, label)
     if geometry_type is None and rows:
         first = _DUCK_TYPES.get(str(rows[0][0]), "GeometryCollection")
         geometry_type = GEOMETRY_TYPES.get(first)

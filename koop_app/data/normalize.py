@@ -449,6 +449,18 @@ def _parse_geometries(features: list[dict[str, Any]]) -> tuple[np.ndarray, np.nd
     return parsed, texts != None  # noqa: E711
 
 
+def declared_geometry_type(overrides: Overrides, metadata: Mapping[str, Any],
+                           label: str) -> str | None:
+    """The Esri geometry type the administrator or the provider declared, if a known one."""
+    wanted = overrides.geometry_type or metadata.get("geometryType") or ""
+    if wanted:
+        try:
+            return esri_geometry_type(str(wanted))
+        except ValueError:
+            logger.warning("%s: unknown geometryType %r; inferring it", label, wanted)
+    return None
+
+
 def _geometries(features, metadata, overrides, label, check_geojson):
     """Parse geometries (vectorised), pick the layer's geometry type, wind polygons per RFC 7946."""
     parsed, given = _parse_geometries(features)
@@ -459,13 +471,7 @@ def _geometries(features, metadata, overrides, label, check_geojson):
                        "y" if len(unparsable) == 1 else "ies", int(unparsable[0]))
     type_ids = shapely.get_type_id(parsed)
     present = type_ids >= 0
-    wanted = overrides.geometry_type or metadata.get("geometryType") or ""
-    geometry_type: str | None = None
-    if wanted:
-        try:
-            geometry_type = esri_geometry_type(str(wanted))
-        except ValueError:
-            logger.warning("%s: unknown geometryType %r; inferring it", label, wanted)
+    geometry_type = declared_geometry_type(overrides, metadata, label)
     if geometry_type is None and present.any():
         first = int(type_ids[present][0])
         geometry_type = GEOMETRY_TYPES.get(_TYPE_NAMES[first]) if first != 7 else None

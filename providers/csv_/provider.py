@@ -8,6 +8,7 @@ import numpy as np
 import orjson
 import shapely
 
+from koop_app.data.csvstream import find_column
 from koop_app.errors import SourceFormatError
 from koop_app.options import Option
 from koop_app.provider import FileSource, Provider, ProviderRequest
@@ -87,14 +88,14 @@ class CSVProvider(Provider):
                 "metadata": {"fields": fields}}
 
     def _geometries(self, by_name: dict[str, Column], options: dict[str, Any]) -> list[Any]:
-        wkt = self._column(by_name, options.get("wkt"), WKT_NAMES if not (
+        wkt = find_column(by_name, options.get("wkt"), WKT_NAMES if not (
             options.get("latitude") or options.get("longitude")) else (), "wkt")
         if wkt is not None:
             parsed = shapely.from_wkt(np.array(wkt.values, dtype=object), on_invalid="ignore")
             texts = shapely.to_geojson(parsed)
             return [None if t is None else orjson.loads(t) for t in texts]
-        lat = self._column(by_name, options.get("latitude"), LATITUDE_NAMES, "latitude")
-        lon = self._column(by_name, options.get("longitude"), LONGITUDE_NAMES, "longitude")
+        lat = find_column(by_name, options.get("latitude"), LATITUDE_NAMES, "latitude")
+        lon = find_column(by_name, options.get("longitude"), LONGITUDE_NAMES, "longitude")
         if lat is None or lon is None:
             raise SourceFormatError(
                 "The CSV has no latitude/longitude or WKT column; name them in the options."
@@ -111,12 +112,3 @@ class CSVProvider(Provider):
                 out.append({"type": "Point", "coordinates": [float(x), float(y)]})
         return out
 
-    @staticmethod
-    def _column(by_name: dict[str, Column], wanted: str | None, guesses: tuple[str, ...],
-                role: str) -> Column | None:
-        if wanted:
-            column = by_name.get(wanted.lower())
-            if column is None:
-                raise SourceFormatError(f"The CSV has no {role} column {wanted!r}.")
-            return column
-        return next((by_name[g] for g in guesses if g in by_name), None)
