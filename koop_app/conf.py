@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     # None: the source's order (fastest pages, tiles read every row); "hilbert": along the
     # curve (fastest tiles, pages read every row). bench/RESULTS.md, "Hot files".
     "HOT_ORDER": "cells",
+    # A refresh that keeps no hot copy (a worker, koop_refresh) builds the new version's hot
+    # file for the web processes sharing HOT_DIR, so no request waits for that build.
+    "HOT_PREBUILD": True,
     # Disk budget of HOT_DIR: beyond it, files no process uses go, least recently used first.
     "HOT_DISK_MAX_BYTES": None,
     # Each process's DuckDB: memory limit (e.g. "512MB"; None: DuckDB's default of 80% of RAM)

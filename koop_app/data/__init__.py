@@ -254,7 +254,34 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
               layers=trace.layers, bytes=trace.bytes, duration_ms=duration_ms,
               fetch_ms=trace.fetch_ms, normalize_ms=trace.normalize_ms,
               store_ms=trace.store_ms, ttl_s=round(ttl))
+    if not keep_hot and koop_settings.HOT_PREBUILD:
+        _prebuild_hot(new)
     return layers
+
+
+def _prebuild_hot(new: Copy) -> None:
+    """Build the new version's hot files for this host's web processes (see HOT_PREBUILD).
+
+    After the refresh is recorded: the copy is stored either way; a failure here only means a
+    web process builds the file itself when it first needs it.
+    """
+    pointer = new.pointer
+    for layer in new.layers:
+        clock = time.perf_counter()
+        try:
+            built = hot_tables.prebuild(hot_key(pointer.key, layer.layer_id), pointer.version,
+                                        layer.rows(), layer.schema, pointer.fetched_at,
+                                        layer_id=layer.layer_id, kind=layer.kind)
+        except Exception:
+            log_event(logger, logging.WARNING, "hot.prebuild_failed", f"{pointer.key}: "
+                      f"building the hot file of version {pointer.version} failed",
+                      exc_info=True, key=pointer.key, version=pointer.version)
+            return
+        if built:
+            log_event(logger, logging.INFO, "hot.prebuilt", f"{pointer.key}: hot file of "
+                      f"version {pointer.version} built", key=pointer.key,
+                      version=pointer.version, layer=layer.layer_id,
+                      duration_ms=round((time.perf_counter() - clock) * 1000))
 
 
 def _put_hot(new: Copy, *, pass_through: bool) -> tuple[LayerTable, ...]:

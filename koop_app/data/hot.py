@@ -216,6 +216,29 @@ class HotTables:
         hotfiles.sweep(root, keep=own)
         return entry
 
+    def prebuild(self, key: str, version: str, rows: pa.Table | pa.RecordBatchReader,
+                 schema: LayerSchema, fetched_at: float, layer_id: int = 0,
+                 kind: str = "layer") -> bool:
+        """Build the version's file for this host's web processes without serving it here.
+
+        A refresh worker calls it after storing a new version: the web processes then attach
+        the file at once instead of building it on a request. False when there is nothing to
+        do (no hot folder, or the file exists already).
+        """
+        root = hotfiles.folder()
+        if root is None:
+            return False
+        self._sweep_once(root)
+        hot = HotFile.of(root, key, version)
+        with hotfiles.build_lock(hot):
+            if hot.path.exists():
+                return False
+            self._build(hot, key, version, rows, schema, fetched_at, layer_id, kind)
+        with self._lock:
+            own = {a.hot.path for a in self._attached.values()}
+        hotfiles.sweep(root, keep=own)
+        return True
+
     def _put_in_memory(self, key: str, version: str, rows: pa.Table | pa.RecordBatchReader,
                        schema: LayerSchema, fetched_at: float, answers: SourceAnswers | None,
                        layer_id: int, kind: str) -> LayerTable:

@@ -179,7 +179,8 @@ def test_a_refresh_for_storing_only_keeps_no_hot_table(make_dataset):
     dataset = make_dataset("geojson", "cold", doc(3))
     stored = data.refresh(dataset, keep_hot=False)
     assert (stored.layers, stored.count) == ((), 3)
-    assert hot_tables.get("geojson::cold|0", stored.version) is None
+    usage = hot_tables.usage()  # nothing decoded or attached here (the file, if any, is built
+    assert (usage["tables"], usage.get("attached_files", 0)) == (0, 0)  # for web processes)
     assert table_of(dataset).version == stored.version  # served later from the cache
 
 
@@ -222,6 +223,8 @@ def test_fetches_and_refreshes_are_logged_as_events_with_their_trigger(make_data
 @pytest.mark.django_db
 def test_a_new_version_loads_in_the_background_while_the_last_one_is_served(
         make_dataset, data_dir, monkeypatch, settings):
+    # A worker on another host: no hot file is built beside the web process.
+    settings.KOOP = {**settings.KOOP, "HOT_PREBUILD": False}
     dataset = make_dataset("geojson", "d", doc(3), ttl=600)
     first = table_of(dataset)
     write_json(data_dir / "d.geojson", doc(4))
@@ -275,3 +278,28 @@ def test_a_slow_refresh_never_makes_a_request_wait(make_dataset, source_server, 
     data.wait_for_refreshes()
     assert source_server.hits["/slow-refresh.geojson"] - hits == 2  # one refresh for all
     assert (table_of(dataset).count, first.count) == (3, 2)
+
+
+@pytest.mark.django_db
+def test_a_worker_refresh_builds_the_hot_file_web_processes_attach(make_dataset, monkeypatch):
+    dataset = make_dataset("geojson", "d", doc(7), ttl=60)
+    layers = data.refresh(dataset, keep_hot=False, trigger="command")  # as a worker does
+    assert layers.layers == ()  # nothing served in the worker itself
+    data.reset_process_state()  # as in a web process: no hot table of its own
+
+    def no_decoding(blob):
+        raise AssertionError("the web process decoded the blob instead of attaching the file")
+
+    monkeypatch.setattr(served_module, "stream_ipc", no_decoding)
+    table = table_of(dataset)
+    assert (table.version, table.count) == (layers.version, 7) and "." in table.table_name
+
+
+@pytest.mark.django_db
+def test_without_prebuild_the_web_process_builds_the_hot_file(make_dataset, settings):
+    settings.KOOP = {**settings.KOOP, "HOT_PREBUILD": False}
+    dataset = make_dataset("geojson", "d", doc(4), ttl=60)
+    layers = data.refresh(dataset, keep_hot=False, trigger="command")
+    data.reset_process_state()
+    table = table_of(dataset)
+    assert (table.version, table.count) == (layers.version, 4)

@@ -333,3 +333,20 @@ def test_threads_attaching_one_file_at_once_share_one_attachment(hot_dir, shared
         assert other.usage()["attached_files"] == 1 and files(hot_dir) == ["v1.duckdb"]
     finally:
         other.clear()
+
+
+def test_prebuild_writes_the_file_without_serving_it(hot_dir, shared):
+    assert shared.prebuild("pre", "v1", LAYER.table, LAYER.schema, 0.0)
+    assert files(hot_dir) == ["v1.duckdb"] and shared.usage()["attached_files"] == 0
+    assert not shared.prebuild("pre", "v1", unreadable(), LAYER.schema, 0.0)  # there already
+    other = HotTables()
+    try:
+        found = other.get("pre", "v1")  # a web process attaches it, rows never handed over
+        assert found is not None and found.count == 500
+    finally:
+        other.clear()
+
+
+def test_prebuild_without_a_hot_folder_does_nothing(settings):
+    settings.KOOP = {**settings.KOOP, "HOT_DIR": False}
+    assert not HotTables().prebuild("pre", "v1", unreadable(), LAYER.schema, 0.0)
