@@ -55,7 +55,7 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
     """The bytes at ``location`` (URL or data-directory path)."""
     if is_url(location):
         return get(location, headers=headers).body
-    path = _readable(local_path(location))
+    path = _readable(local_path(location), int(koop_settings.MAX_DOWNLOAD_BYTES))
     try:
         return path.read_bytes()
     except OSError as exc:
@@ -65,9 +65,10 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
 
 def source_file(location: str, *, headers: dict[str, str] | None = None) -> tuple[Path, bool]:
     """(path, temporary): the data-directory file itself, or a URL downloaded to a temporary
-    file in a stream (the caller deletes it). The same checks and limits as read_source."""
+    file in a stream (the caller deletes it). The same checks as read_source; a local file is
+    not held by KOOP['MAX_DOWNLOAD_BYTES'] (it is read in a stream, not into memory)."""
     if not is_url(location):
-        return _readable(local_path(location)), False
+        return _readable(local_path(location), None), False
     handle = tempfile.NamedTemporaryFile(prefix="koop-source-", delete=False)
     try:
         with handle:
@@ -78,11 +79,10 @@ def source_file(location: str, *, headers: dict[str, str] | None = None) -> tupl
     return Path(handle.name), True
 
 
-def _readable(path: Path) -> Path:
-    """``path`` if it is a readable file within KOOP['MAX_DOWNLOAD_BYTES'], else why not."""
-    limit = int(koop_settings.MAX_DOWNLOAD_BYTES)
+def _readable(path: Path, limit: int | None) -> Path:
+    """``path`` if it is a readable file of at most ``limit`` bytes, else why not."""
     try:
-        if path.stat().st_size > limit:
+        if limit is not None and path.stat().st_size > limit:
             raise SourceTooLargeError(log_message=f"{path} is larger than {limit} bytes")
         with path.open("rb"):
             pass

@@ -110,7 +110,9 @@ def test_files_inside_the_data_dir(data_dir):
 def test_oversize_file(data_dir):
     (data_dir / "big.json").write_bytes(b"x" * (LIMIT + 1))
     with pytest.raises(SourceTooLargeError):
-        read_source("big.json")
+        read_source("big.json")  # read into memory: bounded like a download
+    path, temporary = source_file("big.json")  # read in a stream: the file itself, any size
+    assert (path, temporary) == (data_dir / "big.json", False)
 
 
 @pytest.mark.parametrize("location", ["ftp://host/x", "file:///etc/passwd", "http://"])

@@ -229,6 +229,7 @@ class HotTables:
         if root is None:
             return False
         self._sweep_once(root)
+        self._bound_builds(root)
         hot = HotFile.of(root, key, version)
         with hotfiles.build_lock(hot):
             if hot.path.exists():
@@ -238,6 +239,19 @@ class HotTables:
             own = {a.hot.path for a in self._attached.values()}
         hotfiles.sweep(root, keep=own)
         return True
+
+    def _bound_builds(self, root: Path) -> None:
+        """In a process that serves nothing (a refresh worker), builds spill beyond a bound.
+
+        Reordering a large layer (HOT_ORDER) sorts whole rows: 10M points took 5 GB unbounded.
+        Not in a web process, whose limit (DUCKDB_MEMORY_LIMIT) is its queries' too.
+        """
+        with self._lock:
+            if self._tables or self._attached or koop_settings.DUCKDB_MEMORY_LIMIT:
+                return
+            con = self._connection()
+            con.execute(f"SET memory_limit = {duck.quote_string(PREBUILD_MEMORY_LIMIT)}")
+            con.execute(f"SET temp_directory = {duck.quote_string(str(root / '.spill'))}")
 
     def _put_in_memory(self, key: str, version: str, rows: pa.Table | pa.RecordBatchReader,
                        schema: LayerSchema, fetched_at: float, answers: SourceAnswers | None,
@@ -451,6 +465,9 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
     (count,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
     return int(count), sizes[0], names
 
+
+# The memory a refresh worker's DuckDB may use to build a hot file before spilling to disk.
+PREBUILD_MEMORY_LIMIT = "768MB"
 
 # "cells": Hilbert cells hold at least this many rows (4 of DuckDB's row groups of 122,880).
 CELL_ROWS = 4 * 122_880

@@ -32,7 +32,7 @@ from koop_app.data.arrowio import stream_ipc, write_ipc
 from koop_app.data.fetch import fetch, map_exception
 from koop_app.data.normalize import Overrides, SourceAnswers, normalize
 from koop_app.data.schema import LayerSchema
-from koop_app.errors import KoopError, SourceFormatError
+from koop_app.errors import KoopError, SourceFormatError, SourceTooLargeError
 from koop_app.logs import log_event
 from koop_app.provider import FileSource, Provider, ProviderRequest
 
@@ -124,6 +124,10 @@ def _from_file(source: FileSource, clock: float, *, key: str, label: str,
     if found is not None:
         return _timed(_stream_geojson(source.path, found, key=key, label=label,
                                       overrides=overrides, report=report), clock, fetched)
+    limit = int(koop_settings.MAX_DOWNLOAD_BYTES)
+    if size > limit:  # read whole (not a plain FeatureCollection): bounded like a download
+        raise SourceTooLargeError(log_message=f"{source.path} ({size} bytes) cannot be read "
+                                  f"in a stream and is larger than {limit} bytes")
     collection = parse(source.path.read_bytes())
     return _timed(from_collection(collection, key=key, label=label, overrides=overrides,
                                   report=report), clock, fetched)

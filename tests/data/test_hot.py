@@ -339,6 +339,8 @@ def test_prebuild_writes_the_file_without_serving_it(hot_dir, shared):
     assert shared.prebuild("pre", "v1", LAYER.table, LAYER.schema, 0.0)
     assert files(hot_dir) == ["v1.duckdb"] and shared.usage()["attached_files"] == 0
     assert not shared.prebuild("pre", "v1", unreadable(), LAYER.schema, 0.0)  # there already
+    limit = shared.cursor().execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.endswith("MiB") and float(limit.split()[0]) < 1024  # a worker's builds spill
     other = HotTables()
     try:
         found = other.get("pre", "v1")  # a web process attaches it, rows never handed over
@@ -350,3 +352,11 @@ def test_prebuild_writes_the_file_without_serving_it(hot_dir, shared):
 def test_prebuild_without_a_hot_folder_does_nothing(settings):
     settings.KOOP = {**settings.KOOP, "HOT_DIR": False}
     assert not HotTables().prebuild("pre", "v1", unreadable(), LAYER.schema, 0.0)
+
+
+def test_a_serving_process_keeps_its_memory_limit_when_it_prebuilds(hot_dir, shared):
+    put(shared, "served")
+    before = shared.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
+    shared.prebuild("other", "v1", LAYER.table, LAYER.schema, 0.0)
+    after = shared.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
+    assert before == after

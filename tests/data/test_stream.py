@@ -11,7 +11,7 @@ import shapely
 from koop_app.data import ingest, slicer
 from koop_app.data.arrowio import read_ipc
 from koop_app.data.normalize import GEOMETRY_COLUMN, Overrides
-from koop_app.errors import SourceFormatError
+from koop_app.errors import SourceFormatError, SourceTooLargeError
 from tests.conftest import collection, feature, point
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +188,19 @@ def test_streamed_datasets_are_served(client, make_dataset, monkeypatch, kind):
         {"OBJECTID": 1, "name": "A", "when": 1704153600000},
         {"OBJECTID": 2, "name": "B", "when": None}]
     assert body["features"][1]["geometry"] == {"x": 4, "y": 3}
+
+
+def test_a_local_file_over_the_download_limit_streams_unless_it_must_be_read_whole(
+        make_dataset, monkeypatch, settings):
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    settings.KOOP = {**settings.KOOP, "MAX_DOWNLOAD_BYTES": 64}  # both files are larger
+    from koop_app import data
+
+    streamed = make_dataset("geojson", "big", DOCS["typed"])
+    result = ingest.read_layers(streamed.provider.plugin, data.provider_request(streamed),
+                                key="big", label="big")
+    assert result.streamed and result.layers[0].count == 20
+    whole = make_dataset("geojson", "layers", {"layers": [DOCS["typed"]]})
+    with pytest.raises(SourceTooLargeError):  # a multi-layer document is parsed whole
+        ingest.read_layers(whole.provider.plugin, data.provider_request(whole), key="layers",
+                           label="layers")
