@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 
+import pyarrow as pa
 from django.db import connection as db_connection
 
 from koop_app import lookup
@@ -266,6 +267,7 @@ def _prebuild_hot(new: Copy) -> None:
     web process builds the file itself when it first needs it.
     """
     pointer = new.pointer
+    pa.default_memory_pool().release_unused()  # what the refresh itself no longer needs
     for layer in new.layers:
         clock = time.perf_counter()
         try:

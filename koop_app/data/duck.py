@@ -68,6 +68,8 @@ def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
             con.execute(f"INSTALL '{extension_path()}'")
             _done = True
     con.execute("LOAD spatial")
+    # Never draw DuckDB's progress bar on a terminal or into a worker's log (cursors inherit).
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

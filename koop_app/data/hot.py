@@ -467,7 +467,7 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
 
 
 # The memory a refresh worker's DuckDB may use to build a hot file before spilling to disk.
-PREBUILD_MEMORY_LIMIT = "768MB"
+PREBUILD_MEMORY_LIMIT = "512MB"
 
 # "cells": Hilbert cells hold at least this many rows (4 of DuckDB's row groups of 122,880).
 CELL_ROWS = 4 * 122_880

@@ -42,6 +42,8 @@ Progress = Callable[[str, int | None, int | None, int | None], None]
 PROGRESS_INTERVAL = 0.25  # seconds between two calls of the same phase
 # Below this a file is parsed whole: a few milliseconds, where starting DuckDB costs ~0.2 s.
 STREAM_MIN_BYTES = 2 * 1024 * 1024
+# Rows per record batch of a streamed layer's blob (see EvenBatches).
+EVEN_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -225,12 +227,12 @@ def _write(space: stream.Workspace, count: int, members: dict[str, Any], key: st
     never as a growing buffer and a copy of it.
     """
     path = space.dir / "layer.arrows"
-    writers: list[pa.ipc.RecordBatchStreamWriter] = []
+    writers: list[EvenBatches] = []
     with pa.OSFile(str(path), "wb") as sink:
 
-        def open_writer(schema: pa.Schema) -> pa.ipc.RecordBatchStreamWriter:
-            writer = pa.ipc.new_stream(sink, schema,
-                                       options=pa.ipc.IpcWriteOptions(compression="zstd"))
+        def open_writer(schema: pa.Schema) -> EvenBatches:
+            writer = EvenBatches(pa.ipc.new_stream(
+                sink, schema, options=pa.ipc.IpcWriteOptions(compression="zstd")))
             writers.append(writer)
             return writer
 
@@ -243,6 +245,59 @@ def _write(space: stream.Workspace, count: int, members: dict[str, Any], key: st
     blob = path.read_bytes()
     path.unlink()
     return schema, written, blob
+
+
+class EvenBatches:
+    """An IPC writer fed batches of any size that writes batches of EVEN_BATCH_ROWS rows.
+
+    DuckDB hands over batches whose sizes depend on its threads' timing; the version is a
+    digest of the blob's bytes, so the same data must always be cut the same way.
+    """
+
+    def __init__(self, writer: pa.ipc.RecordBatchStreamWriter,
+                 rows: int = EVEN_BATCH_ROWS) -> None:
+        self.writer, self.rows = writer, rows
+        self.pending: list[pa.RecordBatch] = []
+        self.count = 0
+
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        self.pending.append(batch)
+        self.count += batch.num_rows
+        while self.count >= self.rows:
+            self._flush(self.rows)
+
+    def close(self) -> None:
+        if self.count:
+            self._flush(self.count)
+        self.writer.close()
+
+    def _flush(self, rows: int) -> None:
+        table = pa.Table.from_batches(self.pending)
+        head, rest = table.slice(0, rows), table.slice(rows)
+        for batch in head.combine_chunks().to_batches():  # one batch, its own buffers
+            self.writer.write_batch(_zero_under_nulls(batch))
+        self.pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+        self.count = rest.num_rows
+
+
+def _zero_under_nulls(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with zeros in the value slots of null fixed-width values.
+
+    DuckDB leaves whatever was in memory there; the values are the same, but not the bytes.
+    """
+    columns = []
+    for column in batch.columns:
+        kind = column.type
+        if column.null_count and (pa.types.is_integer(kind) or pa.types.is_floating(kind)
+                                  or pa.types.is_temporal(kind) or pa.types.is_boolean(kind)):
+            filled = column.fill_null(pa.scalar(False if pa.types.is_boolean(kind) else 0,
+                                                kind))
+            valid = column.is_valid()  # the validity bitmap, from offset 0 like ``filled``
+            column = pa.Array.from_buffers(kind, len(column),
+                                           [valid.buffers()[1], filled.buffers()[1]],
+                                           null_count=column.null_count)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 def from_collection(collection: dict[str, Any], *, key: str, label: str,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import orjson
+import pyarrow as pa
 import pytest
 import shapely
 
@@ -204,3 +206,44 @@ def test_a_local_file_over_the_download_limit_streams_unless_it_must_be_read_who
     with pytest.raises(SourceTooLargeError):  # a multi-layer document is parsed whole
         ingest.read_layers(whole.provider.plugin, data.provider_request(whole), key="layers",
                            label="layers")
+
+
+def test_even_batches_cut_the_same_data_the_same_way(tmp_path):
+    schema = pa.schema([("n", pa.int64())])
+
+    def written(sizes):
+        path = tmp_path / "out.arrows"
+        with pa.OSFile(str(path), "wb") as sink:
+            writer = ingest.EvenBatches(pa.ipc.new_stream(sink, schema), rows=4)
+            start = 0
+            for size in sizes:
+                writer.write_batch(pa.record_batch([pa.array(range(start, start + size))],
+                                                   schema=schema))
+                start += size
+            writer.close()
+        return path.read_bytes()
+
+    first = written([3, 5, 2])
+    assert first == written([10]) == written([1] * 10)
+    reader = pa.ipc.open_stream(first)
+    assert [batch.num_rows for batch in reader] == [4, 4, 2]
+
+
+def test_values_under_nulls_are_zeroed():
+    garbage = pa.py_buffer(np.array([7, 123456, 9], dtype=np.int64).tobytes())
+    validity = pa.array([True, False, True]).buffers()[1]
+    column = pa.Array.from_buffers(pa.int64(), 3, [validity, garbage], null_count=1)
+    clean = ingest._zero_under_nulls(pa.record_batch([column], names=["n"])).column(0)
+    assert clean.to_pylist() == [7, None, 9]
+    assert np.frombuffer(clean.buffers()[1], dtype=np.int64)[:3].tolist() == [7, 0, 9]
+
+
+def test_a_streamed_file_refreshed_twice_keeps_its_version(make_dataset, monkeypatch):
+    monkeypatch.setattr(ingest, "STREAM_MIN_BYTES", 0)
+    from koop_app import data
+
+    dataset = make_dataset("geojson", "same", collection([
+        feature({"v": None if i % 3 else i * 1.5, "n": None if i % 2 else i,
+                 "flag": None if i % 4 else bool(i % 8)}, point(i, -i)) for i in range(300)]))
+    versions = {data.refresh(dataset, keep_hot=False).version for _ in range(3)}
+    assert len(versions) == 1
