@@ -129,7 +129,7 @@ def _revalidate(dataset: Dataset, key: str) -> None:
     """Start one refresh of an expired copy, on a Celery worker or in a thread here.
 
     The marker outlives a failure for REVALIDATE_BACKOFF_SECONDS, so a failing source is asked
-    again only that often while its last good copy is served_layers.
+    again only that often while its last good copy is served.
     """
     if not cache.acquire(cache.revalidate_key(key), "1",
                          float(koop_settings.REVALIDATE_BACKOFF_SECONDS)):
@@ -296,7 +296,7 @@ def _put_hot(new: Copy, *, pass_through: bool) -> tuple[LayerTable, ...]:
 
 
 def _pass_through(dataset: Dataset, request: ProviderRequest) -> LayerSet:
-    """A pass-through answer: built for this request alone, never stored_copies."""
+    """A pass-through answer: built for this request alone, never stored."""
     key = dataset.provider.plugin.create_key(request)
     new = build_copy(dataset, request, key=key, pass_through=True)
     tables = _put_hot(new, pass_through=True)
