@@ -130,6 +130,16 @@ class SourceServer:
         self.scripts[path] = Script(**script)  # type: ignore[arg-type]
         return self.url(path)
 
+    def route_slowly(self, path: str, body: bytes, seconds: float, pieces: int = 10) -> str:
+        """A route taking ``seconds`` to send ``body``, in pieces (each read stays short)."""
+        step = len(body) // pieces + 1
+
+        def chunks():
+            for start in range(0, len(body), step):
+                yield body[start:start + step]
+
+        return self.route(path, chunks=chunks, chunk_delay=seconds / pieces)
+
     @property
     def port(self) -> int:
         return int(self._server.server_address[1])

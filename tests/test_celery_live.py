@@ -182,23 +182,11 @@ def test_an_expired_copy_is_served_while_the_worker_refreshes_it(worker, make_da
     assert RefreshLog.objects.filter(dataset=dataset, trigger="stale", ok=True).exists()
 
 
-def slow_source(source_server, path: str, features: int, seconds: float) -> str:
-    """A GeoJSON source that takes ``seconds`` to send, in pieces (each read stays short)."""
-    body = orjson.dumps(doc(features))
-    pieces = 8
-
-    def chunks():
-        step = len(body) // pieces + 1
-        for start in range(0, len(body), step):
-            yield body[start:start + step]
-
-    return source_server.route(path, chunks=chunks, chunk_delay=seconds / pieces)
-
-
 def test_a_refresh_killed_with_its_worker_runs_again(worker, make_dataset, source_server):
     from koop_app.tasks import refresh_dataset
 
-    url = slow_source(source_server, f"/killed-{worker.log.parent.name}.geojson", 4, 4.0)
+    url = source_server.route_slowly(f"/killed-{worker.log.parent.name}.geojson",
+                                     orjson.dumps(doc(4)), 4.0, pieces=8)
     dataset = make_dataset("geojson", "killed", None, options={"source": url}, ttl=3600)
     task = refresh_dataset.delay(dataset.pk, trigger="admin")
     rows = RefreshLog.objects.filter(dataset=dataset)
@@ -248,7 +236,8 @@ def test_a_refresh_whose_pool_process_dies_runs_again_at_once(prefork_worker, ma
     """Prefork: the main process survives and gives the task back (reject_on_worker_lost)."""
     from koop_app.tasks import refresh_dataset
 
-    url = slow_source(source_server, "/killed-child.geojson", 3, 4.0)
+    url = source_server.route_slowly("/killed-child.geojson", orjson.dumps(doc(3)), 4.0,
+                                     pieces=8)
     dataset = make_dataset("geojson", "childkilled", None, options={"source": url}, ttl=3600)
     task = refresh_dataset.delay(dataset.pk, trigger="admin")
     rows = RefreshLog.objects.filter(dataset=dataset)
@@ -308,7 +297,8 @@ def test_sqlite_keeps_logins_and_other_datasets_working_during_a_refresh(
 
     assert connection.settings_dict["ENGINE"].endswith("sqlite3")
     django_user_model.objects.create_superuser("boss", "", "pw")
-    url = slow_source(source_server, "/big-slow.geojson", 3000, 6.0)
+    url = source_server.route_slowly("/big-slow.geojson", orjson.dumps(doc(3000)), 6.0,
+                                     pieces=8)
     big = make_dataset("geojson", "bigslow", None, options={"source": url}, ttl=3600)
     make_dataset("geojson", "other", doc(3), ttl=3600)
     rows = RefreshLog.objects.filter(dataset=big)

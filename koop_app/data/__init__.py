@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 import pyarrow as pa
 from django.db import connection as db_connection
@@ -32,7 +31,7 @@ from koop_app.data.flight import CacheLock, Flight
 from koop_app.data.hot import LayerTable, hot_tables
 from koop_app.data.ingest import split_layers
 from koop_app.data.layerset import LayerSet
-from koop_app.data.progress import reporting
+from koop_app.data.progress import Progress, reporting
 from koop_app.data.recorder import refreshed
 from koop_app.data.served import ServedLayers, hot_key
 from koop_app.data.stored import StoredCopies
@@ -51,7 +50,6 @@ served_layers = ServedLayers(hot_tables)
 first_loads: Flight[LayerSet] = Flight()
 # What a request that gave up waiting for a first load is told (Retry-After, seconds).
 RETRY_AFTER_SECONDS = 5
-Progress = Callable[[str, int, "int | None", int], None]
 
 
 def provider_request(

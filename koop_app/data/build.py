@@ -10,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from koop_app.data import cache
 from koop_app.data.cache import Pointer
 from koop_app.data.ingest import IngestedLayer, read_layers
 from koop_app.data.normalize import Overrides
+from koop_app.data.progress import Progress
 from koop_app.models import Dataset
 from koop_app.provider import ProviderRequest
-
-Progress = Callable[[str, "int | None", "int | None", "int | None"], None]
 
 
 def no_progress(phase: str, bytes_read: int | None, bytes_total: int | None,

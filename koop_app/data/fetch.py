@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 import requests
@@ -21,6 +22,7 @@ from koop_app.logs import log_event
 from koop_app.provider import Provider, ProviderRequest
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def map_exception(exc: Exception) -> KoopError:
@@ -41,6 +43,25 @@ def map_exception(exc: Exception) -> KoopError:
     return SourceError("The provider failed.", log_message=f"{type(exc).__name__}: {exc}")
 
 
+def guarded(provider: Provider, label: str, what: str, call: Callable[[], T], *,
+            catch: tuple[type[BaseException], ...] = (Exception,)) -> T:
+    """``call()``; what it lets escape (of ``catch``) is raised as the most specific KoopError
+    and logged as a ``fetch.failed`` event saying ``what`` failed."""
+    clock = time.perf_counter()
+    try:
+        return call()
+    except catch as exc:
+        error = map_exception(exc)  # type: ignore[arg-type]
+        log_event(logger, logging.WARNING, "fetch.failed",
+                  f"{label}: {what} failed: {error.log_message}",
+                  exc_info=not isinstance(exc, KoopError), dataset=label,
+                  provider=provider.name, error=type(error).__name__, status=error.status,
+                  duration_ms=round((time.perf_counter() - clock) * 1000))
+        if error is exc:
+            raise
+        raise error from exc
+
+
 def fetch(provider: Provider, request: ProviderRequest, label: str, *, quiet: bool = False
           ) -> dict[str, Any]:
     """``provider.get_data(request)``, with failures raised as KoopError subclasses.
@@ -50,18 +71,7 @@ def fetch(provider: Provider, request: ProviderRequest, label: str, *, quiet: bo
     """
     fields = {"dataset": label, "provider": provider.name}
     clock = time.perf_counter()
-    try:
-        data = provider.get_data(request)
-    except Exception as exc:
-        error = map_exception(exc)
-        log_event(logger, logging.WARNING, "fetch.failed",
-                  f"{label}: get_data failed: {error.log_message}",
-                  exc_info=not isinstance(exc, KoopError), **fields,
-                  error=type(error).__name__, status=error.status,
-                  duration_ms=round((time.perf_counter() - clock) * 1000))
-        if error is exc:
-            raise
-        raise error from exc
+    data = guarded(provider, label, "get_data", lambda: provider.get_data(request))
     if not isinstance(data, dict):
         log_event(logger, logging.WARNING, "fetch.failed", f"{label}: get_data returned "
                   f"{type(data).__name__}", **fields, error="SourceFormatError")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,9 @@ import pyarrow as pa
 from koop_app.conf import koop_settings
 from koop_app.data import csvstream, ids, slicer, stream
 from koop_app.data.arrowio import stream_ipc, write_ipc
-from koop_app.data.fetch import fetch, map_exception
+from koop_app.data.fetch import fetch, guarded
 from koop_app.data.normalize import Overrides, SourceAnswers, normalize
+from koop_app.data.progress import Progress
 from koop_app.data.schema import LayerSchema
 from koop_app.errors import KoopError, SourceFormatError, SourceTooLargeError
 from koop_app.logs import log_event
@@ -38,7 +38,6 @@ from koop_app.provider import FileSource, Provider, ProviderRequest
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str, int | None, int | None, int | None], None]
 PROGRESS_INTERVAL = 0.25  # seconds between two calls of the same phase
 # Below this a file is parsed whole: a few milliseconds, where starting DuckDB costs ~0.2 s.
 STREAM_MIN_BYTES = 2 * 1024 * 1024
@@ -82,25 +81,18 @@ def read_layers(provider: Provider, request: ProviderRequest, *, key: str, label
     report = _Throttled(progress)
     clock = time.perf_counter()
     report("fetch", None, None, None)
-    source = None if quiet else _source(provider, request, label)
+    source = None if quiet else guarded(provider, label, "get_source",
+                                                lambda: provider.get_source(request))
     if source is None:
         collection = fetch(provider, request, label, quiet=quiet)
         fetched = time.perf_counter()
         result = from_collection(collection, key=key, label=label, overrides=overrides,
                                  report=report)
         return _timed(result, clock, fetched)
-    try:
-        result = _from_file(source, clock, key=key, label=label, overrides=overrides,
-                            report=report)
-    except (KoopError, OSError) as exc:
-        error = map_exception(exc)
-        log_event(logger, logging.WARNING, "fetch.failed",
-                  f"{label}: reading the source failed: {error.log_message}", dataset=label,
-                  provider=provider.name, error=type(error).__name__, status=error.status,
-                  duration_ms=round((time.perf_counter() - clock) * 1000))
-        if error is exc:
-            raise
-        raise error from exc
+    try:  # bugs of the streaming code are not source failures: they stay crashes
+        result = guarded(provider, label, "reading the source", lambda: _from_file(
+            source, clock, key=key, label=label, overrides=overrides, report=report),
+            catch=(KoopError, OSError))
     finally:
         source.discard()
     log_event(logger, logging.INFO, "fetch.done", f"{label}: fetched from {provider.name}",
@@ -140,24 +132,6 @@ def _timed(result: Ingested, clock: float, fetched: float) -> Ingested:
     return Ingested(result.layers, result.ttl, result.relationships,
                     round((fetched - clock) * 1000), round((end - fetched) * 1000),
                     result.streamed)
-
-
-def _source(provider: Provider, request: ProviderRequest, label: str) -> FileSource | None:
-    """``provider.get_source(request)``, its failures raised as KoopErrors like get_data's."""
-    clock = time.perf_counter()
-    try:
-        source = provider.get_source(request)
-    except Exception as exc:
-        error = map_exception(exc)
-        log_event(logger, logging.WARNING, "fetch.failed",
-                  f"{label}: get_source failed: {error.log_message}",
-                  exc_info=not isinstance(exc, KoopError), dataset=label,
-                  provider=provider.name, error=type(error).__name__, status=error.status,
-                  duration_ms=round((time.perf_counter() - clock) * 1000))
-        if error is exc:
-            raise
-        raise error from exc
-    return source
 
 
 def geojson_document(raw: bytes) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-Progress = Callable[[str, int, "int | None", int], None]
+# progress(phase, bytes_read, bytes_total, features); a count left None is unchanged.
+Progress = Callable[[str, int | None, int | None, int | None], None]
 _reporter: ContextVar[Progress | None] = ContextVar("koop_refresh_progress", default=None)
 
 

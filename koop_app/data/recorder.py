@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from koop_app.data.flight import process_is_gone, process_name
+from koop_app.data.progress import Progress
 from koop_app.errors import KoopError
 from koop_app.logs import log_event
 from koop_app.models import Dataset, RefreshLog
@@ -39,7 +40,6 @@ FINISHED_KEPT_SECONDS = 120
 # as interrupted (a worker that comes back closes its own rows at once: koop_app/tasks.py).
 WORKER_REAP_SECONDS = 60.0
 
-Progress = Callable[[str, int, int | None, int], None]
 
 
 class Renewable(Protocol):

@@ -51,6 +51,7 @@ from koop_app.data.normalize import (
     _declared_fields,
     _layer_metadata,
 )
+from koop_app.data.progress import Progress
 from koop_app.data.schema import (
     ARROW_TYPES,
     DATE,
@@ -69,7 +70,6 @@ logger = logging.getLogger(__name__)
 q = duck.quote_ident
 s = duck.quote_string
 
-Progress = Callable[[str, int | None, int | None, int | None], None]
 BATCH_ROWS = 100_000
 MEMORY_LIMIT = "500MB"
 MAX_OBJECT_BYTES = 64 * 1024 * 1024  # one feature's JSON text (DuckDB buffers twice that)

@@ -232,17 +232,6 @@ class TestAccess:
         assert 'name="access"' in change and 'name="allowed_users"' in change
 
 
-def slow_chunks(source_server, path: str, body: bytes, seconds: float) -> str:
-    pieces = 10
-
-    def chunks():
-        step = len(body) // pieces + 1
-        for start in range(0, len(body), step):
-            yield body[start:start + step]
-
-    return source_server.route(path, chunks=chunks, chunk_delay=seconds / pieces)
-
-
 @pytest.mark.django_db(transaction=True)  # the refresh runs in a thread with its own connection
 def test_the_progress_of_a_running_refresh_is_live_in_the_admin(admin_client, make_dataset,
                                                                source_server, settings):
@@ -251,7 +240,7 @@ def test_the_progress_of_a_running_refresh_is_live_in_the_admin(admin_client, ma
 
     settings.KOOP = {**settings.KOOP, "MAX_FETCH_SECONDS": 10}
     body = orjson.dumps(collection([feature({"n": i}, point(i, i)) for i in range(500)]))
-    url = slow_chunks(source_server, "/progress.geojson", body, 2.0)
+    url = source_server.route_slowly("/progress.geojson", body, 2.0)
     dataset = make_dataset("geojson", "progress", options={"source": url})
     endpoint = reverse("admin:koop_app_dataset_progress") + f"?ids={dataset.pk}"
     listing = admin_client.get(reverse("admin:koop_app_dataset_changelist")).content.decode()

@@ -95,24 +95,12 @@ class TestFlight:
 THREADS = 20
 
 
-def slow_route(source_server, path: str, body: bytes, seconds: float) -> str:
-    """A source taking ``seconds`` to send ``body``, in pieces (each read stays short)."""
-    pieces = 10
-
-    def chunks():
-        step = len(body) // pieces + 1
-        for start in range(0, len(body), step):
-            yield body[start:start + step]
-
-    return source_server.route(path, chunks=chunks, chunk_delay=seconds / pieces)
-
-
 @pytest.mark.django_db(transaction=True)  # the load runs in a thread with its own connection
 def test_a_first_load_with_20_waiting_threads(make_dataset, source_server, settings):
     """Threads arrive over 2 s while a 1.5 s load runs; each waits at most 1 s."""
     settings.KOOP = {**settings.KOOP, "FETCH_WAIT_SECONDS": 1, "MAX_FETCH_SECONDS": 10}
     body = orjson.dumps(collection([feature({"n": i}, point(i, i)) for i in range(5)]))
-    url = slow_route(source_server, "/flight20.geojson", body, 1.5)
+    url = source_server.route_slowly("/flight20.geojson", body, 1.5)
     dataset = make_dataset("geojson", "flight20", options={"source": url})
     outcomes: list[tuple[float, float, object]] = []
 
@@ -149,7 +137,7 @@ def test_a_client_told_to_retry_gets_a_geoservices_error_with_retry_after(
         make_dataset, source_server, settings, client):
     settings.KOOP = {**settings.KOOP, "FETCH_WAIT_SECONDS": 0.3}
     body = orjson.dumps(collection([feature({"n": 1}, point(0, 0))]))
-    url = slow_route(source_server, "/loading.geojson", body, 1.0)
+    url = source_server.route_slowly("/loading.geojson", body, 1.0)
     make_dataset("geojson", "loading", options={"source": url})
     response = client.get("/geojson/rest/services/loading/FeatureServer/0/query?f=json")
     error = orjson.loads(response.content)["error"]
@@ -168,7 +156,7 @@ def test_a_client_told_to_retry_gets_a_geoservices_error_with_retry_after(
 def test_a_refresh_shares_the_copy_of_the_one_running_elsewhere(make_dataset, source_server):
     """The worker's refresh and a web miss of the same dataset: one fetch (here, two threads)."""
     body = orjson.dumps(collection([feature({"n": 1}, point(0, 0))]))
-    url = slow_route(source_server, "/shared.geojson", body, 1.0)
+    url = source_server.route_slowly("/shared.geojson", body, 1.0)
     dataset = make_dataset("geojson", "shared", options={"source": url})
     results = []
 

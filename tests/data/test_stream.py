@@ -15,6 +15,7 @@ from koop_app.data.arrowio import read_ipc
 from koop_app.data.normalize import GEOMETRY_COLUMN, Overrides
 from koop_app.errors import SourceFormatError, SourceTooLargeError
 from tests.conftest import collection, feature, point
+from tests.data.test_normalize import FAST_PATH_DOCS
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +24,7 @@ SQUARE_CCW = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]
 LINE = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
 
 DOCS = {
-    "typed": collection([
-        feature({"i": i, "big": 1_700_000_000_000 + i, "f": i / 3, "s": f"n{i % 3}",
-                 "d": f"2024-01-{i + 1:02d}", "t": f"2024-01-01T00:00:{i:02d}Z",
-                 "b": i % 2 == 0, "none": None, "sparse": i if i % 4 else None},
-                point(i, i))
-        for i in range(20)]),
+    "typed": FAST_PATH_DOCS["typed"],
     "mixed": collection([
         feature({"a": 1, "b": 1, "c": None, "d": "2020-01-01", "e": True, "f": 1, "g": 5}),
         feature({"a": 2, "b": 2.5, "c": "x", "d": "2021-06-30T12:00:00Z", "e": False,
