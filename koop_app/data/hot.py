@@ -50,6 +50,9 @@ class LayerTable:
     answers: SourceAnswers | None = None  # pass-through providers only
     layer_id: int = 0
     kind: str = "layer"  # "layer" or "table"
+    # Every geometry is NULL or a non-empty point equal to its box's corner: queries build
+    # the point from the box columns rather than read the geometry column (see point_boxes).
+    point_boxes: bool = False
 
     @property
     def is_table(self) -> bool:
@@ -261,13 +264,14 @@ class HotTables:
             con = self._connection().cursor()
         try:
             count, nbytes, _ = _copy_rows(con, name, rows, schema)
+            boxes = point_boxes(con, name, schema)
         except BaseException:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             raise
         finally:
             con.close()
         entry = LayerTable(key, version, name, schema, count, fetched_at, nbytes, answers,
-                           layer_id, kind)
+                           layer_id, kind, boxes)
         self._serve(entry)
         return entry
 
@@ -300,7 +304,8 @@ class HotTables:
                     con.execute(f"DETACH {alias}_in")
                 meta = {"key": key, "version": version, "schema": schema.as_dict(),
                         "count": count, "nbytes": nbytes, "fetched_at": fetched_at,
-                        "layer_id": layer_id, "kind": kind}
+                        "layer_id": layer_id, "kind": kind,
+                        "point_boxes": point_boxes(con, f"{alias}.{FILE_TABLE}", schema)}
                 con.execute(f"COMMENT ON TABLE {alias}.{FILE_TABLE} IS "
                             f"{duck.quote_string(orjson.dumps(meta).decode())}")
             finally:
@@ -333,7 +338,8 @@ class HotTables:
             entry = LayerTable(key, version, f"{alias}.{FILE_TABLE}",
                                LayerSchema.from_dict(meta["schema"]), int(count),
                                float(meta["fetched_at"]), int(meta["nbytes"]), None,
-                               int(meta["layer_id"]), str(meta["kind"]))
+                               int(meta["layer_id"]), str(meta["kind"]),
+                               bool(meta.get("point_boxes", False)))
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):
                 con.execute(f"DETACH DATABASE IF EXISTS {alias}")
@@ -464,6 +470,25 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
         con.unregister(view)
     (count,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
     return int(count), sizes[0], names
+
+
+def point_boxes(con: duckdb.DuckDBPyConnection, table: str, schema: LayerSchema) -> bool:
+    """Whether each row's geometry is NULL or a non-empty point at its box's (xmin, ymin).
+
+    Then a query makes the point from two doubles instead of reading the geometry column: a
+    page of scattered rows (500 objectIds over 1M points) decodes no geometry blobs at all.
+    """
+    if schema.geometry_type != "esriGeometryPoint" or GEOMETRY_COLUMN not in {
+            name for (name,) in con.execute(f"SELECT name FROM pragma_table_info('{table}')"
+                                            ).fetchall()}:
+        return False
+    g = duck.quote_ident(GEOMETRY_COLUMN)
+    xmin, ymin, xmax, ymax = (duck.quote_ident(c) for c in BBOX_COLUMNS)
+    (odd,) = con.execute(
+        f"SELECT count(*) FROM {table} WHERE {g} IS NOT NULL AND NOT coalesce("
+        f"ST_GeometryType({g}) = 'POINT' AND NOT ST_IsEmpty({g}) AND {xmin} = ST_X({g}) "
+        f"AND {ymin} = ST_Y({g}) AND {xmax} = {xmin} AND {ymax} = {ymin}, false)").fetchone()
+    return odd == 0
 
 
 # The memory a refresh worker's DuckDB may use to build a hot file before spilling to disk.

@@ -83,6 +83,8 @@ class Page:
     # When set, ``sql`` reads one row past the page to learn whether more exist: render only
     # the first ``more_after`` rows (in ``order``); the output reports the transfer limit.
     more_after: int | None = None
+    # ArcGIS without returnExceededLimitFeatures: rows past the page mean no features at all.
+    empty_if_more: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,8 @@ def _filters(query: Query, table: LayerTable) -> Filters:
     if query.spatial is not None:
         if schema.geometry_type is None:
             raise InvalidParameterError("geometry", "this layer has no geometry")
-        sql, spatial_params = _spatial(query.spatial, schema.geometry_type)
+        sql, spatial_params = _spatial(query.spatial, schema.geometry_type,
+                                       source_geometry(table))
         parts.append(sql)
         params.extend(spatial_params)
     if query.time is not None:
@@ -229,7 +232,15 @@ def _filters(query: Query, table: LayerTable) -> Filters:
     return Filters(" WHERE " + " AND ".join(f"({p})" for p in parts), tuple(params), relations)
 
 
-def _spatial(spatial: SpatialFilter, geometry_type: str) -> tuple[str, list[Any]]:
+def source_geometry(table: LayerTable) -> str:
+    """The SQL of a row's geometry: the stored column, or for a layer of plain points
+    (``LayerTable.point_boxes``) the point made from its box, which reads two doubles and no
+    geometry blob."""
+    return f"ST_Point({XMIN}, {YMIN})" if table.point_boxes else G
+
+
+def _spatial(spatial: SpatialFilter, geometry_type: str, geometry: str = G
+             ) -> tuple[str, list[Any]]:
     xmin, ymin, xmax, ymax = spatial.bbox
     relation = spatial.relation
     if relation == "within":  # the query geometry within the feature: feature box holds it
@@ -245,7 +256,7 @@ def _spatial(spatial: SpatialFilter, geometry_type: str) -> tuple[str, list[Any]
         return bbox, params
     predicate = PREDICATES[relation]
     params.append(shapely.to_wkb(spatial.geometry))
-    return f"{bbox} AND {predicate}(ST_GeomFromWKB(?), {G})", params
+    return f"{bbox} AND {predicate}(ST_GeomFromWKB(?), {geometry})", params
 
 
 def _time(window: tuple[int | None, int | None], time_info: Any, table: LayerTable
@@ -271,15 +282,15 @@ def _time(window: tuple[int | None, int | None], time_info: Any, table: LayerTab
 # --- geometry out ---------------------------------------------------------------------------
 
 def _geometry_sql(query: Query, table: LayerTable) -> str:
-    expression = G
+    expression = geometry = source_geometry(table)
     out_sr = query.out_sr or WGS84
     if not out_sr.is_wgs84:
         if out_sr.is_web_mercator:
             # Web Mercator is undefined at the poles: clip what reaches past its latitude.
             limit = MERCATOR_MAX_LAT
             expression = (f"CASE WHEN {YMAX} > {limit} OR {YMIN} < -{limit} THEN "
-                          f"ST_Intersection({G}, ST_MakeEnvelope(-180, -{limit}, 180, {limit}))"
-                          f" ELSE {G} END")
+                          f"ST_Intersection({geometry}, ST_MakeEnvelope(-180, -{limit}, 180, "
+                          f"{limit})) ELSE {geometry} END")
         expression = (f"ST_Transform({expression}, 'EPSG:4326', {quote_string(out_sr.crs)}, "
                       f"always_xy := true)")
     offset = query.max_allowable_offset
@@ -436,17 +447,15 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     more_after = None
     if not where_sql and not query.distinct:
         exceeded = source_limited or int(query.offset) + int(limit) < table.count
-    elif query.distinct or not query.return_exceeded_limit_features:
-        if query.distinct:
-            more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
-                        f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")
-        else:
-            more_sql = (f"SELECT 1 FROM {source}{where_sql} LIMIT 1 "
-                        f"OFFSET {int(query.offset) + int(limit)}")
+    elif query.distinct:
+        more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
+                    f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")
         exceeded = execute(more_sql, params, relations=relations).fetchone() is not None or (
             source_limited)
     else:
-        exceeded = source_limited  # or the extra row, seen by the output
+        # The extra row, seen by the output; over the limit without
+        # returnExceededLimitFeatures (tile queries), the output then drops the page.
+        exceeded = source_limited
         more_after = int(limit)
     if exceeded and not query.return_exceeded_limit_features:
         limit = 0  # ArcGIS: over the limit, no features and only the flag
@@ -480,7 +489,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             [f"{quote_ident(f'_koop_o{i}')} {'DESC' if d else 'ASC'} NULLS LAST"
              for i, (_, d) in enumerate(query.order_by)] + [oid])
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
-                    relations=relations, more_after=more_after)
+                    relations=relations, more_after=more_after,
+                    empty_if_more=not query.return_exceeded_limit_features)
     return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
 
 

@@ -197,6 +197,7 @@ def test_another_instance_attaches_without_decoding(hot_dir, shared):
         found = other.get("a", "v1")  # no rows handed over at all
         assert found is not None and found.count == first.count
         assert found.schema == first.schema and found.nbytes == first.nbytes
+        assert found.point_boxes and first.point_boxes  # kept with the file
         again = other.put("a", "v1", unreadable(), LAYER.schema, 0.0)
         assert again == found
     finally:

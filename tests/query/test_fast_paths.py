@@ -3,6 +3,7 @@ where clauses, a single statistics row) are the answers of the general path."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ import pytest
 from koop_app.data.hot import hot_tables
 from koop_app.data.normalize import normalize
 from koop_app.errors import InvalidParameterError
-from koop_app.outputs.geoservices.serializers import esri_query_json
+from koop_app.outputs.geoservices.serializers import esri_query_json, geojson_query_json
 from koop_app.query import RecordLimits, parse_query, run, where
 from tests.conftest import collection, feature, point
 
@@ -191,3 +192,46 @@ def test_object_ids_narrowed_by_their_range_select_exactly_the_listed_rows(point
     assert sorted(f["attributes"]["OBJECTID"] for f in body["features"]) == sorted(wanted)
     counted = answer(points, objectIds=object_ids, where="v > 2", returnCountOnly="true")
     assert counted == {"count": len({i for i in wanted if 3 <= i <= 7})}
+
+
+# --- plain points are read from their boxes ---------------------------------------------------
+
+POINT_QUERIES = [
+    {"where": "1=1", "outFields": "*"},
+    {"where": "v > 2", "outFields": "*", "outSR": "3857"},
+    {"objectIds": "7,2,5", "outFields": "v"},
+    {"geometry": '{"rings":[[[0,0],[6,0],[0,-6],[0,0]]]}', "geometryType": "esriGeometryPolygon",
+     "spatialRel": "esriSpatialRelIntersects", "outFields": "*"},
+    {"geometry": "1,-5,5,-1", "geometryType": "esriGeometryEnvelope", "inSR": "4326",
+     "outSR": "102100", "resultType": "tile", "returnExceededLimitFeatures": "false"},
+    {"where": "1=1", "returnCentroid": "true", "maxAllowableOffset": "0.5"},
+]
+
+
+@pytest.mark.parametrize("params", POINT_QUERIES)
+def test_plain_points_from_their_boxes_answer_as_from_their_geometry(points, params):
+    assert points.point_boxes
+    stored = dataclasses.replace(points, point_boxes=False)
+    assert answer(points, **params) == answer(stored, **params)
+    query = parse_query({"f": "geojson", **params}, points.schema)
+    as_geojson = [orjson.dumps(geojson_query_json(run(query, t, LIMITS)))
+                  for t in (points, stored)]
+    assert as_geojson[0] == as_geojson[1]
+
+
+def test_layers_other_than_plain_points_read_their_geometry(shapes):
+    empty = load([feature({"v": 1}, point(1, 2)),
+                  feature({"v": 2}, {"type": "Point", "coordinates": []})], name="empty")
+    assert not empty.point_boxes and not shapes.point_boxes
+    assert answer(empty, where="1=1")["features"][1]["geometry"] is None
+
+
+@pytest.mark.parametrize("where_clause", ["1=1", "v > 0"])
+def test_over_the_limit_without_exceeded_features_answers_no_features(points, where_clause):
+    params = {"where": where_clause, "resultRecordCount": "3",
+              "returnExceededLimitFeatures": "false"}
+    body = answer(points, **params)
+    assert body["features"] == [] and body["exceededTransferLimit"] is True
+    everything = answer(points, **{**params, "resultRecordCount": "8"})
+    assert len(everything["features"]) == (7 if where_clause == "v > 0" else 8)
+    assert everything["exceededTransferLimit"] is False

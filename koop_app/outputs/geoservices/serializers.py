@@ -300,6 +300,8 @@ def _array_text(page: Page, row_sql: str, *, as_json: bool = True) -> tuple[str,
                f"FROM (SELECT *, row_number() OVER (ORDER BY {page.order}) AS _koop_n "
                f"FROM ({page.sql}) AS page) AS page")
     text, more = execute(sql, page.params, page.rows, page.relations).fetchone()
+    if more and page.empty_if_more:
+        return "[]", True
     return text, bool(more)
 
 
