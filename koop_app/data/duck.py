@@ -9,7 +9,7 @@ import itertools
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,6 +76,11 @@ def connect(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
 def quote_ident(name: str) -> str:
     """A SQL identifier for a column name taken from data (never from a request)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def enum_type(labels: Iterable[str]) -> str:
+    """The SQL type ENUM('a', 'b', ...) of a few-valued text column, labels as given."""
+    return "ENUM(" + ", ".join(quote_string(label) for label in labels) + ")"
 
 
 def quote_string(text: str) -> str:

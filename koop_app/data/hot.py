@@ -537,8 +537,7 @@ def _column_sql(schema: LayerSchema, name: str) -> str:
         return f"ST_GeomFromWKB({column}) AS {column}"
     found = schema.field(name)
     if found is not None and found.enum_values:
-        labels = ", ".join(duck.quote_string(v) for v in found.enum_values)
-        return f"CAST({column} AS ENUM({labels})) AS {column}"
+        return f"CAST({column} AS {duck.enum_type(found.enum_values)}) AS {column}"
     return column
 
 

@@ -235,3 +235,52 @@ def test_over_the_limit_without_exceeded_features_answers_no_features(points, wh
     everything = answer(points, **{**params, "resultRecordCount": "8"})
     assert len(everything["features"]) == (7 if where_clause == "v > 0" else 8)
     assert everything["exceededTransferLimit"] is False
+
+
+# --- few-valued text stored as an ENUM ------------------------------------------------------
+
+ENUM_WHERES = [
+    "kind = 'b'", "kind <> 'b'", "NOT kind = 'b'", "kind = 'zz'", "kind <> 'zz'",
+    "'c' = kind", "kind > 'b'", "kind <= 'b'", "kind < 'bb'", "kind BETWEEN 'a' AND 'b'",
+    "kind IN ('a', 'c')", "kind NOT IN ('a', 'c')", "kind IN ('zz')", "kind IN ('a', 'zz')",
+    "NOT kind IN ('zz')", "kind = 'a' OR kind = 'c' OR kind = 'zz'",
+    "kind IN ('a', 'b') AND n > 3", "kind IS NULL OR kind IN ('c')", "UPPER(kind) = 'A'",
+    "kind LIKE 'b%'",
+]
+
+
+@pytest.fixture
+def labelled(monkeypatch):
+    monkeypatch.setattr("koop_app.data.normalize.ENUM_MIN_ROWS", 100)
+    labels = ["a", "b", "c", None, "b é"]
+    table = load([feature({"kind": labels[i % 5], "n": i}, point(i, i)) for i in range(200)],
+                 name="labelled")
+    assert table.schema.field("kind").enum_values == ("a", "b", "b é", "c")
+    text = dataclasses.replace(table.schema, fields=tuple(
+        dataclasses.replace(f, enum_values=None) for f in table.schema.fields))
+    rows = hot_tables.cursor().execute(
+        f"SELECT * REPLACE (ST_AsWKB(_koop_geom) AS _koop_geom) FROM {table.table_name}"
+    ).to_arrow_table()
+    rows = rows.set_column(rows.column_names.index("kind"), "kind",
+                           rows["kind"].cast(pa.string()))
+    plain = hot_tables.put("labelled-text", "v1", rows, text, 0.0)
+    return table, plain
+
+
+@pytest.mark.parametrize("clause", ENUM_WHERES)
+def test_an_enum_field_answers_as_text(labelled, clause):
+    enum, text = labelled
+    types = dict(hot_tables.cursor().execute(
+        f"SELECT column_name, column_type FROM (DESCRIBE {enum.table_name})").fetchall())
+    assert types["kind"].startswith("ENUM")
+    params = {"where": clause, "returnIdsOnly": "true"}
+    assert answer(enum, **params) == answer(text, **params)
+
+
+def test_enum_comparisons_compare_codes_not_text(labelled):
+    enum, text = labelled
+    assert "AS ENUM('a', 'b', 'b é', 'c')" in where.compile_where("kind = 'b'", enum.schema).sql
+    masked = where.compile_where("kind IN ('a', 'c', 'zz')", enum.schema)
+    assert "enum_code" in masked.sql and masked.params == (0b1001,)
+    assert "ENUM" not in where.compile_where("kind = 'zz'", enum.schema).sql
+    assert "ENUM" not in where.compile_where("kind = 'b'", text.schema).sql
