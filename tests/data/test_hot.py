@@ -361,3 +361,23 @@ def test_a_serving_process_keeps_its_memory_limit_when_it_prebuilds(hot_dir, sha
     shared.prebuild("other", "v1", LAYER.table, LAYER.schema, 0.0)
     after = shared.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
     assert before == after
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_numbers_in_hot_files_are_stored_uncompressed_unless_asked(hot_dir, settings, compress):
+    settings.KOOP = {**settings.KOOP, "HOT_COMPRESS_NUMBERS": compress}
+    values = normalize(collection([feature({"v": i / 7}, point(i / 3, i / 9)) for i in range(3000)]),
+                       label="numbers", assign_ids=lambda keys: pa.array(range(1, len(keys) + 1)))
+    own = HotTables()
+    try:
+        table = own.put("numbers", "v1", values.table, values.schema, 0.0)
+        methods = {column: method for column, method in own.cursor().execute(
+            f"SELECT DISTINCT column_name, compression FROM pragma_storage_info("
+            f"'{table.table_name}') WHERE segment_type = 'DOUBLE'").fetchall()}
+    finally:
+        own.clear()
+    assert set(methods) == {"v", "_koop_xmin", "_koop_ymin", "_koop_xmax", "_koop_ymax"}
+    if compress:
+        assert set(methods.values()) <= {"ALP", "ALPRD"}
+    else:
+        assert set(methods.values()) == {"Uncompressed"}
