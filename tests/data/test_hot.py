@@ -366,7 +366,8 @@ def test_a_serving_process_keeps_its_memory_limit_when_it_prebuilds(hot_dir, sha
 @pytest.mark.parametrize("compress", [False, True])
 def test_numbers_in_hot_files_are_stored_uncompressed_unless_asked(hot_dir, settings, compress):
     settings.KOOP = {**settings.KOOP, "HOT_COMPRESS_NUMBERS": compress}
-    values = normalize(collection([feature({"v": i / 7}, point(i / 3, i / 9)) for i in range(3000)]),
+    features = [feature({"v": i / 7}, point(i / 3, i / 9)) for i in range(3000)]
+    values = normalize(collection(features),
                        label="numbers", assign_ids=lambda keys: pa.array(range(1, len(keys) + 1)))
     own = HotTables()
     try:
