@@ -120,8 +120,8 @@ class HotTables:
                 con.execute(f"SET memory_limit = {duck.quote_string(str(limit))}")
             if koop_settings.DUCKDB_THREADS:
                 con.execute(f"SET threads = {int(koop_settings.DUCKDB_THREADS)}")
-            if not koop_settings.HOT_COMPRESS_NUMBERS:  # what this connection writes: hot files
-                con.execute("SET disabled_compression_methods = 'alp,alprd'")
+            if not koop_settings.HOT_COMPRESS:  # what this connection writes: hot files
+                con.execute("SET disabled_compression_methods = 'alp,alprd,fsst'")
             self._con = con
         return self._con
 
