@@ -454,24 +454,42 @@ def _copy_rows(con: duckdb.DuckDBPyConnection, target: str,
                ) -> tuple[int, int, list[str]]:
     """CREATE TABLE ``target`` from ``rows``: its row count, the decoded bytes, the columns."""
     reader = rows.to_reader() if isinstance(rows, pa.Table) else rows
-    sizes = [0]
-
-    def counted() -> Iterator[pa.RecordBatch]:
-        for batch in reader:
-            sizes[0] += batch.nbytes
-            yield batch
-
-    stream = pa.RecordBatchReader.from_batches(reader.schema, counted())
+    nbytes = 0
     names = reader.schema.names
     columns = ", ".join(_column_sql(schema, c) for c in names)
     view = f"incoming_{threading.get_ident()}"
-    con.register(view, stream)
-    try:
-        con.execute(f"CREATE TABLE {target} AS SELECT {columns} FROM {view}")
-    finally:
-        con.unregister(view)
+    # A statement at a time per COPY_ROWS: DuckDB keeps the Arrow batches a statement read
+    # until it ends, so one statement over a 10M-row stream held all of them (+1.5 GB).
+    statement = f"CREATE TABLE {target} AS SELECT {columns} FROM {view}"
+    for chunk in _chunks(reader, COPY_ROWS):
+        nbytes += chunk.nbytes
+        con.register(view, chunk)
+        try:
+            con.execute(statement)
+        finally:
+            con.unregister(view)
+        statement = f"INSERT INTO {target} SELECT {columns} FROM {view}"
     (count,) = con.execute(f"SELECT count(*) FROM {target}").fetchone()
-    return int(count), sizes[0], names
+    return int(count), nbytes, names
+
+
+# Rows copied into a hot table per statement (see _copy_rows).
+COPY_ROWS = 1_000_000
+
+
+def _chunks(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
+    """The reader's batches as tables of about ``rows`` rows; one empty table if none."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    sent = False
+    for batch in reader:
+        held.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.Table.from_batches(held, reader.schema)
+            held, count, sent = [], 0, True
+    if held or not sent:
+        yield pa.Table.from_batches(held, reader.schema)
 
 
 def point_boxes(con: duckdb.DuckDBPyConnection, table: str, schema: LayerSchema) -> bool:

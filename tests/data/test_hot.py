@@ -384,3 +384,21 @@ def test_numbers_and_text_in_hot_files_are_stored_plain_unless_asked(hot_dir, se
         assert methods["s"] == "FSST" and methods["_koop_xmin"] in ("ALP", "ALPRD")
     else:
         assert set(methods.values()) == {"Uncompressed"}
+
+
+def test_rows_are_copied_a_chunk_at_a_time_in_their_order(tables, monkeypatch):
+    monkeypatch.setattr(hot, "COPY_ROWS", 120)  # LAYER's 500 rows: 5 statements
+    stream = pa.RecordBatchReader.from_batches(
+        LAYER.table.schema, LAYER.table.to_batches(max_chunksize=50))
+    table = tables.put("chunks", "v1", stream, LAYER.schema, 0.0)
+    stored = [n for (n,) in tables.cursor().execute(f"SELECT n FROM {table.table_name}"
+                                                    ).fetchall()]
+    assert stored == list(range(500)) and table.count == 500
+
+
+def test_chunks_of_an_empty_stream_make_one_empty_table():
+    empty = pa.RecordBatchReader.from_batches(LAYER.table.schema, [])
+    chunks = list(hot._chunks(empty, 100))
+    assert len(chunks) == 1 and chunks[0].num_rows == 0
+    sizes = [c.num_rows for c in hot._chunks(LAYER.table.to_reader(max_chunksize=30), 100)]
+    assert sizes == [120, 120, 120, 120, 20]
