@@ -447,6 +447,9 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
     more_after = None
     if not where_sql and not query.distinct:
         exceeded = source_limited or int(query.offset) + int(limit) < table.count
+    elif query.object_ids is not None and len(query.object_ids) <= int(query.offset) + int(
+            limit):
+        exceeded = source_limited  # no more rows match than ids were asked for
     elif query.distinct:
         more_sql = (f"SELECT 1 FROM (SELECT DISTINCT {', '.join(columns)} FROM {source}"
                     f"{where_sql}) LIMIT 1 OFFSET {int(query.offset) + int(limit)}")

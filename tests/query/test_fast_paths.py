@@ -284,3 +284,12 @@ def test_enum_comparisons_compare_codes_not_text(labelled):
     assert "enum_code" in masked.sql and masked.params == (0b1001,)
     assert "ENUM" not in where.compile_where("kind = 'zz'", enum.schema).sql
     assert "ENUM" not in where.compile_where("kind = 'b'", text.schema).sql
+
+
+@pytest.mark.parametrize(("ids", "count", "features", "exceeded"), [
+    ("1,3,5", "3", 3, False), ("1,3,5,99", "3", 3, False), ("1,3,5", "2", 2, True),
+    ("7,1", "", 2, False)])
+def test_a_page_of_object_ids_is_over_the_limit_only_when_more_ids_match(points, ids, count,
+                                                                        features, exceeded):
+    body = answer(points, objectIds=ids, resultRecordCount=count)
+    assert len(body["features"]) == features and body["exceededTransferLimit"] is exceeded
