@@ -120,8 +120,10 @@ class HotTables:
                 con.execute(f"SET memory_limit = {duck.quote_string(str(limit))}")
             if koop_settings.DUCKDB_THREADS:
                 con.execute(f"SET threads = {int(koop_settings.DUCKDB_THREADS)}")
-            if not koop_settings.HOT_COMPRESS:  # what this connection writes: hot files
-                con.execute("SET disabled_compression_methods = 'alp,alprd,fsst'")
+            # What this connection writes: hot files. Set either way: a DuckDB setting may
+            # outlive the connection that set it in this process.
+            disabled = "" if koop_settings.HOT_COMPRESS else "alp,alprd,fsst"
+            con.execute(f"SET disabled_compression_methods = '{disabled}'")
             self._con = con
         return self._con
 
