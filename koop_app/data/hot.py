@@ -267,8 +267,8 @@ class HotTables:
             name = f"layer_{next(self._names)}"
             con = self._connection().cursor()
         try:
-            count, nbytes, _ = _copy_rows(con, name, rows, schema)
-            boxes = point_boxes(con, name, schema)
+            count, nbytes, names = _copy_rows(con, name, rows, schema)
+            boxes = point_boxes(con, name, schema, names)
         except BaseException:
             con.execute(f"DROP TABLE IF EXISTS {name}")
             raise
@@ -309,7 +309,8 @@ class HotTables:
                 meta = {"key": key, "version": version, "schema": schema.as_dict(),
                         "count": count, "nbytes": nbytes, "fetched_at": fetched_at,
                         "layer_id": layer_id, "kind": kind,
-                        "point_boxes": point_boxes(con, f"{alias}.{FILE_TABLE}", schema)}
+                        "point_boxes": point_boxes(con, f"{alias}.{FILE_TABLE}", schema,
+                                                  names)}
                 con.execute(f"COMMENT ON TABLE {alias}.{FILE_TABLE} IS "
                             f"{duck.quote_string(orjson.dumps(meta).decode())}")
             finally:
@@ -482,27 +483,25 @@ COPY_ROWS = 1_000_000
 def _chunks(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
     """The reader's batches as tables of about ``rows`` rows; one empty table if none."""
     held: list[pa.RecordBatch] = []
-    count = 0
-    sent = False
+    count = yielded = 0
     for batch in reader:
         held.append(batch)
         count += batch.num_rows
         if count >= rows:
             yield pa.Table.from_batches(held, reader.schema)
-            held, count, sent = [], 0, True
-    if held or not sent:
+            held, count, yielded = [], 0, yielded + 1
+    if held or not yielded:
         yield pa.Table.from_batches(held, reader.schema)
 
 
-def point_boxes(con: duckdb.DuckDBPyConnection, table: str, schema: LayerSchema) -> bool:
+def point_boxes(con: duckdb.DuckDBPyConnection, table: str, schema: LayerSchema,
+                columns: list[str]) -> bool:
     """Whether each row's geometry is NULL or a non-empty point at its box's (xmin, ymin).
 
     Then a query makes the point from two doubles instead of reading the geometry column: a
     page of scattered rows (500 objectIds over 1M points) decodes no geometry blobs at all.
     """
-    if schema.geometry_type != "esriGeometryPoint" or GEOMETRY_COLUMN not in {
-            name for (name,) in con.execute(f"SELECT name FROM pragma_table_info('{table}')"
-                                            ).fetchall()}:
+    if schema.geometry_type != "esriGeometryPoint" or GEOMETRY_COLUMN not in columns:
         return False
     g = duck.quote_ident(GEOMETRY_COLUMN)
     xmin, ymin, xmax, ymax = (duck.quote_ident(c) for c in BBOX_COLUMNS)
