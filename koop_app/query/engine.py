@@ -27,6 +27,7 @@ from koop_app.data.normalize import BBOX_COLUMNS, GEOMETRY_COLUMN, SourceAnswers
 from koop_app.data.schema import DATE, DOUBLE, INTEGER, STRING, Field
 from koop_app.errors import InvalidParameterError, KoopError, QueryTimeoutError
 from koop_app.query.params.geometry import SpatialFilter
+from koop_app.query.params.quantization import Quantization
 from koop_app.query.query import Query
 from koop_app.query.sr import MERCATOR_MAX_LAT, WGS84, SpatialRef, transformer
 
@@ -98,6 +99,45 @@ class Result:
     page: Page | None = None
     exceeded_transfer_limit: bool = False
     statistics: bool = False
+    ids: np.ndarray | None = None  # the object ids behind ``object_ids``, as int64
+    # How the answer's geometries are to be snapped (quantizationParameters), if at all.
+    quantization: Quantization | None = None
+
+
+# Columns ``page_arrow`` adds after the attributes: the geometry as WKB, or as x and y.
+WKB_COLUMN, X_COLUMN, Y_COLUMN = "_koop_wkb", "_koop_x", "_koop_y"
+CENTROID_X, CENTROID_Y = "_koop_cx", "_koop_cy"
+
+
+def page_arrow(page: Page, *, points_as_xy: bool) -> tuple[pa.Table, bool]:
+    """The page's rows as Arrow, in order, and whether rows exist past it.
+
+    Columns: the page's fields, then its geometry (``x``/``y`` doubles when ``points_as_xy``,
+    else WKB; null for a null or empty geometry) and its centroid's ``x``/``y``.
+    """
+    columns = [quote_ident(f.name) for f in page.fields]
+    if page.geometry:
+        if points_as_xy:
+            columns += [f"CASE WHEN ST_IsEmpty({G}) THEN NULL ELSE ST_X({G}) END AS {X_COLUMN}",
+                        f"CASE WHEN ST_IsEmpty({G}) THEN NULL ELSE ST_Y({G}) END AS {Y_COLUMN}"]
+        else:
+            columns.append(f"CASE WHEN ST_IsEmpty({G}) THEN NULL ELSE ST_AsWKB({G}) END "
+                           f"AS {WKB_COLUMN}")
+    if page.centroid:
+        centroid = quote_ident(CENTROID_COLUMN)
+        columns += [f"CASE WHEN ST_IsEmpty({centroid}) THEN NULL ELSE ST_X({centroid}) END "
+                    f"AS {CENTROID_X}",
+                    f"CASE WHEN ST_IsEmpty({centroid}) THEN NULL ELSE ST_Y({centroid}) END "
+                    f"AS {CENTROID_Y}"]
+    if not columns:
+        columns = ["1 AS _koop_none"]
+    sql = f"SELECT {', '.join(columns)} FROM ({page.sql}) AS page ORDER BY {page.order}"
+    table = execute(sql, page.params, page.rows, page.relations).to_arrow_table()
+    if page.more_after is None or table.num_rows <= page.more_after:
+        return table, False
+    if page.empty_if_more:
+        return table.slice(0, 0), True
+    return table.slice(0, page.more_after), True
 
 
 class Rows:
@@ -433,7 +473,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
                       params, relations=relations).fetchnumpy()[schema.object_id_field]
         # A numpy array straight to JSON: no Python int per id (a million ids stay ~8 MB).
         text = orjson.dumps(np.asarray(ids, dtype=np.int64), option=orjson.OPT_SERIALIZE_NUMPY)
-        return Result(table, out_sr, object_ids=text.decode())
+        return Result(table, out_sr, object_ids=text.decode(),
+                      ids=np.asarray(ids, dtype=np.int64))
 
     if query.limit is not None and query.limit < 1:
         raise InvalidParameterError("resultRecordCount", "must be at least 1")
@@ -494,7 +535,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
                     relations=relations, more_after=more_after,
                     empty_if_more=not query.return_exceeded_limit_features)
-    return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded)
+    return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded,
+                  quantization=query.quantization)
 
 
 # count, min x, min y, max x, max y of each hot table's every row, by (key, version, table):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from koop_app.query.params.geometry import SpatialFilter
+from koop_app.query.params.quantization import Quantization
 from koop_app.query.params.statistics import Statistic
 from koop_app.query.sr import SpatialRef
 from koop_app.query.where import WhereClause
@@ -23,6 +24,7 @@ class Query:
     out_sr: SpatialRef | None = None  # None: the layer's (WGS 84)
     geometry_precision: int | None = None
     max_allowable_offset: float | None = None
+    quantization: Quantization | None = None
     return_centroid: bool = False
     count_only: bool = False
     ids_only: bool = False

@@ -40,6 +40,10 @@ class SpatialRef:
     def is_web_mercator(self) -> bool:
         return self.latest_wkid == 3857 or self.wkid in WEB_MERCATOR_WKIDS
 
+    @property
+    def is_geographic(self) -> bool:
+        return self.is_wgs84 or _crs(self.crs).is_geographic
+
     def as_json(self) -> dict[str, Any]:
         if self.wkid is None:
             return {"wkt": self.wkt}

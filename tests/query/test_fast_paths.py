@@ -12,8 +12,9 @@ import pytest
 
 from koop_app.data.hot import hot_tables
 from koop_app.data.normalize import normalize
+from koop_app.encoders.esri_json import esri_query_json
+from koop_app.encoders.geojson import geojson_query_json
 from koop_app.errors import InvalidParameterError
-from koop_app.outputs.geoservices.serializers import esri_query_json, geojson_query_json
 from koop_app.query import RecordLimits, parse_query, run, where
 from tests.conftest import collection, feature, point
 
@@ -119,7 +120,7 @@ def test_statistics_of_nothing(points):
 
 
 def geojson(table, **params: str) -> dict[str, Any]:
-    from koop_app.outputs.geoservices.serializers import geojson_query_json
+    from koop_app.encoders.geojson import geojson_query_json
 
     query = parse_query({"f": "geojson", **params}, table.schema)
     return orjson.loads(orjson.dumps(geojson_query_json(run(query, table, LIMITS),

@@ -61,3 +61,23 @@ class GeoJSONRenderer(EsriJSONRenderer):
 
     media_type = "application/geo+json"
     format = "geojson"
+
+
+class PBFRenderer(EsriJSONRenderer):
+    """``f=pbf``: the Esri FeatureCollection protocol buffer an encoder wrote.
+
+    Errors stay JSON, as ArcGIS Server answers them whatever ``f`` asked for.
+    """
+
+    media_type = "application/x-protobuf"
+    format = "pbf"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None,
+               renderer_context: dict[str, Any] | None = None) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json; charset=utf-8"
+        return super().render(data, accepted_media_type, renderer_context)

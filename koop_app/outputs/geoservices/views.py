@@ -15,6 +15,8 @@ from koop_app.auth import access as auth_access
 from koop_app.auth import service as token_service
 from koop_app.auth.drf import DatasetAccess, KoopAuthentication
 from koop_app.conf import koop_settings
+from koop_app.encoders import esri_json, formats
+from koop_app.encoders.fields import field_json
 from koop_app.errors import (
     InvalidParameterError,
     NotFoundError,
@@ -30,6 +32,7 @@ from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
     EsriJSONRenderer,
     GeoJSONRenderer,
+    PBFRenderer,
     PrettyJSONRenderer,
     jsonp_callback,
 )
@@ -257,16 +260,16 @@ class LayerView(DatasetView):
 
 class QueryView(DatasetView):
     koop_method = "query"
+    renderer_classes = [*GeoServicesView.renderer_classes, PBFRenderer]
 
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
-               id: str | None = None) -> dict[str, Any]:
+               id: str | None = None) -> Any:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
         parsed = query.parse_query(query.without_applied(request.koop_params, table),
                                    table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
-        if request.accepted_renderer.format == "geojson":
-            return serializers.geojson_query_json(result, parsed.geometry_precision)
-        return serializers.esri_query_json(result, parsed.geometry_precision)
+        return formats.encode(request.accepted_renderer.format, result,
+                              parsed.geometry_precision)
 
 
 class FeatureView(DatasetView):
@@ -281,7 +284,7 @@ class FeatureView(DatasetView):
                   "outSR": request.koop_params.get("outSR", "")}
         parsed = query.parse_query(params, table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
-        return serializers.feature_json(result)
+        return esri_json.feature_json(result)
 
 
 class CatalogView(GeoServicesView):
@@ -337,7 +340,7 @@ class QueryRelatedRecordsView(DatasetView):
         target = layers.layer(int(relationship["relatedTableId"]))
         fields, groups = related.related_records(request.koop_params, origin, target,
                                                  relationship)
-        return related.related_json(fields, groups, serializers.field_json)
+        return related.related_json(fields, groups, field_json)
 
 
 class UnsupportedOperationView(GeoServicesView):

@@ -3,8 +3,8 @@
 Empty strings mean "absent"; booleans accept true/false in any case. A bad value raises
 InvalidParameterError naming the parameter. Parameters that ArcGIS clients send but that change
 nothing here (sqlFormat, datumTransformation, gdbVersion, historicMoment, cacheHint,
-featureEncoding, returnTrueCurves, timeReferenceUnknownClient, returnAllRecords,
-quantizationParameters, returnZ, returnM) are accepted and ignored.
+featureEncoding, returnTrueCurves, timeReferenceUnknownClient, returnAllRecords, returnZ,
+returnM) are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from koop_app.query.params.object_ids import parse_object_ids
 from koop_app.query.params.order_by import parse_order_by
 from koop_app.query.params.out_fields import parse_out_fields
 from koop_app.query.params.paging import parse_non_negative_int
+from koop_app.query.params.quantization import parse_quantization
 from koop_app.query.params.statistics import parse_group_by, parse_statistics
 from koop_app.query.params.time import parse_time
 from koop_app.query.query import Query
@@ -57,6 +58,13 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
     if having_text and having_text.strip() and not statistics:
         raise InvalidParameterError("havingClause", "needs outStatistics")
     precision = parse_int_in(raw, "geometryPrecision", 0, 17)
+    quantization = parse_quantization(raw)
+    max_allowable_offset = parse_float(raw, "maxAllowableOffset")
+    if (max_allowable_offset is None and quantization is not None and quantization.view
+            and result_type == "tile" and quantization.tolerance):
+        # Tile queries in view mode: generalise lines and polygons to the grid's cell, as
+        # ArcGIS does; vertices closer than a cell would be dropped by the grid anyway.
+        max_allowable_offset = quantization.tolerance
     return Query(
         where=compile_where(raw.get("where"), schema),
         object_ids=parse_object_ids(raw),
@@ -66,7 +74,8 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
         return_geometry=parse_bool(raw, "returnGeometry", default=True),
         out_sr=parse_sr(raw.get("outSR"), "outSR"),
         geometry_precision=precision,
-        max_allowable_offset=parse_float(raw, "maxAllowableOffset"),
+        max_allowable_offset=max_allowable_offset,
+        quantization=quantization,
         return_centroid=parse_bool(raw, "returnCentroid", default=False),
         count_only=parse_bool(raw, "returnCountOnly", default=False),
         ids_only=parse_bool(raw, "returnIdsOnly", default=False),

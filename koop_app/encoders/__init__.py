@@ -1,0 +1,1 @@
+"""Encoders: one per answer format (Esri JSON, GeoJSON, PBF), on the engine's Result."""
