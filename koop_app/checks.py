@@ -104,6 +104,7 @@ def check_cost_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.C
 
 
 ERROR_MIDDLEWARE = "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware"
+CORS_MIDDLEWARE = "corsheaders.middleware.CorsMiddleware"
 
 
 @checks.register()
@@ -112,12 +113,15 @@ def check_error_middleware(app_configs: Any = None, **kwargs: Any) -> list[check
     from django.conf import settings
 
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if middleware and middleware[0] == CORS_MIDDLEWARE:
+        middleware = middleware[1:]  # only CORS may wrap it: its headers go on every answer
     if middleware[:1] == [ERROR_MIDDLEWARE]:
         return []
     return [checks.Warning(
         "GeoServicesErrorMiddleware is not the first entry of MIDDLEWARE.",
-        hint=f"Put {ERROR_MIDDLEWARE!r} first: ArcGIS clients then get GeoServices JSON for "
-             "body limits, unknown routes and failures outside views.",
+        hint=f"Put {ERROR_MIDDLEWARE!r} first (after {CORS_MIDDLEWARE!r} only): ArcGIS clients "
+             "then get GeoServices JSON for body limits, unknown routes and failures outside "
+             "views.",
         id="koop_app.W010")]
 
 

@@ -60,13 +60,17 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
     "django_celery_beat",
     "koop_app",
     "axes",  # login throttling (see "Admin hardening" below)
 ]
 
 MIDDLEWARE = [
-    # First, so that under /rest/ every answer, other middleware's included, is GeoServices JSON.
+    # Outermost: CORS headers on every /rest/ answer, refusals and errors included; answers
+    # browsers' preflight requests itself.
+    "corsheaders.middleware.CorsMiddleware",
+    # Next, so that under /rest/ every answer, other middleware's included, is GeoServices JSON.
     "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) straight from STATIC_ROOT, with DEBUG off too.
@@ -176,6 +180,17 @@ CSRF_COOKIE_SECURE = SECURE
 if _env_bool("DJANGO_PROXY_SSL_HEADER"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# GeoServices answers are public data read by browser clients on any origin (ArcGIS Online's
+# Map Viewer, apps built with the ArcGIS Maps SDK): any origin, no cookies. Tokens travel in
+# parameters or headers, so credentialed requests are not needed.
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_URLS_REGEX = r"^(?:.*/)?rest(?:/.*)?$"  # a path with a "rest" segment, as the middleware
+CORS_ALLOW_METHODS = ("GET", "POST", "OPTIONS")
+CORS_ALLOW_HEADERS = ("content-type", "authorization", "x-esri-authorization",
+                      "x-requested-with", "if-none-match", "if-modified-since")
+CORS_EXPOSE_HEADERS = ("Retry-After", "ETag", "Last-Modified")
+CORS_PREFLIGHT_MAX_AGE = 86400
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from koop_app.checks import ERROR_MIDDLEWARE, check_error_middleware
+from koop_app.checks import CORS_MIDDLEWARE, ERROR_MIDDLEWARE, check_error_middleware
 
 
 def test_error_middleware_must_come_first(settings):
@@ -11,6 +11,11 @@ def test_error_middleware_must_come_first(settings):
     assert [m.id for m in check_error_middleware()] == ["koop_app.W010"]
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, ERROR_MIDDLEWARE]
     assert [m.id for m in check_error_middleware()] == ["koop_app.W010"]
+    # Only django-cors-headers may wrap it (its headers then go on every answer).
+    settings.MIDDLEWARE = [ERROR_MIDDLEWARE, *settings.MIDDLEWARE[:-1]]
+    assert check_error_middleware() == []
+    settings.MIDDLEWARE = [CORS_MIDDLEWARE, *settings.MIDDLEWARE]
+    assert check_error_middleware() == []
 
 
 def test_hot_settings_are_checked(settings, tmp_path):

@@ -22,7 +22,7 @@ def limit(settings, rate: str | None, **more) -> None:
 
 
 def get(client, path: str = GEOSERVICES, address: str = "127.0.0.1", **headers):
-    return client.get(path, REMOTE_ADDR=address, **headers)
+    return client.get(path, REMOTE_ADDR=address, HTTP_ORIGIN="https://maps.example", **headers)
 
 
 def refused_geoservices(response) -> bool:

@@ -26,6 +26,7 @@ from koop_app import lookup
 from koop_app.conf import koop_settings
 from koop_app.data import cache, ids, recorder
 from koop_app.data.build import Copy, Trace, build_copy, overrides_of
+from koop_app.data.cache import Pointer
 from koop_app.data.executors import executor
 from koop_app.data.flight import CacheLock, Flight
 from koop_app.data.hot import LayerTable, hot_tables
@@ -40,9 +41,9 @@ from koop_app.logs import log_event
 from koop_app.models import Dataset, Provider
 from koop_app.provider import ProviderRequest
 
-__all__ = ["LayerSet", "LayerTable", "clear", "forget", "get_layers", "get_table",
-           "needs_refresh", "overrides_of", "provider_request", "refresh", "refreshed",
-           "reset_process_state", "split_layers", "wait_for_refreshes"]
+__all__ = ["LayerSet", "LayerTable", "Pointer", "clear", "described", "forget", "get_layers",
+           "get_table", "needs_refresh", "overrides_of", "provider_request", "refresh",
+           "refreshed", "reset_process_state", "split_layers", "wait_for_refreshes"]
 
 logger = logging.getLogger(__name__)
 stored_copies = StoredCopies()
@@ -72,6 +73,18 @@ def get_table(dataset: Dataset, request: ProviderRequest, layer: int | None = No
     """One layer of ``dataset`` (the first when ``layer`` is None)."""
     layers = get_layers(dataset, request)
     return layers.layers[0] if layer is None else layers.layer(layer)
+
+
+def described(dataset: Dataset, request: ProviderRequest) -> Pointer | None:
+    """What the stored copy says of ``dataset`` (version, times, each layer's schema) without
+    loading any data: None for pass-through providers and before the first load.
+
+    Views check a request's parameters and its conditional headers against it, so that a bad
+    parameter or a client's current copy costs no data at all.
+    """
+    if dataset.provider.cache_policy == Provider.PASS_THROUGH:
+        return None
+    return stored_copies.recent(dataset.provider.plugin.create_key(request))
 
 
 def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:

@@ -18,8 +18,11 @@ import orjson
 
 from koop_app.conf import koop_settings
 from koop_app.outputs.geoservices.handlers import error_body
-from koop_app.outputs.geoservices.middleware import CORS_HEADERS, is_rest_path
+from koop_app.outputs.geoservices.middleware import is_rest_path
 
+# This refusal is sent before Django (and django-cors-headers) sees the request: the headers a
+# browser on another origin needs to read it are written here.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -12,7 +12,7 @@ HTTP statuses stay. It:
 - reads the query string and the form up front with an upload handler that refuses file parts,
   so that an unreadable body (no multipart boundary, too many fields, an unknown charset) and
   a file upload are a code 400 instead of a spooled file or an HTML page;
-- turns any other 4xx/5xx answer into ``{"error": {...}}`` with HTTP 200, CORS and JSONP, and
+- turns any other 4xx/5xx answer into ``{"error": {...}}`` with HTTP 200 and JSONP, and
   an exception that escaped a view into a code 500 with a logged reference (with DEBUG, 5xx
   pages stay as Django renders them, for development). A 4xx that already carries a
   GeoServices error body (the rate limit's 429, an access gate's 401/403) keeps it, and its
@@ -46,11 +46,6 @@ from koop_app.outputs.geoservices.handlers import (
 )
 from koop_app.outputs.geoservices.renderers import jsonp_callback
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Esri-Authorization",
-}
 # The message of each HTTP status when it becomes a GeoServices error body.
 STATUS_MESSAGES = {
     400: "Unable to complete operation.",
@@ -163,7 +158,8 @@ class GeoServicesErrorMiddleware:
 
     @staticmethod
     def answer(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
-        """``body`` as HTTP 200 JSON (JSONP when a valid ``callback`` was sent), with CORS."""
+        """``body`` as HTTP 200 JSON (JSONP when a valid ``callback`` was sent); CORS headers
+        come from django-cors-headers, outside this middleware."""
         payload = orjson.dumps(body)
         content_type = "application/json; charset=utf-8"
         try:
@@ -173,10 +169,7 @@ class GeoServicesErrorMiddleware:
         if callback:
             payload = callback.encode() + b"(" + payload + b");"
             content_type = "application/javascript; charset=utf-8"
-        response = HttpResponse(payload, content_type=content_type, status=200)
-        for header, value in CORS_HEADERS.items():
-            response[header] = value
-        return response
+        return HttpResponse(payload, content_type=content_type, status=200)
 
 
 def _error_body_of(response: HttpResponse) -> dict[str, Any] | None:

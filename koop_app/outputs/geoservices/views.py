@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.http import HttpRequest
@@ -27,7 +28,6 @@ from koop_app.models import Dataset
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
-from koop_app.outputs.geoservices.middleware import CORS_HEADERS
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
 from koop_app.outputs.geoservices.renderers import (
     EsriJSONRenderer,
@@ -43,7 +43,8 @@ from koop_app.registry import registry
 
 
 class GeoServicesView(APIView):
-    """Base: merged GET/POST parameters, ``f`` negotiation, JSONP, CORS, GeoServices errors."""
+    """Base: merged GET/POST parameters, ``f`` negotiation, JSONP, GeoServices errors (CORS:
+    django-cors-headers, see the site's settings)."""
 
     renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer]
     parser_classes = [FormParser, MultiPartParser]
@@ -74,13 +75,6 @@ class GeoServicesView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         jsonp_callback(request.koop_params)
-
-    def finalize_response(self, request: Request, response: Response, *args: Any,
-                          **kwargs: Any) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        for header, value in CORS_HEADERS.items():
-            response[header] = value
-        return response
 
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return Response(None, status=204)
@@ -172,7 +166,9 @@ class DatasetView(GeoServicesView):
                                      http_request=self.request._request)
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        response = super().get(request, **kwargs)
+        response = self.before_data(request, **kwargs)
+        if response is None:
+            response = super().get(request, **kwargs)
         dataset = self._dataset
         if dataset is not None and (not dataset.is_public or auth_access.provider_authenticates(
                 dataset.provider.plugin)):
@@ -182,16 +178,22 @@ class DatasetView(GeoServicesView):
             response["Vary"] = "Authorization, X-Esri-Authorization, Cookie"
         return response
 
-    def layers(self, request: Request, dataset: Dataset, layer: int | None,
-               method: str | None) -> data.LayerSet:
+    def before_data(self, request: Request, **kwargs: Any) -> Response | None:
+        """An answer decided before any data is loaded (a 304), or None to go on."""
+        return None
+
+    def provider_request_of(self, request: Request, dataset: Dataset, layer: int | None,
+                            method: str | None) -> ProviderRequest:
         params = request.koop_params
         if not auth_access.provider_authenticates(dataset.provider.plugin):
             # The site's token is ours: a provider forwarding parameters must not pass it on.
             params = {key: value for key, value in params.items() if key != "token"}
-        provider_request = data.provider_request(
-            dataset, layer=layer, method=method, query=params,
-            http_request=request._request,
-        )
+        return data.provider_request(dataset, layer=layer, method=method, query=params,
+                                     http_request=request._request)
+
+    def layers(self, request: Request, dataset: Dataset, layer: int | None,
+               method: str | None) -> data.LayerSet:
+        provider_request = self.provider_request_of(request, dataset, layer, method)
         self.served = data.get_layers(dataset, provider_request)
         return self.served
 
@@ -259,14 +261,41 @@ class LayerView(DatasetView):
 
 
 class QueryView(DatasetView):
+    """``/FeatureServer/<layer>/query``.
+
+    The request path: the dataset and access (``DatasetAccess``); the parameters parsed and
+    checked against the layer's schema as the stored copy describes it, and the client's
+    conditional headers against its version, before any data is loaded; then the layer, the
+    engine, and the encoder ``f`` names.
+    """
+
     koop_method = "query"
     renderer_classes = [*GeoServicesView.renderer_classes, PBFRenderer]
+    _checked: tuple[str, query.Query] | None = None  # (version, the query parsed against it)
+
+    def before_data(self, request: Request, provider: str, layer: str, host: str | None = None,
+                    id: str | None = None, **kwargs: Any) -> Response | None:
+        dataset = self.dataset(provider, host, id)
+        layer_id = self.layer_id(layer)
+        pointer = data.described(dataset, self.provider_request_of(request, dataset, layer_id,
+                                                                   "query"))
+        entry = next((e for e in pointer.layers if e.id == layer_id), None) if pointer else None
+        if pointer is None or entry is None or pointer.expires_at <= time.time():
+            # Pass-through, not loaded yet, no such layer (the usual path says so), or expired
+            # (loading the layers starts its refresh).
+            return None
+        self._checked = (pointer.version, query.parse_query(request.koop_params, entry.schema))
+        response = conditional(request, Response(None), data.LayerSet.of(pointer))
+        return response if response.status_code == 304 else None
 
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> Any:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
-        parsed = query.parse_query(query.without_applied(request.koop_params, table),
-                                   table.schema)
+        if self._checked is not None and self._checked[0] == table.version:
+            parsed = self._checked[1]
+        else:
+            parsed = query.parse_query(query.without_applied(request.koop_params, table),
+                                       table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
         return formats.encode(request.accepted_renderer.format, result,
                               parsed.geometry_precision)

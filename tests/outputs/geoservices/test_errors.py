@@ -128,7 +128,8 @@ def test_utf16_form_is_read_or_refused(client, layers):
     "/geojson/rest/services/a%00b/FeatureServer", "/geojson/rest/services/%ff/FeatureServer/0",
 ])
 def test_unknown_routes_are_json_404(client, layers, path):
-    for response in (client.get(path), client.post(path)):
+    origin = {"HTTP_ORIGIN": "https://maps.example"}
+    for response in (client.get(path, **origin), client.post(path, **origin)):
         assert error_of(response)["code"] == 404
         assert response["Access-Control-Allow-Origin"] == "*"
 

@@ -22,7 +22,7 @@ def crash_records(caplog) -> list[logging.LogRecord]:
 @pytest.mark.parametrize("path", ["/crash/rest/boom", "/crash/rest/plain", "/crash/rest/koop"])
 def test_crash_under_rest_is_code_500_with_a_reference(client, caplog, path):
     for send in (client.get, client.post):
-        response = send(path, {"a": "1"})
+        response = send(path, {"a": "1"}, HTTP_ORIGIN="https://maps.example")
         assert response.status_code == 200
         error = orjson.loads(response.content)["error"]
         reference = error["message"].rsplit(" ", 1)[-1].rstrip(".")

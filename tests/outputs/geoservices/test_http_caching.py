@@ -63,3 +63,23 @@ def test_errors_and_pass_through_are_not_cached(client, dataset):
     provider.save()
     response = client.get(URL + "/query")
     assert response["Cache-Control"] == "no-store" and "ETag" not in response
+
+
+@pytest.mark.django_db
+def test_query_checks_and_304s_come_before_any_data(client, dataset, monkeypatch):
+    """The stored copy's description decides a bad parameter and a current client copy: the
+    layers are not even loaded."""
+    etag = client.get(URL + "/query", {"where": "n = 1"})["ETag"]
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the layers were loaded")
+
+    monkeypatch.setattr(data, "get_layers", no_data)
+    bad = client.get(URL + "/query", {"where": "nope = 1"}).json()
+    assert bad["error"]["code"] == 400
+    unknown = client.get(URL + "/query", {"outFields": "nope"}).json()
+    assert unknown["error"]["code"] == 400
+    same = client.get(URL + "/query", {"where": "n = 1"}, HTTP_IF_NONE_MATCH=etag)
+    assert same.status_code == 304 and same["ETag"] == etag
+    posted = client.post(URL + "/query", {"where": "n = 1"}, HTTP_IF_NONE_MATCH=etag)
+    assert posted.status_code == 304

@@ -219,11 +219,19 @@ class TestQuery:
         assert response.content == b'cb.x({"count":25});'
 
     def test_cors(self, client, dataset):
-        assert client.get(BASE + "/0")["Access-Control-Allow-Origin"] == "*"
-        assert client.get(BASE + "/9")["Access-Control-Allow-Origin"] == "*"
-        response = client.options(BASE + "/0/query")
-        assert response.status_code == 204
-        assert response["Access-Control-Allow-Origin"] == "*"
+        origin = {"HTTP_ORIGIN": "https://maps.example"}
+        assert client.get(BASE + "/0", **origin)["Access-Control-Allow-Origin"] == "*"
+        assert client.get(BASE + "/9", **origin)["Access-Control-Allow-Origin"] == "*"
+        assert "Access-Control-Allow-Origin" not in client.get(BASE + "/0")  # same origin
+        preflight = client.options(BASE + "/0/query", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+                                   HTTP_ACCESS_CONTROL_REQUEST_HEADERS="x-esri-authorization",
+                                   **origin)
+        assert preflight.status_code == 200
+        assert preflight["Access-Control-Allow-Origin"] == "*"
+        assert "POST" in preflight["Access-Control-Allow-Methods"]
+        assert "x-esri-authorization" in preflight["Access-Control-Allow-Headers"]
+        assert client.options(BASE + "/0/query").status_code == 204
+        assert "Access-Control-Allow-Origin" not in client.get("/admin/login/", **origin)
 
     def test_empty_strings_mean_absent(self, client, dataset):
         body = get(client, "/0/query", where="", outFields="", resultOffset="",
