@@ -37,7 +37,9 @@ class ProviderRequest:
     ``params`` holds the route parameters (``host``, ``id``, ``layer``, ``method``); ``query``
     the query string merged with a POSTed form; ``dataset`` the registered Dataset row (None for
     provider-level routes); ``options`` its validated options; ``http_request`` the Django
-    request (None when a refresh runs outside a request, e.g. in Celery or the admin).
+    request (None when a refresh runs outside a request, e.g. in Celery or the admin);
+    ``parsed``, on query routes, the parameters parsed and checked (a bad one never reaches
+    the provider).
     """
 
     params: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +47,10 @@ class ProviderRequest:
     dataset: Dataset | None = None
     options: dict[str, Any] = field(default_factory=dict)
     http_request: HttpRequest | None = None
+    # A query route's parameters already parsed and checked (koop_app.query.Query) where they do
+    # not depend on the layer's fields: a pass-through provider may read them instead of
+    # ``query``; None elsewhere.
+    parsed: Any = None
 
     @property
     def host(self) -> str | None:

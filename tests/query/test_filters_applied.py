@@ -92,3 +92,27 @@ def test_precomputed_count_extent_and_statistics(client, pass_through):
 def test_cached_providers_ignore_filters_applied(client, make_dataset):
     make_dataset("geojson", "source", collection(rows(1, 4), filtersApplied={"where": True}))
     assert sizes(get(client, where="size > 2")) == [4]
+
+
+@pytest.mark.django_db
+def test_pass_through_sources_get_checked_parameters_and_never_bad_ones(client, pass_through,
+                                                                        monkeypatch):
+    from providers.geojson.provider import GeoJSONProvider
+
+    pass_through(collection(rows(1, 2, 3)))
+    seen = []
+    original = GeoJSONProvider.get_data
+
+    def spy(self, request):
+        seen.append(request.parsed)
+        return original(self, request)
+
+    monkeypatch.setattr(GeoJSONProvider, "get_data", spy)
+    body = get(client, resultRecordCount="2", outSR="3857", returnGeometry="false")
+    assert len(body["features"]) == 2
+    (parsed,) = seen
+    assert parsed.limit == 2 and parsed.out_sr.is_web_mercator and not parsed.return_geometry
+    for bad in ({"resultRecordCount": "many"}, {"outSR": "999999"}, {"geometry": "{"},
+                {"quantizationParameters": "{"}, {"returnCountOnly": "maybe"}):
+        assert get(client, **bad)["error"]["code"] == 400
+    assert len(seen) == 1  # the source was never asked with a bad parameter

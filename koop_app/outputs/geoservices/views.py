@@ -24,7 +24,7 @@ from koop_app.errors import (
     TokenGenerationError,
     UnsupportedOperationError,
 )
-from koop_app.models import Dataset
+from koop_app.models import Dataset, Provider
 from koop_app.outputs.geoservices import drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
@@ -139,6 +139,7 @@ class DatasetView(GeoServicesView):
     permission_classes = [DatasetAccess]
     checks_dataset_access = True  # koop_app.urls adds no second gate in front of it
     koop_method: str | None = None  # ProviderRequest.params["method"] for the provider's hooks
+    _parsed_common: query.Query | None = None  # ProviderRequest.parsed
     _dataset: Dataset | None = None
 
     def dataset(self, provider: str, host: str | None, id: str | None) -> Dataset:
@@ -188,8 +189,10 @@ class DatasetView(GeoServicesView):
         if not auth_access.provider_authenticates(dataset.provider.plugin):
             # The site's token is ours: a provider forwarding parameters must not pass it on.
             params = {key: value for key, value in params.items() if key != "token"}
-        return data.provider_request(dataset, layer=layer, method=method, query=params,
-                                     http_request=request._request)
+        provider_request = data.provider_request(dataset, layer=layer, method=method,
+                                                 query=params, http_request=request._request)
+        provider_request.parsed = self._parsed_common
+        return provider_request
 
     def layers(self, request: Request, dataset: Dataset, layer: int | None,
                method: str | None) -> data.LayerSet:
@@ -277,12 +280,16 @@ class QueryView(DatasetView):
                     id: str | None = None, **kwargs: Any) -> Response | None:
         dataset = self.dataset(provider, host, id)
         layer_id = self.layer_id(layer)
+        if dataset.provider.cache_policy == Provider.PASS_THROUGH:
+            # The source answers each request: what can be checked is, before it is asked.
+            self._parsed_common = query.parse_common(request.koop_params)
+            return None
         pointer = data.described(dataset, self.provider_request_of(request, dataset, layer_id,
                                                                    "query"))
         entry = next((e for e in pointer.layers if e.id == layer_id), None) if pointer else None
         if pointer is None or entry is None or pointer.expires_at <= time.time():
-            # Pass-through, not loaded yet, no such layer (the usual path says so), or expired
-            # (loading the layers starts its refresh).
+            # Not loaded yet, no such layer (the usual path says so), or expired (loading the
+            # layers starts its refresh).
             return None
         self._checked = (pointer.version, query.parse_query(request.koop_params, entry.schema))
         response = conditional(request, Response(None), data.LayerSet.of(pointer))

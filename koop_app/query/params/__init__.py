@@ -10,6 +10,7 @@ returnM) are accepted and ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from koop_app.data.schema import LayerSchema
 from koop_app.errors import InvalidParameterError
@@ -38,7 +39,47 @@ def _field_resolver(schema: LayerSchema):
     return resolve
 
 
+def parse_common(raw: Mapping[str, str]) -> Query:
+    """The parameters whose meaning does not depend on the layer's fields: what a pass-through
+    provider is given (``ProviderRequest.parsed``) before there is a schema to check against.
+    ``where``, ``outFields``, ordering and statistics are left for ``parse_query``."""
+    result_type = (raw.get("resultType") or "").strip().lower()
+    if result_type not in RESULT_TYPES:
+        raise InvalidParameterError("resultType", "expected standard or tile")
+    precision = parse_int_in(raw, "geometryPrecision", 0, 17)
+    quantization = parse_quantization(raw)
+    max_allowable_offset = parse_float(raw, "maxAllowableOffset")
+    if (max_allowable_offset is None and quantization is not None and quantization.view
+            and result_type == "tile" and quantization.tolerance):
+        # Tile queries in view mode: generalise lines and polygons to the grid's cell, as
+        # ArcGIS does; vertices closer than a cell would be dropped by the grid anyway.
+        max_allowable_offset = quantization.tolerance
+    return Query(
+        object_ids=parse_object_ids(raw),
+        spatial=parse_spatial_filter(raw),
+        time=parse_time(raw),
+        return_geometry=parse_bool(raw, "returnGeometry", default=True),
+        out_sr=parse_sr(raw.get("outSR"), "outSR"),
+        geometry_precision=precision,
+        max_allowable_offset=max_allowable_offset,
+        quantization=quantization,
+        return_centroid=parse_bool(raw, "returnCentroid", default=False),
+        count_only=parse_bool(raw, "returnCountOnly", default=False),
+        ids_only=parse_bool(raw, "returnIdsOnly", default=False),
+        extent_only=parse_bool(raw, "returnExtentOnly", default=False),
+        distinct=parse_bool(raw, "returnDistinctValues", default=False),
+        offset=parse_non_negative_int(raw, "resultOffset") or 0,
+        limit=parse_non_negative_int(raw, "resultRecordCount"),
+        result_type="" if result_type == "none" else result_type,
+        record_count_factor=parse_int_in(raw, "maxRecordCountFactor", 1, 5) or 1,
+        return_exceeded_limit_features=parse_bool(raw, "returnExceededLimitFeatures",
+                                                  default=True),
+    )
+
+
 def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
+    """Every parameter, checked against the layer's ``schema``."""
+    common = parse_common(raw)
     resolve = _field_resolver(schema)
     statistics = parse_statistics(raw, resolve)
     group_by = parse_group_by(raw, resolve)
@@ -51,44 +92,15 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
         # Statistics answers are ordered by their own columns; features by the layer's fields.
         return outputs.get(name.lower()) if statistics else resolve(name)
 
-    result_type = (raw.get("resultType") or "").strip().lower()
-    if result_type not in RESULT_TYPES:
-        raise InvalidParameterError("resultType", "expected standard or tile")
     having_text = raw.get("havingClause")
     if having_text and having_text.strip() and not statistics:
         raise InvalidParameterError("havingClause", "needs outStatistics")
-    precision = parse_int_in(raw, "geometryPrecision", 0, 17)
-    quantization = parse_quantization(raw)
-    max_allowable_offset = parse_float(raw, "maxAllowableOffset")
-    if (max_allowable_offset is None and quantization is not None and quantization.view
-            and result_type == "tile" and quantization.tolerance):
-        # Tile queries in view mode: generalise lines and polygons to the grid's cell, as
-        # ArcGIS does; vertices closer than a cell would be dropped by the grid anyway.
-        max_allowable_offset = quantization.tolerance
-    return Query(
+    return replace(
+        common,
         where=compile_where(raw.get("where"), schema),
-        object_ids=parse_object_ids(raw),
-        spatial=parse_spatial_filter(raw),
-        time=parse_time(raw),
         out_fields=parse_out_fields(raw.get("outFields"), schema),
-        return_geometry=parse_bool(raw, "returnGeometry", default=True),
-        out_sr=parse_sr(raw.get("outSR"), "outSR"),
-        geometry_precision=precision,
-        max_allowable_offset=max_allowable_offset,
-        quantization=quantization,
-        return_centroid=parse_bool(raw, "returnCentroid", default=False),
-        count_only=parse_bool(raw, "returnCountOnly", default=False),
-        ids_only=parse_bool(raw, "returnIdsOnly", default=False),
-        extent_only=parse_bool(raw, "returnExtentOnly", default=False),
-        distinct=parse_bool(raw, "returnDistinctValues", default=False),
         statistics=statistics,
         group_by=group_by,
         having=compile_where(having_text, schema, parameter="havingClause", aggregates=True),
         order_by=parse_order_by(raw, resolve_order),
-        offset=parse_non_negative_int(raw, "resultOffset") or 0,
-        limit=parse_non_negative_int(raw, "resultRecordCount"),
-        result_type="" if result_type == "none" else result_type,
-        record_count_factor=parse_int_in(raw, "maxRecordCountFactor", 1, 5) or 1,
-        return_exceeded_limit_features=parse_bool(raw, "returnExceededLimitFeatures",
-                                                  default=True),
     )
