@@ -151,3 +151,10 @@ def age_copy(key: str, seconds: float) -> None:
     cache.set(data_cache.pointer_key(key), replace(
         pointer, fetched_at=pointer.fetched_at - seconds,
         expires_at=pointer.expires_at - seconds).as_dict(), timeout=None)
+
+
+def body_of(response: Any) -> bytes:
+    """A response's body, streamed (large query answers) or not."""
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content)
+    return response.content

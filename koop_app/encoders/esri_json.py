@@ -18,7 +18,13 @@ from koop_app.data.normalize import GEOMETRY_COLUMN
 from koop_app.encoders.fields import envelope_json, field_json
 from koop_app.encoders.quantize import nested_lists
 from koop_app.encoders.snapped import snapped_page
-from koop_app.encoders.text import array_text, attributes_sql
+from koop_app.encoders.text import (
+    StreamedArray,
+    array_or_stream,
+    array_text,
+    attributes_sql,
+    more_flag,
+)
 from koop_app.errors import NotFoundError
 from koop_app.query import Page, Result, execute
 from koop_app.query.engine import CENTROID_COLUMN
@@ -61,20 +67,30 @@ def esri_geometry_sql(geometry_type: str, column: str, precision: int | None) ->
     return f"{{'rings': {_rounded(rings, precision, 3)}}}"
 
 
-def esri_features(page: Page, geometry_type: str | None,
-                  precision: int | None = None) -> tuple[orjson.Fragment, bool]:
-    """The features array, and whether features exist past the page (``Page.more_after``)."""
-    text, more = _esri_features_text(page, geometry_type, precision)
-    return orjson.Fragment(text), more
+def esri_features(page: Page, geometry_type: str | None, precision: int | None = None
+                  ) -> tuple[orjson.Fragment | StreamedArray, bool]:
+    """The features array (streamed when large), and whether features exist past the page
+    (``Page.more_after``; a StreamedArray learns it while it is sent)."""
+    if page.rows is not None and not page.geometry:
+        return orjson.Fragment(_rows_text(page)), False
+    return array_or_stream(page, _esri_row_sql(page, geometry_type, precision))
 
 
 def _esri_features_text(page: Page, geometry_type: str | None, precision: int | None
                         ) -> tuple[str, bool]:
     if page.rows is not None and not page.geometry:
-        # A few aggregate rows, already in memory: orjson writes them faster than a DuckDB
-        # round trip would.
-        rows = page.rows.to_pylist()
-        return orjson.dumps([{"attributes": row} for row in rows]).decode(), False
+        return _rows_text(page), False
+    return array_text(page, _esri_row_sql(page, geometry_type, precision))
+
+
+def _rows_text(page: Page) -> str:
+    # A few aggregate rows, already in memory: orjson writes them faster than a DuckDB round
+    # trip would.
+    assert page.rows is not None
+    return orjson.dumps([{"attributes": row} for row in page.rows.to_pylist()]).decode()
+
+
+def _esri_row_sql(page: Page, geometry_type: str | None, precision: int | None) -> str:
     parts = [f"'attributes': {attributes_sql(page.fields)}"]
     if page.geometry and geometry_type:
         parts.append(
@@ -86,7 +102,7 @@ def _esri_features_text(page: Page, geometry_type: str | None, precision: int | 
         parts.append(f"'centroid': CASE WHEN {centroid} IS NULL OR ST_IsEmpty({centroid}) "
                      f"THEN NULL ELSE "
                      f"{esri_geometry_sql('esriGeometryPoint', centroid, precision)} END")
-    return array_text(page, "{" + ", ".join(parts) + "}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def has_object_ids(result: Result) -> bool:
@@ -116,7 +132,8 @@ def esri_query_json(result: Result, precision: int | None = None) -> dict[str, A
                                                          for f in page.fields},
                 "fields": [field_json(f) for f in page.fields],
                 "features": features,
-                "exceededTransferLimit": result.exceeded_transfer_limit or more}
+                "exceededTransferLimit": more_flag(features, result.exceeded_transfer_limit,
+                                                   more)}
     out = {
         "objectIdFieldName": schema.object_id_field,
         "uniqueIdField": {"name": schema.object_id_field, "isSystemMaintained": True},
@@ -132,7 +149,8 @@ def esri_query_json(result: Result, precision: int | None = None) -> dict[str, A
         out["transform"], out["features"], more = quantized_features(result, precision)
     else:
         out["features"], more = esri_features(page, schema.geometry_type, precision)
-    out["exceededTransferLimit"] = result.exceeded_transfer_limit or more
+    out["exceededTransferLimit"] = more_flag(out["features"], result.exceeded_transfer_limit,
+                                             more)
     return out
 
 

@@ -9,14 +9,20 @@ import orjson
 from koop_app.data.duck import quote_ident
 from koop_app.data.normalize import GEOMETRY_COLUMN
 from koop_app.encoders.esri_json import esri_query_json, has_object_ids
-from koop_app.encoders.text import array_text, attributes_sql
+from koop_app.encoders.text import (
+    MoreFlag,
+    StreamedArray,
+    array_or_stream,
+    attributes_sql,
+    more_flag,
+)
 from koop_app.query import Page, Result
 
 _G = quote_ident(GEOMETRY_COLUMN)
 
 
-def geojson_features(page: Page, object_id_field: str | None,
-                     precision: int | None = None) -> tuple[orjson.Fragment, bool]:
+def geojson_features(page: Page, object_id_field: str | None, precision: int | None = None
+                     ) -> tuple[orjson.Fragment | StreamedArray, bool]:
     """The features array, and whether features exist past the page (``Page.more_after``).
 
     Each feature's text is put together from its parts: the geometry's GeoJSON goes in as
@@ -32,8 +38,7 @@ def geojson_features(page: Page, object_id_field: str | None,
                      "'null') || ','")
     parts.append(f"'\"properties\":' || to_json({attributes_sql(page.fields)})::VARCHAR")
     parts.append(f"',\"geometry\":' || {geometry} || '}}'")
-    text, more = array_text(page, " || ".join(parts), as_json=False)
-    return orjson.Fragment(text), more
+    return array_or_stream(page, " || ".join(parts), as_json=False)
 
 
 def geojson_query_json(result: Result, precision: int | None = None) -> dict[str, Any]:
@@ -51,8 +56,9 @@ def geojson_query_json(result: Result, precision: int | None = None) -> dict[str
     oid = result.table.schema.object_id_field if has_object_ids(result) else None
     features, more = geojson_features(page, oid, precision)
     out = {"type": "FeatureCollection", "features": features}
-    if result.exceeded_transfer_limit or more:
-        out["properties"] = {"exceededTransferLimit": True}
+    flag = more_flag(features, result.exceeded_transfer_limit, more)
+    if flag is True or isinstance(flag, MoreFlag):
+        out["properties"] = {"exceededTransferLimit": flag}
     return out
 
 

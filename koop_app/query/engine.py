@@ -8,7 +8,7 @@ DuckDB, so no Python loop touches each feature.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,6 +86,8 @@ class Page:
     more_after: int | None = None
     # ArcGIS without returnExceededLimitFeatures: rows past the page mean no features at all.
     empty_if_more: bool = False
+    # The most rows ``sql`` can give (None: a few, already known): large pages are streamed.
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,30 @@ class Rows:
 
     def to_arrow_table(self) -> pa.Table:
         return self._fetch(lambda c: c.to_arrow_table())
+
+    def batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        """The answer in Arrow batches of up to ``rows``, each fetched when it is wanted (an
+        answer streamed to the client); the cursor closes when they are read or dropped."""
+        try:
+            reader = self._guarded(lambda: self._cursor.to_arrow_reader(rows))
+            while True:
+                try:
+                    batch = self._guarded(reader.read_next_batch)
+                except StopIteration:
+                    return
+                yield batch
+        finally:
+            self._cursor.close()
+
+    def _guarded(self, step: Callable[[], Any]) -> Any:
+        left = None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
+        try:
+            with time_limit(self._cursor, left):
+                return step()
+        except duckdb.InterruptException as exc:
+            raise _timeout(self._seconds, self._sql) from exc
+        except duckdb.Error as exc:
+            raise _mapped(exc) from exc
 
     def _fetch(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
         left = None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
@@ -510,7 +536,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             f"{c} ASC NULLS LAST" for c in columns)
         page_sql = (f"SELECT DISTINCT {', '.join(columns)} FROM {source}{where_sql} "
                     f"ORDER BY {distinct_order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
-        page = Page(page_sql, params, fields, False, distinct_order, relations=relations)
+        page = Page(page_sql, params, fields, False, distinct_order, relations=relations,
+                    size=int(limit))
     else:
         geometry = query.return_geometry and schema.geometry_type is not None
         centroid = (query.return_centroid and geometry
@@ -534,7 +561,7 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
              for i, (_, d) in enumerate(query.order_by)] + [oid])
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
                     relations=relations, more_after=more_after,
-                    empty_if_more=not query.return_exceeded_limit_features)
+                    empty_if_more=not query.return_exceeded_limit_features, size=read)
     return Result(table, out_sr, page=page, exceeded_transfer_limit=exceeded,
                   quantization=query.quantization)
 

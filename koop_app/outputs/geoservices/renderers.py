@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 from rest_framework.renderers import BaseRenderer
 
+from koop_app.encoders.text import MoreFlag, StreamedArray
 from koop_app.errors import InvalidParameterError
 
 # A JavaScript identifier path such as "cb" or "dojo.io.script.jsonp_dojoIoScript1._jsonpCallback".
@@ -37,7 +40,8 @@ class EsriJSONRenderer(BaseRenderer):
             return b""
         if self.indent:
             # Fragments are inserted verbatim; re-read them so the whole answer is indented.
-            body = orjson.dumps(orjson.loads(orjson.dumps(data)), option=orjson.OPT_INDENT_2)
+            body = orjson.dumps(orjson.loads(orjson.dumps(materialized(data))),
+                                option=orjson.OPT_INDENT_2)
         else:
             body = orjson.dumps(data)
         callback = (renderer_context or {}).get("callback")
@@ -81,3 +85,77 @@ class PBFRenderer(EsriJSONRenderer):
         if response is not None:
             response["Content-Type"] = "application/json; charset=utf-8"
         return super().render(data, accepted_media_type, renderer_context)
+
+
+# Stands in a rendered answer for what is written later; random, so no field name holds it.
+LATE_MARKER = f"koop-late-{secrets.token_hex(8)}-"
+
+
+def _late_parts(data: Any, found: list[Any], path: tuple[str, ...] = ()) -> Any:
+    """``data`` with each StreamedArray or MoreFlag (top level or one object down) replaced
+    by a unique marker string; the objects in ``found``, in the order they were met."""
+    if not isinstance(data, dict) or len(path) > 1:
+        return data
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, (StreamedArray, MoreFlag)):
+            out[key] = f"{LATE_MARKER}{len(found)}"
+            found.append(value)
+        else:
+            out[key] = _late_parts(value, found, (*path, key))
+    return out
+
+
+def streamed_body(data: Any, callback: str | None) -> Iterator[bytes] | None:
+    """The body of an answer with streamed features, as chunks; None when nothing streams.
+
+    The answer is written with markers where the features and the late flags go, then sent
+    piece by piece: the features while DuckDB writes them, a flag once they were read.
+    """
+    found: list[Any] = []
+    marked = _late_parts(data, found)
+    if not found:
+        return None
+    text = orjson.dumps(marked)
+    pieces = text.split(b'"' + LATE_MARKER.encode())
+
+    def chunks() -> Iterator[bytes]:
+        if callback:
+            yield callback.encode() + b"("
+        yield pieces[0]
+        for piece in pieces[1:]:
+            number, rest = piece.split(b'"', 1)
+            late = found[int(number)]
+            if isinstance(late, StreamedArray):
+                yield from late.chunks()
+            else:
+                yield b"true" if late.value() else b"false"
+            yield rest
+        if callback:
+            yield b");"
+
+    return chunks()
+
+
+def materialized(data: Any) -> Any:
+    """``data`` with streamed parts read in full (for indented ``pjson``)."""
+    found: list[Any] = []
+    marked = _late_parts(data, found)
+    if not found:
+        return data
+    values = {}
+    for index, late in enumerate(found):
+        if isinstance(late, StreamedArray):
+            values[index] = orjson.Fragment(b"".join(late.chunks()))
+    for index, late in enumerate(found):
+        if isinstance(late, MoreFlag):
+            values[index] = late.value()
+
+    def put(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: put(v) for k, v in node.items()}
+        if isinstance(node, str) and node.startswith(LATE_MARKER):
+            return values[int(node.removeprefix(LATE_MARKER))]
+        return node
+
+    return put(marked)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,6 +35,7 @@ from koop_app.outputs.geoservices.renderers import (
     PBFRenderer,
     PrettyJSONRenderer,
     jsonp_callback,
+    streamed_body,
 )
 from koop_app.provider import ProviderRequest
 from koop_app.query import classify, related
@@ -80,12 +81,24 @@ class GeoServicesView(APIView):
         return Response(None, status=204)
 
     def get(self, request: Request, **kwargs: Any) -> Response:
-        response = Response(self.answer(request, **kwargs))
+        response = self.respond_with(request, self.answer(request, **kwargs))
         served = getattr(self, "served", None)
         return conditional(request, response, served) if served is not None else response
 
     def post(self, request: Request, **kwargs: Any) -> Response:
         return self.get(request, **kwargs)
+
+    def respond_with(self, request: Request, data: Any) -> Response | StreamingHttpResponse:
+        """``data`` rendered by the negotiated renderer, or streamed when its features are."""
+        renderer = request.accepted_renderer
+        if renderer.format != "pjson":
+            chunks = streamed_body(data, jsonp_callback(request.koop_params))
+            if chunks is not None:
+                content_type = ("application/javascript; charset=utf-8"
+                                if jsonp_callback(request.koop_params)
+                                else f"{renderer.media_type}; charset=utf-8")
+                return StreamingHttpResponse(chunks, content_type=content_type)
+        return Response(data)
 
     def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
         raise NotImplementedError

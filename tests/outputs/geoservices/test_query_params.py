@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import collection, feature, point
+from tests.conftest import body_of, collection, feature, point
 
 DAY = 86_400_000
 JAN1 = 1704067200000  # 2024-01-01T00:00:00Z
@@ -56,7 +56,7 @@ def layers(make_dataset):
 def q(client, dataset: str, **params: Any) -> dict[str, Any]:
     response = client.get(f"/geojson/rest/services/{dataset}/FeatureServer/0/query", params)
     assert response.status_code == 200
-    return orjson.loads(response.content)
+    return orjson.loads(body_of(response))
 
 
 def ids(body: dict) -> list[int]:
