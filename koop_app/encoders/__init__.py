@@ -1,0 +1,1 @@
+"""Encoders: query results (Arrow columns and quantized geometries) to response bytes."""
