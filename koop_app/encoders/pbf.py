@@ -88,7 +88,7 @@ _SINT64_VALUE = 8 << 3 | 0
 
 _BINARY = pa.large_binary()
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
-_MS_PER = {"s": 1000, "ms": 1, "us": 1000, "ns": 1_000_000}
+_TICKS_PER_MS = {"ms": 1, "us": 1000, "ns": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,9 @@ def _envelope(message_bytes: bytes) -> bytes:
 
 # --- per-row bytes, vectorized -------------------------------------------------------------------
 
-# A piece is one column of per-row bytes: a fixed-width matrix with the bytes used in each row,
-# or a binary Arrow array (nulls count as empty).
-Fragment = tuple[np.ndarray, np.ndarray]  # (uint8 (N, w), bytes used per row (N,))
+# A piece is one column of per-row bytes: a fragment (up to w bytes per row, stored byte-major
+# as a (w, N) matrix, with the bytes each row uses) or a binary Arrow array (a null is empty).
+Fragment = tuple[np.ndarray, np.ndarray]  # (uint8 (w, N), bytes used per row (N,))
 Piece = Fragment | pa.Array
 
 
@@ -244,7 +244,6 @@ def _varint_rows(values: np.ndarray, present: np.ndarray | None = None) -> Fragm
     values = _narrow(values)
     sizes = _varint_sizes(values)
     width = int(sizes.max()) if len(values) else 1
-    # Built byte by byte in contiguous rows, handed over transposed: _pack copies it once.
     columns = np.empty((width, len(values)), np.uint8)
     for k in range(width):
         byte = columns[k]
@@ -253,19 +252,19 @@ def _varint_rows(values: np.ndarray, present: np.ndarray | None = None) -> Fragm
             byte |= (sizes > k + 1).view(np.uint8) << 7
     if present is not None:
         sizes = sizes * present
-    return columns.T, sizes
+    return columns, sizes
 
 
 def _const(rows: int, byte: int, present: np.ndarray | None = None) -> Fragment:
     used = np.ones(rows, np.uint8) if present is None else present.astype(np.uint8)
-    return np.full((rows, 1), byte, np.uint8), used
+    return np.full((1, rows), byte, np.uint8), used
 
 
 def _raw(values: np.ndarray, present: np.ndarray | None) -> Fragment:
     """Fixed-width little-endian values (float32/float64) as matrix rows."""
     width = values.dtype.itemsize
     little = values.astype(values.dtype.newbyteorder("<"), copy=False)
-    matrix = np.ascontiguousarray(little).view(np.uint8).reshape(len(values), width)
+    matrix = np.ascontiguousarray(little).view(np.uint8).reshape(len(values), width).T
     used = np.full(len(values), width, np.uint8)
     if present is not None:
         used *= present
@@ -288,24 +287,29 @@ def _binary(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
 def _pack(fragments: list[Fragment]) -> pa.Array:
     """Lay the fragments side by side and keep each row's used bytes, in order."""
     rows = len(fragments[0][1])
-    widths = [m.shape[1] for m, _ in fragments]
-    full = [bool((used == width).all()) for (_, used), width in zip(fragments, widths, strict=True)]
-    matrix = np.empty((rows, sum(widths)), np.uint8)
-    mask = None if all(full) else np.ones(matrix.shape, bool)
+    widths = [m.shape[0] for m, _ in fragments]
+    # Filled byte-major (each fragment's bytes are contiguous there), transposed once to rows.
+    matrix = np.empty((sum(widths), rows), np.uint8)
+    keep = np.ones(matrix.shape, np.bool_)
     lengths = np.zeros(rows, np.int64)
     start = 0
-    for (m, used), width, whole in zip(fragments, widths, full, strict=True):
-        matrix[:, start:start + width] = m
+    partial = False
+    for (m, used), width in zip(fragments, widths, strict=True):
+        matrix[start:start + width] = m
         lengths += used
-        if not whole:
-            assert mask is not None
-            np.less(np.arange(width, dtype=np.uint8), used[:, None],
-                    out=mask[:, start:start + width])
+        if not (used == width).all():
+            partial = True
+            for k in range(width):
+                np.greater(used, k, out=keep[start + k])
         start += width
-    return _binary(_offsets(lengths), matrix.reshape(-1) if mask is None else matrix[mask])
+    data = np.ascontiguousarray(matrix.T).reshape(-1)
+    if partial:
+        data = np.compress(np.ascontiguousarray(keep.T).reshape(-1), data)
+    return _binary(_offsets(lengths), data)
 
 
 def _lengths(piece: Piece) -> np.ndarray:
+    """Bytes per row of a piece (Arrow pieces are all large_binary: int64 offsets)."""
     if isinstance(piece, tuple):
         return piece[1].astype(np.int64)
     offsets = np.frombuffer(piece.buffers()[1], np.int64, len(piece) + 1, piece.offset * 8)
@@ -371,10 +375,9 @@ def _epoch_ms(array: pa.Array) -> np.ndarray:
     kind = array.type
     if pa.types.is_timestamp(kind):
         ticks = _numbers(array.cast(pa.int64()), pa.int64())
-        unit = kind.unit
-        if unit == "s":
+        if kind.unit == "s":
             return ticks * 1000
-        return ticks // _MS_PER[unit] if unit != "ms" else ticks
+        return ticks // _TICKS_PER_MS[kind.unit]  # floor: before 1970 too, a date never rounds up
     if pa.types.is_date32(kind):
         return _numbers(array.cast(pa.int32()), pa.int64()) * 86_400_000
     if pa.types.is_date64(kind):
@@ -385,13 +388,14 @@ def _epoch_ms(array: pa.Array) -> np.ndarray:
 def _wrapped_varint(key: int, values: np.ndarray, present: np.ndarray | None) -> list[Piece]:
     """attributes: [0x0A][len][key][varint], or [0x0A][0x00] for a null."""
     rows = len(values)
-    number = _varint_rows(values)
-    length = (1 + number[1]) if present is None else (1 + number[1]) * present
+    number = _varint_rows(values, present)
+    used = number[1]
+    length = (used + 1) * (used > 0)  # a varint has at least one byte: none means null
     return [
         _const(rows, _ATTRIBUTE),
-        (length.astype(np.uint8).reshape(rows, 1), np.ones(rows, np.uint8)),
+        (length.reshape(1, rows), np.ones(rows, np.uint8)),
         _const(rows, key, present),
-        (number[0], number[1] if present is None else number[1] * present),
+        number,
     ]
 
 
@@ -404,7 +408,7 @@ def _wrapped_fixed(key: int, values: np.ndarray, present: np.ndarray | None) -> 
         length *= present
     return [
         _const(rows, _ATTRIBUTE),
-        (length.reshape(rows, 1), np.ones(rows, np.uint8)),
+        (length.reshape(1, rows), np.ones(rows, np.uint8)),
         _const(rows, key, present),
         _raw(values, present),
     ]
@@ -522,9 +526,9 @@ def _point_pieces(coords: np.ndarray, present: np.ndarray, key: int) -> list[Pie
     coord_length = x[1] + y[1]  # at most 20: one byte
     return [
         _const(rows, key, present),
-        ((coord_length + 2).reshape(rows, 1), present.view(np.uint8)),
+        ((coord_length + 2).reshape(1, rows), present.view(np.uint8)),
         _const(rows, _COORDS, present),
-        (coord_length.reshape(rows, 1), present.view(np.uint8)),
+        (coord_length.reshape(1, rows), present.view(np.uint8)),
         x,
         y,
     ]

@@ -41,7 +41,7 @@ class Decoders:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            ["node", str(NODE_DIR / "decode.mjs"), str(PROTO), str(ARCGIS_CORE)],
+            ["node", str(NODE_DIR / "decode.mjs"), str(PROTO), "--sdk", str(ARCGIS_CORE)],
             cwd=NODE_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
 

@@ -1,21 +1,26 @@
 // Decode .pbf answers with decoders that are not ours, for tests/encoders/test_pbf.py:
-//   node decode.mjs PROTO [ARCGIS_CORE_DIR]
-// reads one base64 answer per line on stdin and writes one JSON line per answer:
+//   node decode.mjs PROTO [--sdk ARCGIS_CORE_DIR] FILE.pbf ...   one JSON object, by file name
+//   node decode.mjs PROTO [--sdk ARCGIS_CORE_DIR]                base64 answers on stdin, one a
+//                                                               line; one JSON line out for each
+// (the tests use the second form: one node process serves the whole session). Each answer gives
 //   protobufjs  every field, decoded with our .proto (enums as names, 64-bit integers as decimal
 //               strings so that none loses precision, defaults filled in);
 //   geojson     arcgis-pbf-parser's GeoJSON of a feature result (it always flips y, so it only
 //               means something for upperLeft transforms);
 //   sdk         the ArcGIS Maps SDK's own parser (@arcgis/core, as its executeQueryPBF runs it)
-//               turning a feature result into Esri JSON in world coordinates, when
-//               ARCGIS_CORE_DIR (node_modules/@arcgis/core) is given.
-// One process serves a whole test session: node starts once.
+//               turning a feature result into Esri JSON in world coordinates, when --sdk
+//               names its node_modules/@arcgis/core.
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { pathToFileURL } from "node:url";
 import { join } from "node:path";
 import protobuf from "protobufjs";
 import toGeoJSON from "arcgis-pbf-parser";
 
-const [protoPath, coreDir] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const sdkFlag = args.indexOf("--sdk");
+const coreDir = sdkFlag >= 0 ? args.splice(sdkFlag, 2)[1] : null;
+const [protoPath, ...files] = args;
 const root = new protobuf.Root().loadSync(protoPath, { keepCase: true });
 const Message = root.lookupType("esriPBuffer.FeatureCollectionPBuffer");
 const options = { enums: String, longs: String, defaults: true, arrays: true, oneofs: true };
@@ -49,13 +54,20 @@ function attempt(decode) {
   }
 }
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
-  const bytes = Buffer.from(line, "base64");
+function decodeAll(bytes) {
   const entry = { protobufjs: attempt(() => Message.toObject(Message.decode(bytes), options)) };
   if (entry.protobufjs.queryResult?.featureResult) {
     entry.geojson = attempt(() => toGeoJSON(bytes));
     if (sdk) entry.sdk = attempt(() => sdk(bytes));
   }
-  process.stdout.write(JSON.stringify(entry, numbers) + "\n");
+  return entry;
+}
+
+if (files.length) {
+  const out = Object.fromEntries(files.map((file) => [file, decodeAll(readFileSync(file))]));
+  process.stdout.write(JSON.stringify(out, numbers, 1) + "\n");
+} else {
+  for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+    process.stdout.write(JSON.stringify(decodeAll(Buffer.from(line, "base64")), numbers) + "\n");
+  }
 }
