@@ -585,6 +585,13 @@ def _extent_row(table: LayerTable, where_sql: str, params: tuple[Any, ...],
     return tuple(row)
 
 
+def time_extent(table: LayerTable, start: str, end: str) -> tuple[Any, Any]:
+    """The earliest ``start`` and the latest ``end`` of the layer (its timeInfo's extent)."""
+    low, high = execute(f"SELECT min({quote_ident(start)}), max({quote_ident(end)}) "
+                        f"FROM {table.table_name}").fetchone()
+    return low, high
+
+
 def _order(query: Query, oid: str) -> str:
     keys = [f"{quote_ident(name)} {'DESC' if desc else 'ASC'} NULLS LAST"
             for name, desc in query.order_by]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from koop_app.data import LayerSet
-from koop_app.data.duck import quote_ident
 from koop_app.data.hot import LayerTable
 from koop_app.encoders.fields import envelope_json, field_json
-from koop_app.query import RecordLimits, execute
+from koop_app.query import RecordLimits
+from koop_app.query.engine import time_extent
 from koop_app.query.sr import WGS84
 
 CURRENT_VERSION = 11.3
@@ -49,8 +49,7 @@ def time_info(table: LayerTable) -> dict[str, Any] | None:
     if start is None:
         return None
     end = table.schema.field(str(info.get("endTimeField") or "")) or start
-    low, high = execute(f"SELECT min({quote_ident(start.name)}), max({quote_ident(end.name)}) "
-                        f"FROM {table.table_name}").fetchone()
+    low, high = time_extent(table, start.name, end.name)
     out = {"startTimeField": start.name, "endTimeField": end.name if end is not start else None,
            "trackIdField": info.get("trackIdField"), "timeExtent": [low, high],
            "timeReference": {"timeZone": "UTC", "respectsDaylightSaving": False},
