@@ -26,7 +26,7 @@ lint: venv
 
 test: venv
 	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl \
-		chromium:chromium node:nodejs npm:npm
+		chromium:chromium node:nodejs npm:npm /usr/sbin/nginx:nginx
 	scripts/ensure-npm tests/clients/arcgis_js
 	scripts/ensure-npm tests/encoders/pbf_node
 	$(BIN)/ruff check .

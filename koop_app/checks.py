@@ -76,7 +76,8 @@ def check_fetch_policy(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
 @checks.register()
 def check_cost_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """KOOP['RATE_LIMIT'] and 'TRUSTED_PROXIES' readable; limits positive numbers."""
-    from koop_app.ratelimit import parse_rate, trusted_proxies
+    from koop_app.forwarded import trusted_proxies
+    from koop_app.ratelimit import parse_rate
 
     messages: list[checks.CheckMessage] = []
     try:

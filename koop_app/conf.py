@@ -129,9 +129,13 @@ DEFAULTS: dict[str, Any] = {
     # Requests per client and window, e.g. "600/minute" (also /second, /hour); None: off.
     # Counted in Django's default cache, so shared by all processes when it is Redis.
     "RATE_LIMIT": None,
-    # Networks of reverse proxies whose X-Forwarded-For names the client, e.g. ["10.0.0.0/8"];
-    # empty: the connection's address (REMOTE_ADDR) is the client.
-    "TRUSTED_PROXIES": [],
+    # Networks of reverse proxies whose Forwarded / X-Forwarded-* headers are believed: the
+    # scheme, host and prefix of the URLs we write and the client's address (rate limit, login
+    # throttle) come from them (koop_app/forwarded.py). Loopback by default: the documented
+    # set-up is Caddy or nginx on the same host, and only a process on this host can connect
+    # from loopback, which could reach the app directly anyway. A proxy on another host (a
+    # load balancer, another container) is added here, e.g. ["10.0.0.0/8"]; []: no proxy.
+    "TRUSTED_PROXIES": ["127.0.0.0/8", "::1/128"],
     # --- Request limits under /rest/ (issue 8: errors) ---
     # The longest URL (path + query string) a GeoServices route reads; longer is a code 400
     # that tells the client to POST. The web server's own limit must be larger than this.

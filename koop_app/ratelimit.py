@@ -3,9 +3,10 @@
 Off unless ``KOOP["RATE_LIMIT"]`` is set, e.g. ``"600/minute"`` (also ``/second``, ``/hour``,
 ``/day``). Each client gets a fixed window counter in the default cache, so all processes and
 hosts share it when the cache is Redis (django-redis); the embedded file cache counts per
-machine. The client is the connection's address; ``X-Forwarded-For`` is believed only when the
-connection comes from a network in ``KOOP["TRUSTED_PROXIES"]``. IPv6 clients count per /64, the
-block a single subscriber usually holds.
+machine. The client is the connection's address; a proxy's ``X-Forwarded-For`` or
+``Forwarded`` is believed only when the connection comes from a network in
+``KOOP["TRUSTED_PROXIES"]`` (koop_app/forwarded.py). IPv6 clients count per /64, the block a
+single subscriber usually holds.
 
 Over the limit the answer is HTTP 429 with ``{"error": {"code": 429, ...}}`` and
 ``Retry-After``; under ``/rest/`` the GeoServices error middleware turns it into the HTTP 200
@@ -31,6 +32,7 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
+from koop_app import forwarded
 from koop_app.conf import koop_settings
 from koop_app.logs import log_event
 from koop_app.net.addresses import canonical
@@ -41,10 +43,6 @@ PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h":
            "hour": 3600, "d": 86400, "day": 86400}
 # Not counted: load balancers and monitors probe these from one address.
 EXEMPT_PATHS = ("/health",)
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 @dataclass(frozen=True)
 class Rate:
@@ -71,39 +69,9 @@ def parse_rate(text: str) -> Rate:
     return Rate(requests, seconds)
 
 
-@functools.lru_cache(maxsize=16)
-def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    try:
-        return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"KOOP['TRUSTED_PROXIES']: {exc}") from None
-
-
-def trusted_proxies() -> tuple[IPNetwork, ...]:
-    return _networks(tuple(str(entry) for entry in koop_settings.TRUSTED_PROXIES or ()))
-
-
-def _address(text: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(text.strip().split("%", 1)[0])
-    except ValueError:
-        return None
-
-
 def client_address(request: HttpRequest) -> str:
-    """The client's address, or its IPv6 /64; proxies' X-Forwarded-For only when trusted."""
-    remote = _address(request.META.get("REMOTE_ADDR", ""))
-    proxies = trusted_proxies()
-    if remote is not None and proxies and any(remote in net for net in proxies):
-        # Right to left: each trusted proxy appended the address it was called from; the first
-        # address that is not a trusted proxy is the client (left of it may be forged).
-        hops = [_address(hop) for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        for hop in reversed(hops):
-            if hop is None:
-                break
-            remote = hop
-            if not any(hop in net for net in proxies):
-                break
+    """The client's address, or its IPv6 /64; a proxy's word only when it is trusted."""
+    remote = forwarded.client_address(request.META)
     if remote is None:
         return "unknown"
     remote = canonical(remote)  # ::ffff:1.2.3.4 is the IPv4 client 1.2.3.4

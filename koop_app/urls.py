@@ -3,6 +3,11 @@
 ``$namespace`` becomes the provider's name and ``$providerParams`` its route parameters
 (``<host>/<id>/``, ``<id>/`` or nothing), following Koop's URL layout. Provider extra routes
 are mounted under ``<name>/``. URL names are ``koop:<provider>:<route name>``.
+
+Each route under ``<provider>/rest/services/`` is mounted a second time under
+``rest/services/<provider>/`` (``koop:<provider>:<route name>-in-folder``), the same view with
+the same arguments: ArcGIS clients browse the services directory by folders and build a
+service's URL from its name, ``<root>/rest/services/<name>/FeatureServer``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from django.urls import include, path, re_path
 
 from koop_app.auth.guards import guard_dataset_view
 from koop_app.health import health
-from koop_app.outputs import output_modules
+from koop_app.outputs import folder_alias, folder_route_name, output_modules
 from koop_app.provider import Provider
 from koop_app.registry import registry
 
@@ -59,20 +64,23 @@ def build_urlpatterns() -> list[Any]:
         if route.absolute
     ]
     patterns.append(path("health", health, name="health"))
+    provider_routes = [(route.path, route.name, route) for route in routes if not route.absolute]
+    provider_routes += [(alias, folder_route_name(route.name), route)
+                        for route in routes if not route.absolute
+                        for alias in [folder_alias(route.path)] if alias is not None]
     for provider in registry.all():
         provider_patterns = [
             re_path(
                 "^"
-                + route.path.replace("$namespace", provider.name).replace(
+                + route_path.replace("$namespace", provider.name).replace(
                     "$providerParams", provider_params(provider)
                 )
                 + "/?$",
                 _gated(route, provider),
                 {"provider": provider.name},
-                name=route.name,
+                name=name,
             )
-            for route in routes
-            if not route.absolute
+            for route_path, name, route in provider_routes
         ]
         provider_patterns += [
             path(f"{provider.name}/{route.path}",

@@ -72,6 +72,9 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     # Next, so that under /rest/ every answer, other middleware's included, is GeoServices JSON.
     "koop_app.outputs.geoservices.middleware.GeoServicesErrorMiddleware",
+    # A trusted proxy's Forwarded / X-Forwarded-* (KOOP['TRUSTED_PROXIES']) set the scheme, host
+    # and client before anything reads them (https redirects, the rate limit, absolute URLs).
+    "koop_app.forwarded.ForwardedMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS and JS) straight from STATIC_ROOT, with DEBUG off too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -154,8 +157,8 @@ STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder
 # django-axes counts failed logins per (username, client address) pair: after
 # KOOP_LOGIN_FAILURE_LIMIT failures that pair is locked out for KOOP_LOGIN_COOLOFF_MINUTES, with
 # a clear page (HTTP 429). Other users, and the same user from another address, can still sign
-# in, so nobody can lock the real administrator out. The address is REMOTE_ADDR (waitress sets
-# it from the socket; no client header is trusted).
+# in, so nobody can lock the real administrator out. The address is REMOTE_ADDR: the socket's,
+# or the client a trusted proxy names (koop_app/forwarded.py); no other client header counts.
 AUTHENTICATION_BACKENDS = ["koop_app.login_throttle.LoginThrottleBackend",
                            "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = int(os.environ.get("KOOP_LOGIN_FAILURE_LIMIT", "5"))
@@ -166,9 +169,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # a lockout ends when it said it would
 
 # Served over HTTPS (DJANGO_SECURE=1): redirect http to https, HSTS, cookies sent over HTTPS
-# only; `manage.py check --deploy` is then clean. Behind a proxy that terminates TLS, also set
-# DJANGO_PROXY_SSL_HEADER=1 so that its X-Forwarded-Proto tells Django the request was HTTPS
-# (only if that proxy always sets the header itself).
+# only; `manage.py check --deploy` is then clean. Behind a proxy that terminates TLS, the
+# proxy's X-Forwarded-Proto / Forwarded tells the app the request was HTTPS when the proxy is
+# in KOOP_TRUSTED_PROXIES (loopback by default). DJANGO_PROXY_SSL_HEADER=1 is Django's older
+# switch: it believes X-Forwarded-Proto from any sender, so only for a proxy that always sets it.
 SECURE = _env_bool("DJANGO_SECURE")
 SECURE_SSL_REDIRECT = SECURE
 SECURE_REDIRECT_EXEMPT = [r"^health$"]  # probes from inside the network speak plain HTTP
@@ -243,6 +247,12 @@ KOOP = {
     "DUCKDB_THREADS": int(os.environ["KOOP_DUCKDB_THREADS"])
     if os.environ.get("KOOP_DUCKDB_THREADS") else None,
 }
+
+# Reverse proxies whose forwarded headers are believed (comma-separated CIDRs; "none": no
+# proxy). Unset: loopback, for Caddy or nginx on this host (README, "HTTPS and ArcGIS").
+if os.environ.get("KOOP_TRUSTED_PROXIES", "").strip():
+    KOOP["TRUSTED_PROXIES"] = [] if os.environ["KOOP_TRUSTED_PROXIES"].strip() == "none" \
+        else _env_list("KOOP_TRUSTED_PROXIES", [])
 
 # Structured logs: one JSON object a line (KOOP_LOG_FORMAT=json, the default) for log
 # collectors, or text with the same fields as key=value (KOOP_LOG_FORMAT=plain).

@@ -81,10 +81,11 @@ def test_health_is_not_counted(client, settings):
 
 @pytest.mark.django_db
 def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(client, settings):
-    limit(settings, "1/day")
-    assert not refused_geoservices(get(client, HTTP_X_FORWARDED_FOR="127.0.0.50"))
+    limit(settings, "1/day")  # trusted by default: loopback only
+    sender = "192.0.2.10"  # REMOTE_ADDR is request metadata: no socket is opened
+    assert not refused_geoservices(get(client, address=sender, HTTP_X_FORWARDED_FOR="127.0.0.50"))
     # A forged header changes nothing: the connection's address is the client.
-    assert refused_geoservices(get(client, HTTP_X_FORWARDED_FOR="127.0.0.51"))
+    assert refused_geoservices(get(client, address=sender, HTTP_X_FORWARDED_FOR="127.0.0.51"))
 
 
 @pytest.mark.django_db

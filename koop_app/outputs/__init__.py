@@ -4,6 +4,11 @@ An output is a module with ``routes``, a list of ``OutputRoute``. A path may hol
 ``$namespace`` (the provider's name) and ``$providerParams`` (``<host>/<id>``, ``<id>`` or
 nothing, as the provider's ``hosts``/``disable_id_param`` say); an ``absolute`` route is
 mounted once, outside any provider.
+
+A route under ``$namespace/rest/services/`` (Koop's URL) is also mounted under
+``rest/services/$namespace/``: ArcGIS Server's layout, where the provider is a folder of the
+services directory (``/rest/services/<provider>/<id>/FeatureServer``). Its URL name is
+``folder_route_name(name)``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ class OutputRoute:
     view: Any  # a Django view callable
     name: str
     absolute: bool = False
+
+
+KOOP_SERVICES = "$namespace/rest/services/"
+FOLDER_SERVICES = "rest/services/$namespace/"
+
+
+def folder_alias(path: str) -> str | None:
+    """The services-directory path of a provider route, when it lies under rest/services."""
+    if path.startswith(KOOP_SERVICES):
+        return FOLDER_SERVICES + path[len(KOOP_SERVICES):]
+    return None
+
+
+def folder_route_name(name: str) -> str:
+    return f"{name}-in-folder"
 
 
 def output_modules() -> list[Any]:

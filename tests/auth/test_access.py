@@ -161,7 +161,9 @@ def test_the_catalog_lists_what_the_caller_may_read(client, make_dataset, alice,
     User.objects.create_superuser("root", "root@example.org", PASSWORD)
 
     def names(**params) -> list[str]:
-        body = orjson.loads(client.get("/rest/services", params).content)
+        assert orjson.loads(client.get("/rest/services", params).content)["folders"] == [
+            "geojson"]
+        body = orjson.loads(client.get("/rest/services/geojson", params).content)
         return sorted(service["name"] for service in body["services"])
 
     assert names() == ["geojson/open"]

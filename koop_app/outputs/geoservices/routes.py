@@ -30,6 +30,9 @@ routes = [
                 absolute=True),
     OutputRoute(r"rest/services", _view(views.CatalogView), "geoservices-catalog",
                 absolute=True),
+    # A folder of the services directory; its services' routes are koop_app.urls' aliases.
+    OutputRoute(r"rest/services/(?P<folder>[^/]+)", _view(views.FolderView),
+                "geoservices-folder", absolute=True),
     OutputRoute(r"rest/generateToken", _view(views.GenerateTokenView),
                 "geoservices-generate-token", absolute=True),
     OutputRoute(r"$namespace/rest/info", _view(views.RestInfoView),

@@ -25,7 +25,7 @@ from koop_app.errors import (
     UnsupportedOperationError,
 )
 from koop_app.models import Dataset, Provider
-from koop_app.outputs.geoservices import drawing, serializers
+from koop_app.outputs.geoservices import catalog, drawing, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
@@ -337,22 +337,19 @@ class FeatureView(DatasetView):
 
 
 class CatalogView(GeoServicesView):
-    """``/rest/services``: every registered, enabled service the caller may read."""
+    """``/rest/services``: folders (one per provider) and root services the caller may read."""
 
     authentication_classes = [KoopAuthentication]
 
     def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
-        services = []
-        rows = auth_access.readable(Dataset.objects.select_related("provider").filter(
-            enabled=True, provider__enabled=True), request.user)
-        for dataset in rows:
-            path = dataset.feature_server_path()
-            if path is None:
-                continue
-            services.append({"name": dataset.route_label, "type": "FeatureServer",
-                             "url": request.build_absolute_uri(path)})
-        return {"currentVersion": serializers.CURRENT_VERSION, "folders": [],
-                "services": services}
+        return catalog.root(request._request, request.user)
+
+
+class FolderView(CatalogView):
+    """``/rest/services/<folder>``: a provider's services the caller may read."""
+
+    def answer(self, request: Request, folder: str = "", **kwargs: Any) -> dict[str, Any]:
+        return catalog.folder(request._request, request.user, folder)
 
 
 class GenerateRendererView(DatasetView):

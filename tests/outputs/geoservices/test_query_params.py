@@ -417,10 +417,12 @@ class TestResources:
         assert missing["error"]["code"] == 404
 
     def test_catalog(self, client, layers):
-        body = orjson.loads(client.get("/rest/services").content)
+        assert orjson.loads(client.get("/rest/services").content)["folders"] == ["geojson"]
+        body = orjson.loads(client.get("/rest/services/geojson").content)
         names = [s["name"] for s in body["services"]]
         assert names == ["geojson/lines", "geojson/shapes", "geojson/things"]
-        assert body["services"][0]["url"].endswith("/geojson/rest/services/lines/FeatureServer")
+        assert body["services"][0]["url"] == (
+            "http://testserver/rest/services/geojson/lines/FeatureServer")
 
     def test_time_info(self, client, layers):
         layer = orjson.loads(client.get("/geojson/rest/services/things/FeatureServer/0").content)
