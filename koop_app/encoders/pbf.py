@@ -6,8 +6,9 @@ geometries arrive as integers on the grid of a ``Transform``, already delta-enco
 Nothing here loops over features in Python. Each column of a page becomes one Arrow binary array
 that holds, row by row, that column's bytes of the Feature message (a wrapped Value, a geometry
 header, packed coordinates); ``binary_join_element_wise`` then glues the arrays row by row. The
-small fixed-width bytes (tags, lengths, varints, floats) of neighbouring columns are laid out as
-one ``(rows, bytes)`` matrix with a per-row count of bytes used, and packed in one step.
+small bytes of neighbouring columns (tags, lengths, varints, floats) share one matrix, a column
+per byte position with the count of bytes each row uses, transposed and compressed in one step.
+Varints of a whole array (coordinates, part lengths, ids) are written in one pass per step.
 """
 
 from __future__ import annotations
@@ -444,6 +445,7 @@ def _dictionary_pieces(array: pa.DictionaryArray) -> list[Piece]:
 
 
 def _attribute_pieces(field: PbfField, column: pa.Array | pa.ChunkedArray) -> list[Piece]:
+    """Feature.attributes of one field for every row: the field type picks the Value member."""
     kind = _VALUE_KINDS.get(field.type)
     if kind is None:
         raise ValueError(f"field {field.name!r}: type {field.type!r} has no PBF encoding here")
@@ -550,12 +552,21 @@ def feature_result(
 ) -> bytes:
     """A page of features: one Value per field per feature, quantized geometries, centroids.
 
-    ``columns`` are Arrow arrays in the order of ``fields``, one row per feature; ``geometry``
-    and ``centroids`` hold the page's quantized parts (a feature with no parts has none).
+    ``columns`` are Arrow arrays in the order of ``fields``, one row per feature (ints, floats,
+    strings or dictionary-encoded strings, int64 epoch milliseconds or timestamps for dates,
+    booleans, with nulls). ``geometry`` and ``centroids`` hold the page's parts on the grid of
+    ``transform`` (a feature with no parts has none); points are written as coords only.
+    ``spatial_reference`` takes the keys wkid, latestWkid, vcsWkid, latestVcsWkid and wkt.
+    Raises ValueError for inputs that cannot be written (unknown types, negative object ids,
+    shapes that do not line up).
     """
     if len(columns) != len(fields):
         raise ValueError(f"{len(columns)} columns for {len(fields)} fields")
-    rows = len(columns[0]) if columns else len(geometry.feature_parts) - 1 if geometry else 0
+    rows = 0
+    if columns:
+        rows = len(columns[0])
+    elif geometry is not None:
+        rows = len(geometry.feature_parts) - 1
     if any(len(column) != rows for column in columns):
         raise ValueError("columns differ in length")
     if geometry_type is not None and geometry_type not in GEOMETRY_TYPES:
@@ -613,7 +624,7 @@ def object_ids_result(object_id_field: str, ids: np.ndarray | pa.Array | pa.Chun
         raise ValueError("object ids must not be negative")
     message = _string(1, object_id_field)
     if len(ids):
-        data, _ = _varints(ids.astype(np.int64).view(np.uint64))
+        data, _ = _varints(ids.astype(np.uint64))
         message += _varint(3 << 3 | 2) + _varint(len(data)) + data.tobytes()
     return _envelope(_message(3, message))
 

@@ -454,6 +454,25 @@ def test_chunked_and_dictionary_columns(decode):
     ]
 
 
+def test_columns_take_their_field_type(decode):
+    """The field type decides the Value member; the Arrow type is only where it comes from."""
+    columns = {
+        field("double", "Double"): pa.array([1, None], pa.int32()),
+        field("text", "String"): pa.array([12, -3], pa.int64()),
+        field("int", "Integer"): pa.array([2.0, -7.0]),
+        field("coded", "Integer"): pa.DictionaryArray.from_arrays(pa.array([1, 0]),
+                                                                  pa.array([10, 20], pa.int16())),
+        field("day", "Date"): pa.array([86_400_000, None], pa.date64()),
+    }
+    decoded = decode(encode(fields=list(columns), columns=list(columns.values()),
+                            object_id_field="none"))
+    assert attribute_rows(feature_result(decoded)) == [
+        [("double_value", float_bits("double_value", 1.0)), ("string_value", "12"),
+         ("sint_value", 2), ("sint_value", 20), ("sint64_value", 86_400_000)],
+        [None, ("string_value", "-3"), ("sint_value", -7), ("sint_value", 10), None],
+    ]
+
+
 def test_sliced_inputs(decode):
     ids = pa.array(range(10)).slice(4, 3)
     names = pa.array([str(i) * i for i in range(10)]).slice(4, 3)
