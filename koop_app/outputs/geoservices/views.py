@@ -22,7 +22,7 @@ from koop_app.errors import (
     UnsupportedOperationError,
 )
 from koop_app.models import Dataset
-from koop_app.outputs.geoservices import drawing, serializers
+from koop_app.outputs.geoservices import drawing, html, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
 from koop_app.outputs.geoservices.middleware import CORS_HEADERS
@@ -42,7 +42,8 @@ from koop_app.registry import registry
 class GeoServicesView(APIView):
     """Base: merged GET/POST parameters, ``f`` negotiation, JSONP, CORS, GeoServices errors."""
 
-    renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer]
+    renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer,
+                        html.HTMLRenderer]
     parser_classes = [FormParser, MultiPartParser]
     content_negotiation_class = FormatNegotiation
     authentication_classes: list[Any] = []
@@ -261,6 +262,8 @@ class QueryView(DatasetView):
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
+        if html.is_form_only(request):
+            return {}  # f=html with no question: the page is the empty form
         parsed = query.parse_query(query.without_applied(request.koop_params, table),
                                    table.schema)
         result = query.run(parsed, table, limits_of(dataset, table))
