@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test fuzz lint venv clean
+.PHONY: run test fuzz lint venv clean web-assets
 
 $(BIN)/.installed: requirements.txt
 	scripts/bootstrap "$(PYTHON)" "$(VENV)"
@@ -15,7 +15,12 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
-run: venv
+# The map previews' browser libraries (Leaflet, Esri Leaflet) come from the npm registry.
+web-assets:
+	scripts/ensure-debs node:nodejs npm:npm
+	scripts/ensure-web-assets
+
+run: venv web-assets
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py koop_demo
 	$(BIN)/python manage.py koop_admin_user
@@ -29,6 +34,7 @@ test: venv
 		chromium:chromium node:nodejs npm:npm /usr/sbin/nginx:nginx
 	scripts/ensure-npm tests/clients/arcgis_js
 	scripts/ensure-npm tests/encoders/pbf_node
+	scripts/ensure-web-assets
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

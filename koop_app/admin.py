@@ -8,7 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, JsonResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
@@ -220,7 +220,13 @@ class DatasetAdmin(admin.ModelAdmin):
         path = obj.feature_server_path()
         if path is None:
             return "-"
-        return format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
+        layer = format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
+        try:  # the map preview (koop_app/outputs/pages), when that output is mounted
+            preview = reverse(f"koop:{obj.provider.name}:pages-preview-service",
+                              kwargs=obj.route_kwargs())
+        except NoReverseMatch:
+            return layer
+        return format_html('{} · <a href="{}" target="_blank">map preview</a>', layer, preview)
 
     @admin.display(description="cached copy")
     def cache_usage(self, obj: Dataset) -> str:

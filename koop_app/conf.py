@@ -22,7 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "PROVIDERS": [],
     "ENTRY_POINT_GROUP": "koop.providers",
     # Output modules (each with a ``routes`` table), mounted for every provider.
-    "OUTPUTS": ["koop_app.outputs.geoservices"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
     # Local files that providers may read; paths outside it are refused.
     "DATA_DIR": None,
     # Remote sources: (connect, read) timeouts in seconds and the largest body accepted.
@@ -143,6 +143,11 @@ DEFAULTS: dict[str, Any] = {
     # The largest request body a GeoServices route reads, refused from Content-Length before
     # reading. Django's DATA_UPLOAD_MAX_MEMORY_SIZE bounds the form fields too (a code 400).
     "MAX_REQUEST_BODY_BYTES": 10 * 1024 * 1024,
+    # --- Pages for people (koop_app/outputs/pages) ---
+    # The map previews' basemap: {"url": "https://tile.example.org/{z}/{x}/{y}.png",
+    # "attribution": "..."} (Leaflet's tile URL template); None: no basemap, no tile requests,
+    # the features alone on a plain background (works offline).
+    "PREVIEW_BASEMAP": None,
 }
 
 

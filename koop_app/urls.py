@@ -59,7 +59,8 @@ def _gated(route: Any, provider: Provider) -> Callable[..., Any]:
 def build_urlpatterns() -> list[Any]:
     routes = [route for module in output_modules() for route in module.routes]
     patterns: list[Any] = [
-        re_path(rf"^{route.path}/?$", route.view, name=route.name)
+        # "" is the site's root (the landing page): no optional slash before it.
+        re_path(rf"^{route.path}/?$" if route.path else r"^$", route.view, name=route.name)
         for route in routes
         if route.absolute
     ]

@@ -7,7 +7,9 @@ fails when any response it caused
 
 - has an HTTP status of 500 or more,
 - is a GeoServices error body with code 500 (our handler's answer to a bug),
-- is HTML under ``/rest/`` (ArcGIS clients cannot read it),
+- is HTML under ``/rest/`` (ArcGIS clients cannot read it) unless the request asked for it
+  with ``f=html`` (the services directory's pages),
+- is an ``f=html`` page showing a code-500 error (``data-error-code="500"``),
 - holds a Python traceback,
 
 or when a ``request.crashed`` event or a Django "Internal Server Error" was logged. A test that
@@ -32,25 +34,45 @@ from koop_app.outputs.geoservices.handlers import CRASH_EVENT
 from koop_app.outputs.geoservices.middleware import is_rest_path
 
 _CODE_500 = re.compile(rb'"code"\s*:\s*500\b')
+_HTML_CODE_500 = re.compile(rb'data-error-code="500"')
 _JSONP = re.compile(rb"^[\w$.]+\((.*)\);?$", re.S)
 TRACEBACK = b"Traceback (most recent call last)"
 
 
 def problems_of(path: str, status: int, content_type: str, body: bytes | None,
-                allowed: frozenset[int] = frozenset()) -> list[str]:
-    """What is wrong with one response, as short sentences (empty when nothing is)."""
+                allowed: frozenset[int] = frozenset(), html_asked: bool = False) -> list[str]:
+    """What is wrong with one response, as short sentences (empty when nothing is).
+
+    ``html_asked``: the request said ``f=html``, so HTML under ``/rest/`` is its answer.
+    """
     problems = []
+    is_html = content_type.startswith("text/html")
     if status >= 500 and status not in allowed:
         problems.append(f"HTTP {status}")
     # An empty answer (a CORS preflight's) carries Django's default type and no page.
-    if is_rest_path(path) and content_type.startswith("text/html") and body != b"":
+    if is_rest_path(path) and is_html and body != b"" and not (html_asked and status == 200):
         problems.append("HTML under /rest/")
     if body is not None:
         if 500 not in allowed and _CODE_500.search(body) and _error_code(body) == 500:
             problems.append('a {"error": {"code": 500}} body')
+        if 500 not in allowed and is_html and _HTML_CODE_500.search(body):
+            problems.append("a code-500 error page")
         if TRACEBACK in body:
             problems.append("a traceback in the body")
     return [f"{path}: {problem}" for problem in problems]
+
+
+def asks_html(request: Any) -> bool:
+    """Whether the request's ``f`` (query string, or a form already read) is ``html``."""
+    values = []
+    for name in ("GET", "_post", "query_params"):
+        try:
+            source = getattr(request, name, None)
+            if source is not None:
+                values.append(source.get("f"))
+        except Exception:  # an unreadable form: the response says what was wrong
+            continue
+    return any((value or "").strip().lower() == "html" for value in values)
 
 
 def _error_code(body: bytes) -> Any:
@@ -76,7 +98,7 @@ class CrashGuard(logging.Handler):
         path = getattr(request, "path", "") or ""
         body = None if getattr(response, "streaming", False) else response.content
         found = problems_of(path, response.status_code, response.get("Content-Type", ""),
-                            body, self.allowed)
+                            body, self.allowed, asks_html(request))
         if found:
             with self._lock:
                 self.problems.extend(found)

@@ -10,7 +10,10 @@ from koop_app.encoders.geojson import geojson_query_json
 from koop_app.query import Result
 
 QUERY_ENCODERS = {"json": esri_query_json, "pjson": esri_query_json,
-                  "geojson": geojson_query_json, "pbf": esri_pbf.encode}
+                  "geojson": geojson_query_json, "pbf": esri_pbf.encode,
+                  "html": esri_query_json}  # the services directory's page shows the JSON's
+# Formats whose large answers are sent while they are written (the others are read whole).
+STREAMED_FORMATS = ("json", "geojson")
 
 
 def encode(format: str, result: Result, precision: int | None = None) -> Any:

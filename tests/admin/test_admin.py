@@ -91,6 +91,7 @@ class TestDatasetAdmin:
         page = admin_client.get(reverse("admin:koop_app_dataset_changelist")).content.decode()
         assert "Listed" in page
         assert 'href="/geojson/rest/services/listed/FeatureServer/0"' in page
+        assert 'href="/geojson/preview/listed/FeatureServer"' in page
         assert "cached" in page
 
     def test_search_and_filters(self, admin_client, make_dataset):

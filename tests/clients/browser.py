@@ -258,9 +258,10 @@ class Chromium:
             finally:
                 self.loop.stop()
 
-    def open(self, url: str) -> ArcGISPage:
+    def open(self, url: str, ready: str = "window.koopReady === true") -> ArcGISPage:
+        """A fresh page at ``url``, once the JavaScript expression ``ready`` holds."""
         page = ArcGISPage(self.loop)
-        page.open(self.browser, url)
+        page.open(self.browser, url, ready)
         return page
 
 
@@ -273,14 +274,14 @@ class ArcGISPage:
         self.context: Any = None
         self.page: Any = None
 
-    def open(self, browser: Any, url: str) -> None:
+    def open(self, browser: Any, url: str, ready: str = "window.koopReady === true") -> None:
         try:
-            self.loop.run(self._open(browser, url))
+            self.loop.run(self._open(browser, url, ready))
         except BaseException:
             self.close()
             raise
 
-    async def _open(self, browser: Any, url: str) -> None:
+    async def _open(self, browser: Any, url: str, ready: str) -> None:
         self.context = await browser.new_context(service_workers="block")
         await self.context.route("**/*", self._route)
         self.context.on("request", self._on_request)
@@ -288,7 +289,7 @@ class ArcGISPage:
         self.page.on("pageerror", lambda error: self.record.page_errors.append(str(error)))
         self.page.on("console", self._on_console)
         await self.page.goto(url, wait_until="load", timeout=60_000)
-        await self.page.wait_for_function("window.koopReady === true", timeout=60_000)
+        await self.page.wait_for_function(ready, timeout=60_000)
 
     async def _route(self, route: Any) -> None:
         if _is_loopback(route.request.url):

@@ -25,7 +25,7 @@ from koop_app.errors import (
     UnsupportedOperationError,
 )
 from koop_app.models import Dataset, Provider
-from koop_app.outputs.geoservices import catalog, drawing, serializers
+from koop_app.outputs.geoservices import catalog, drawing, html, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
 from koop_app.outputs.geoservices.negotiation import FormatNegotiation
@@ -47,7 +47,8 @@ class GeoServicesView(APIView):
     """Base: merged GET/POST parameters, ``f`` negotiation, JSONP, GeoServices errors (CORS:
     django-cors-headers, see the site's settings)."""
 
-    renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer]
+    renderer_classes = [EsriJSONRenderer, PrettyJSONRenderer, GeoJSONRenderer,
+                        html.HTMLRenderer]
     parser_classes = [FormParser, MultiPartParser]
     content_negotiation_class = FormatNegotiation
     authentication_classes: list[Any] = []
@@ -91,7 +92,7 @@ class GeoServicesView(APIView):
     def respond_with(self, request: Request, data: Any) -> Response | StreamingHttpResponse:
         """``data`` rendered by the negotiated renderer, or streamed when its features are."""
         renderer = request.accepted_renderer
-        if renderer.format != "pjson":
+        if renderer.format in formats.STREAMED_FORMATS:
             chunks = streamed_body(data, jsonp_callback(request.koop_params))
             if chunks is not None:
                 content_type = ("application/javascript; charset=utf-8"
@@ -311,6 +312,8 @@ class QueryView(DatasetView):
     def answer(self, request: Request, provider: str, layer: str, host: str | None = None,
                id: str | None = None) -> Any:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
+        if html.is_form_only(request):
+            return {}  # f=html with no question: the page is the empty form
         if self._checked is not None and self._checked[0] == table.version:
             parsed = self._checked[1]
         else:

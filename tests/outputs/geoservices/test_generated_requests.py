@@ -35,7 +35,7 @@ from koop_app.conf import koop_settings
 from koop_app.data import cache as data_cache
 from koop_app.models import Dataset
 from tests.conftest import collection, feature, point
-from tests.crash_guard import problems_of
+from tests.crash_guard import asks_html, problems_of
 from tests.outputs.geoservices import strategies as gen
 from tests.providers.test_records_provider import FakeAPI
 
@@ -211,7 +211,9 @@ def check(world: World, route: str, path: str, response: Any, seconds: float,
           sent: Any = "") -> None:
     body = b"" if getattr(response, "streaming", False) else response.content
     STATS.record(route, seconds, _outcome(response, body), f"{path} {sent!r}")
-    problems = problems_of(path, response.status_code, response.get("Content-Type", ""), body)
+    request = getattr(response, "wsgi_request", None)
+    problems = problems_of(path, response.status_code, response.get("Content-Type", ""), body,
+                           html_asked=request is not None and asks_html(request))
     if seconds > SLOW_SECONDS:
         problems.append(f"{path}: {seconds:.1f} s")
     problems += [f"{path}: the body holds {text[:40]!r}" for text in world.forbidden
