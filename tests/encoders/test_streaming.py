@@ -62,3 +62,11 @@ def test_the_transfer_limit_flag_comes_after_the_features(client, big, monkeypat
     tile = orjson.loads(body(client.get(URL, {"where": "n >= 0",
                                               "returnExceededLimitFeatures": "false"})))
     assert tile["features"] == [] and tile["exceededTransferLimit"] is True
+
+
+@pytest.mark.django_db
+def test_pages_for_people_read_streamed_answers_whole(client, big, monkeypatch):
+    monkeypatch.setattr(text, "STREAM_ROWS", 0)
+    page = client.get(URL, {"f": "html", "where": "n < 5", "outFields": "*"})
+    assert page.status_code == 200 and not page.streaming
+    assert page["Content-Type"].startswith("text/html") and b"row 4" in page.content

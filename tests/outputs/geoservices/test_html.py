@@ -47,8 +47,12 @@ class TestPages:
     def test_catalog(self, client, dataset):
         text = page(client, "/rest/services")
         assert "<h1>Services</h1>" in text
-        assert "http://testserver/geojson/rest/services/things/FeatureServer?f=html" in hrefs(text)
+        assert "/rest/services/geojson?f=html" in hrefs(text)  # one folder per provider
         assert "/rest/services?f=pjson" in hrefs(text)
+        folder = page(client, "/rest/services/geojson")
+        assert "http://testserver/rest/services/geojson/things/FeatureServer?f=html" in hrefs(
+            folder)
+        assert "/rest/services/geojson?f=pjson" in hrefs(folder)
 
     def test_service(self, client, dataset):
         text = page(client, BASE)
