@@ -262,7 +262,7 @@ class QueryView(DatasetView):
                id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "query", provider, layer, host, id)
         parsed = query.parse_query(query.without_applied(request.koop_params, table),
-                                   table.schema)
+                                   table.schema, case_sensitive=dataset.case_sensitive_strings)
         result = query.run(parsed, table, limits_of(dataset, table))
         if request.accepted_renderer.format == "geojson":
             return serializers.geojson_query_json(result, parsed.geometry_precision)
@@ -312,7 +312,8 @@ class GenerateRendererView(DatasetView):
                id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "generateRenderer", provider, layer, host, id)
         definition = classify.parse_definition(request.koop_params)
-        where = compile_where(request.koop_params.get("where"), table.schema)
+        where = compile_where(request.koop_params.get("where"), table.schema,
+                              case_sensitive=dataset.case_sensitive_strings)
         geometry_type = table.schema.geometry_type
         if definition["type"] == "classBreaksDef":
             breaks = classify.class_breaks(definition, table, where)
@@ -336,7 +337,8 @@ class QueryRelatedRecordsView(DatasetView):
                                                  layers.relationships)
         target = layers.layer(int(relationship["relatedTableId"]))
         fields, groups = related.related_records(request.koop_params, origin, target,
-                                                 relationship)
+                                                 relationship,
+                                                 case_sensitive=dataset.case_sensitive_strings)
         return related.related_json(fields, groups, serializers.field_json)
 
 

@@ -37,7 +37,10 @@ def _field_resolver(schema: LayerSchema):
     return resolve
 
 
-def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
+def parse_query(raw: Mapping[str, str], schema: LayerSchema, *,
+                case_sensitive: bool = False) -> Query:
+    """The Query of a request's parameters; text in ``where`` and ``havingClause`` compares
+    without case unless ``case_sensitive`` (``Dataset.case_sensitive_strings``)."""
     resolve = _field_resolver(schema)
     statistics = parse_statistics(raw, resolve)
     group_by = parse_group_by(raw, resolve)
@@ -58,7 +61,7 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
         raise InvalidParameterError("havingClause", "needs outStatistics")
     precision = parse_int_in(raw, "geometryPrecision", 0, 17)
     return Query(
-        where=compile_where(raw.get("where"), schema),
+        where=compile_where(raw.get("where"), schema, case_sensitive=case_sensitive),
         object_ids=parse_object_ids(raw),
         spatial=parse_spatial_filter(raw),
         time=parse_time(raw),
@@ -74,7 +77,8 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
         distinct=parse_bool(raw, "returnDistinctValues", default=False),
         statistics=statistics,
         group_by=group_by,
-        having=compile_where(having_text, schema, parameter="havingClause", aggregates=True),
+        having=compile_where(having_text, schema, parameter="havingClause", aggregates=True,
+                             case_sensitive=case_sensitive),
         order_by=parse_order_by(raw, resolve_order),
         offset=parse_non_negative_int(raw, "resultOffset") or 0,
         limit=parse_non_negative_int(raw, "resultRecordCount"),
