@@ -84,6 +84,9 @@ class _Emitter:
     schema: LayerSchema
     aggregates: bool = False
     case_sensitive: bool = False
+    # havingClause: the grouped fields, which it may name outside an aggregate function.
+    groups: frozenset[str] = frozenset()
+    aggregating: bool = False  # inside an aggregate function's argument
     params: list[Any] = field(default_factory=list)
     # The request's time, read (and then the clause not remembered) only when it names it.
     read_now: dt.datetime | None = None
@@ -158,7 +161,7 @@ def _snippet(node: exp.Expression) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-# Compiled clauses by (text, parameter, aggregates, case, the layer's fields, the limits):
+# Compiled clauses by (text, parameter, aggregates, groups, case, the layer's fields, limits):
 # clients send the same few clauses again and again, and parsing one costs more than running it
 # on a small layer. Clauses that read the time of the request are not kept.
 _compiled: dict[tuple[Any, ...], WhereClause | None] = {}
@@ -166,15 +169,17 @@ MAX_COMPILED = 4096
 
 
 def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "where",
-                  aggregates: bool = False, case_sensitive: bool = False
-                  ) -> WhereClause | None:
+                  aggregates: bool = False, groups: tuple[str, ...] = (),
+                  case_sensitive: bool = False) -> WhereClause | None:
     """Compile ``text`` against ``schema``; None for an absent or always-true clause.
 
-    Text compares without case unless ``case_sensitive`` (the dataset's switch).
+    ``aggregates``: a havingClause, with aggregate functions, naming fields other than the
+    ``groups`` only inside them. Text compares without case unless ``case_sensitive`` (the
+    dataset's switch).
     """
     if text is None or not text.strip():
         return None
-    key = (text, parameter, aggregates, case_sensitive, schema.fields,
+    key = (text, parameter, aggregates, groups, case_sensitive, schema.fields,
            koop_settings.MAX_WHERE_LENGTH, koop_settings.MAX_WHERE_NODES,
            koop_settings.MAX_WHERE_DEPTH,
            koop_settings.MAX_IN_LIST, koop_settings.MAX_WHERE_COMPUTATIONS)
@@ -182,7 +187,7 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
         return _compiled[key]
     except KeyError:
         pass
-    clause, timeless = _compile(text, schema, parameter, aggregates, case_sensitive)
+    clause, timeless = _compile(text, schema, parameter, aggregates, groups, case_sensitive)
     if timeless and len(text) <= 4096:
         if len(_compiled) >= MAX_COMPILED:
             _compiled.clear()
@@ -191,7 +196,8 @@ def compile_where(text: str | None, schema: LayerSchema, *, parameter: str = "wh
 
 
 def _compile(text: str, schema: LayerSchema, parameter: str, aggregates: bool,
-             case_sensitive: bool) -> tuple[WhereClause | None, bool]:
+             groups: tuple[str, ...], case_sensitive: bool
+             ) -> tuple[WhereClause | None, bool]:
     """The clause, and whether it is the same whenever it runs (reads no clock)."""
     max_length = int(koop_settings.MAX_WHERE_LENGTH)
     if len(text) > max_length:
@@ -211,7 +217,8 @@ def _compile(text: str, schema: LayerSchema, parameter: str, aggregates: bool,
         _check_tree(tree)
         if _always_true(tree):
             return None, True
-        emitter = _Emitter(schema, aggregates=aggregates, case_sensitive=case_sensitive)
+        emitter = _Emitter(schema, aggregates=aggregates, case_sensitive=case_sensitive,
+                           groups=frozenset(name.lower() for name in groups))
         sql = emitter.condition(tree)
     except (ParseError, TokenError):
         raise InvalidParameterError(parameter, f"cannot parse {text!r}") from None
@@ -319,6 +326,9 @@ def _column(e: _Emitter, node: exp.Column) -> Out:
     found = e.schema.field(node.name)
     if found is None:
         raise _Rejected(f"{node.name!r} is not a field of this layer")
+    if e.aggregates and not e.aggregating and found.name.lower() not in e.groups:
+        raise _Rejected(f"{found.name!r} is neither grouped nor inside an aggregate function "
+                        "(COUNT, SUM, MIN, MAX, AVG, STDDEV, VAR)")
     return Out(quote_ident(found.name), _KIND_OF_FIELD.get(found.type))
 
 
@@ -815,10 +825,12 @@ def _substring(e: _Emitter, node: exp.Substring) -> Out:
     start = node.args.get("start")
     length = node.args.get("length")
     text = e.sql(node.this, what, TEXT)
-    begin = e.sql(start, what, NUMBER) if start is not None else "1"
+    # Positions are whole numbers to DuckDB: a double (``ratio``) would match no substring().
+    begin = f"TRY_CAST({e.sql(start, what, NUMBER)} AS BIGINT)" if start is not None else "1"
     if length is None:
         return Out(f"substring({text}, {begin})", TEXT)
-    return Out(f"substring({text}, {begin}, {e.sql(length, what, NUMBER)})", TEXT)
+    count = f"TRY_CAST({e.sql(length, what, NUMBER)} AS BIGINT)"
+    return Out(f"substring({text}, {begin}, {count})", TEXT)
 
 
 def _concat(e: _Emitter, node: exp.Expression) -> Out:
@@ -859,12 +871,18 @@ def _aggregate(function: str) -> Callable[[_Emitter, Any], Out]:
             if function != "count":
                 raise _Rejected(f"{function.upper()}(*) is not supported")
             return Out("count(*)", NUMBER)
-        if function == "count":
-            return Out(f"count({e.sql(argument)})", NUMBER)
-        if function in ("min", "max"):  # of any kind, and of that kind
-            value = e.value(argument)
-            return Out(f"{function}({value.sql})", value.kind)
-        return Out(f"{function}({e.sql(argument, _describe(node), NUMBER)})", NUMBER)
+        if e.aggregating:
+            raise _Rejected(f"aggregate functions cannot be nested: {_snippet(node)}")
+        e.aggregating = True
+        try:
+            if function == "count":
+                return Out(f"count({e.sql(argument)})", NUMBER)
+            if function in ("min", "max"):  # of any kind, and of that kind
+                value = e.value(argument)
+                return Out(f"{function}({value.sql})", value.kind)
+            return Out(f"{function}({e.sql(argument, _describe(node), NUMBER)})", NUMBER)
+        finally:
+            e.aggregating = False
 
     return emit
 
