@@ -68,7 +68,7 @@ class DatasetForm(forms.ModelForm):
         fields = ["provider", "host", "dataset_id", "name", "description", "enabled", "options",
                   "ttl", "id_field", "display_field", "geometry_type", "fields_override",
                   "max_record_count", "start_time_field", "end_time_field",
-                  "access", "allowed_users", "allowed_groups"]
+                  "case_sensitive_strings", "access", "allowed_users", "allowed_groups"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,6 +156,7 @@ class DatasetAdmin(admin.ModelAdmin):
                                    "output. Clients sign in with generateToken."}),
         ("Provider options", {"fields": ["options", "provider_options"]}),
         ("Cache", {"fields": ["ttl", "schedule"]}),
+        ("Queries", {"fields": ["case_sensitive_strings"]}),
         ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",
                                            "fields_override", "max_record_count",
                                            "start_time_field", "end_time_field"],

@@ -28,6 +28,7 @@ FIELDS = {
     "max_record_count": "max_record_count",
     "start_time_field": "start_time_field",
     "end_time_field": "end_time_field",
+    "case_sensitive_strings": "case_sensitive_strings",
     # who may read it (public, signed-in, restricted); chosen users and groups stay per site
     "access": "access",
 }

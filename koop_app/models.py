@@ -98,6 +98,13 @@ class Dataset(models.Model):
         max_length=128, blank=True, default="",
         help_text="A date field that makes the layer time-aware (timeInfo).")
     end_time_field = models.CharField(max_length=128, blank=True, default="")
+    # How ``where`` compares text. ArcGIS Online's hosted layers ignore case (SQL Server's
+    # case-insensitive collation), and clients are written for that.
+    case_sensitive_strings = models.BooleanField(
+        "case-sensitive text", default=False,
+        help_text="Compare text in where clauses (=, <>, LIKE, IN, <, >) with case, as a file "
+                  "geodatabase does. Off: 'oak%' finds 'Oak' and 'OAK', as on ArcGIS Online's "
+                  "hosted layers.")
 
     # Who may read it (koop_app/auth): every route of every output checks this.
     PUBLIC = "public"

@@ -78,7 +78,9 @@ def test_export_import_round_trip(data_dir, tmp_path: Path):
     exported_a = document["datasets"][1]
     assert exported_a["ttl"] == 30 and exported_a["id_field"] == "fid"
     assert exported_a["access"] == Dataset.PUBLIC
+    assert exported_a["case_sensitive_strings"] is False
     document["datasets"][0]["access"] = Dataset.SIGNED_IN
+    document["datasets"][0]["case_sensitive_strings"] = True
     target.write_bytes(orjson.dumps(document))
 
     Dataset.objects.all().delete()
@@ -86,7 +88,8 @@ def test_export_import_round_trip(data_dir, tmp_path: Path):
     a = Dataset.objects.get(dataset_id="a")
     assert (a.name, a.ttl, a.max_record_count, a.options) == ("A", 30, 500,
                                                               {"source": "a.geojson"})
-    assert Dataset.objects.get(dataset_id="b").access == Dataset.SIGNED_IN
+    b = Dataset.objects.get(dataset_id="b")
+    assert (b.access, b.case_sensitive_strings) == (Dataset.SIGNED_IN, True)
     assert "(0 new, 2 updated)" in run("koop_import", str(target))
 
 

@@ -234,10 +234,25 @@ def _timeout(seconds: float | None, sql: str) -> QueryTimeoutError:
         log_message=f"query interrupted after {seconds:g} s: {sql[:500]}")
 
 
+# What a client reads when DuckDB refuses a statement on the values it met: our words, never
+# the engine's (its message goes to the log). where.py checks kinds before a clause runs, so
+# these are left to values: an overflow, the logarithm of zero, a date past the calendar.
+_REFUSALS: tuple[tuple[type[duckdb.Error], str], ...] = (
+    (duckdb.OutOfRangeException, "a value computed by the clause is out of range (an overflow, "
+                                 "the logarithm of zero or of a negative number, ...)"),
+    (duckdb.ConversionException, "a value in the clause cannot be converted to the type it is "
+                                 "used as"),
+    (duckdb.BinderException, "the clause cannot be evaluated on this layer's fields"),
+    (duckdb.InvalidInputException, "the clause holds a value that cannot be used"),
+)
+
+
 def _mapped(exc: duckdb.Error) -> KoopError:
-    if isinstance(exc, (duckdb.ConversionException, duckdb.BinderException,
-                        duckdb.InvalidInputException, duckdb.OutOfRangeException)):
-        return InvalidParameterError("where", _first_line(exc))
+    for kind, problem in _REFUSALS:
+        if isinstance(exc, kind):
+            error = InvalidParameterError("where", problem)
+            error.log_message = f"query refused: {_first_line(exc)}"
+            return error
     return KoopError(log_message=f"query failed: {exc}")
 
 
@@ -531,9 +546,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         limit = 0  # ArcGIS: over the limit, no features and only the flag
     if query.distinct:
         distinct_order = ", ".join(
-            f"{quote_ident(n)} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in query.order_by
-            if any(f.name == n for f in fields)) or ", ".join(
-            f"{c} ASC NULLS LAST" for c in columns)
+            _key(quote_ident(n), d) for n, d in query.order_by
+            if any(f.name == n for f in fields)) or ", ".join(_key(c, False) for c in columns)
         page_sql = (f"SELECT DISTINCT {', '.join(columns)} FROM {source}{where_sql} "
                     f"ORDER BY {distinct_order} LIMIT {int(limit)} OFFSET {int(query.offset)}")
         page = Page(page_sql, params, fields, False, distinct_order, relations=relations,
@@ -557,8 +571,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
         # The same keys as the page's ORDER BY, the object id last: a total order, so the row
         # past the page is the last in it.
         render_order = ", ".join(
-            [f"{quote_ident(f'_koop_o{i}')} {'DESC' if d else 'ASC'} NULLS LAST"
-             for i, (_, d) in enumerate(query.order_by)] + [oid])
+            [_key(quote_ident(f"_koop_o{i}"), d) for i, (_, d) in enumerate(query.order_by)]
+            + [oid])
         page = Page(page_sql, params, fields, geometry, render_order, centroid,
                     relations=relations, more_after=more_after,
                     empty_if_more=not query.return_exceeded_limit_features, size=read)
@@ -592,9 +606,14 @@ def time_extent(table: LayerTable, start: str, end: str) -> tuple[Any, Any]:
     return low, high
 
 
+def _key(column: str, descending: bool) -> str:
+    """One ORDER BY key with NULLs as ArcGIS Online (SQL Server) puts them: first ascending,
+    last descending, as the smallest value (DuckDB's default is last both ways)."""
+    return f"{column} DESC NULLS LAST" if descending else f"{column} ASC NULLS FIRST"
+
+
 def _order(query: Query, oid: str) -> str:
-    keys = [f"{quote_ident(name)} {'DESC' if desc else 'ASC'} NULLS LAST"
-            for name, desc in query.order_by]
+    keys = [_key(quote_ident(name), desc) for name, desc in query.order_by]
     return ", ".join(keys + [oid])
 
 
@@ -647,8 +666,8 @@ def _statistics(query: Query, table: LayerTable, filters: Filters,
     if query.having is not None:
         having, having_params = f" HAVING {query.having.sql}", query.having.params
     order = ", ".join(
-        [f"{quote_ident(n)} {'DESC' if d else 'ASC'} NULLS LAST" for n, d in query.order_by]
-        + [quote_ident(n) for n in query.group_by]) or "1"
+        [_key(quote_ident(n), d) for n, d in query.order_by]
+        + [_key(quote_ident(n), False) for n in query.group_by]) or "1"
     limit = min(query.limit or limits.for_query(query), limits.for_query(query))
     inner = f"SELECT {', '.join(selected)} FROM {table.table_name}{filters.sql}{group}{having}"
     all_params = filters.params + tuple(having_params)

@@ -36,8 +36,10 @@ def find_relationship(raw: Mapping[str, str], origin: LayerTable,
 
 
 def related_records(raw: Mapping[str, str], origin: LayerTable, related: LayerTable,
-                    relationship: Mapping[str, Any]) -> tuple[tuple[Field, ...], str]:
-    """The related table's returned fields and the relatedRecordGroups JSON array."""
+                    relationship: Mapping[str, Any], *, case_sensitive: bool = False
+                    ) -> tuple[tuple[Field, ...], str]:
+    """The related table's returned fields and the relatedRecordGroups JSON array
+    (``definitionExpression`` compares text without case unless ``case_sensitive``)."""
     object_ids = parse_object_ids(raw)
     if not object_ids:
         raise InvalidParameterError("objectIds", "is required")
@@ -50,10 +52,12 @@ def related_records(raw: Mapping[str, str], origin: LayerTable, related: LayerTa
                    if wanted is None or f.name in wanted or f.name ==
                    related.schema.object_id_field)
     definition = compile_where(raw.get("definitionExpression"), related.schema,
-                               parameter="definitionExpression")
-    condition, params = "", []
+                               parameter="definitionExpression", case_sensitive=case_sensitive)
+    # The related table filtered on its own: the clause names its fields unqualified, and the
+    # origin may have fields of the same names (OBJECTID at least).
+    related_rows, params = related.table_name, []
     if definition is not None:
-        condition = f" AND ({definition.sql})"
+        related_rows = f"(SELECT * FROM {related.table_name} WHERE {definition.sql})"
         params.extend(definition.params)
     attributes = "{" + ", ".join(f"{quote_string(f.name)}: r.{quote_ident(f.name)}"
                                  for f in fields) + "}"
@@ -67,8 +71,8 @@ def related_records(raw: Mapping[str, str], origin: LayerTable, related: LayerTa
             SELECT o.{origin_oid} AS origin_id,
                    list({{'attributes': {attributes}}} ORDER BY r.{related_oid}) AS records
             FROM {origin.table_name} AS o
-            JOIN {related.table_name} AS r ON o.{quote_ident(key.name)} = r.{quote_ident(related_key.name)}
-            WHERE o.{origin_oid} IN (SELECT id FROM {OBJECT_IDS_RELATION}){condition}
+            JOIN {related_rows} AS r ON o.{quote_ident(key.name)} = r.{quote_ident(related_key.name)}
+            WHERE o.{origin_oid} IN (SELECT id FROM {OBJECT_IDS_RELATION})
             GROUP BY 1
         )"""  # noqa: E501
     (text,) = execute(sql, params, relations=object_ids_relation(object_ids)).fetchone()

@@ -270,3 +270,15 @@ def test_the_progress_of_a_running_refresh_is_live_in_the_admin(admin_client, ma
 def test_the_progress_endpoint_is_for_staff_only(client, db):
     response = client.get(reverse("admin:koop_app_dataset_progress"))
     assert response.status_code == 302  # to the login page
+
+
+@pytest.mark.django_db
+def test_case_sensitive_text_is_a_dataset_setting(admin_client, make_dataset, data_dir):
+    dataset = make_dataset("geojson", "case", GOOD)
+    assert dataset.case_sensitive_strings is False  # ArcGIS Online's hosted layers ignore case
+    page = admin_client.get(reverse("admin:koop_app_dataset_change", args=[dataset.pk]))
+    assert 'name="case_sensitive_strings"' in page.content.decode()
+    geojson = Provider.objects.get(name="geojson")
+    form = DatasetForm(data=form_data(geojson, case_sensitive_strings="on"), instance=dataset)
+    assert form.is_valid(), form.errors
+    assert form.save().case_sensitive_strings is True

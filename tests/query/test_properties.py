@@ -155,10 +155,12 @@ def test_where_envelope_and_page_match_a_reference(layer, clause, envelope, offs
 @given(field=st.sampled_from(["a", "b", "s"]), descending=st.booleans(),
        offset=st.integers(0, 65))
 def test_order_by_pages_match_a_reference(layer, field, descending, offset):
-    # Nulls last either way; ties keep object-id order (Python's sort is stable).
+    # As ArcGIS Online: nulls first ascending, last descending (the smallest value either
+    # way); ties keep object-id order (Python's sort is stable).
     present = [r for r in ROWS if r[field] is not None]
-    ordered = sorted(present, key=lambda r: r[field], reverse=descending) + \
-        [r for r in ROWS if r[field] is None]
+    nulls = [r for r in ROWS if r[field] is None]
+    ordered = sorted(present, key=lambda r: r[field], reverse=descending)
+    ordered = ordered + nulls if descending else nulls + ordered
     body = answer(layer, {"orderByFields": f"{field} {'DESC' if descending else 'ASC'}",
                           "resultOffset": str(offset), "outFields": "OBJECTID"})
     got = [f["attributes"]["OBJECTID"] for f in body["features"]]

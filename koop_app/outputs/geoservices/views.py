@@ -305,7 +305,8 @@ class QueryView(DatasetView):
             # Not loaded yet, no such layer (the usual path says so), or expired (loading the
             # layers starts its refresh).
             return None
-        self._checked = (pointer.version, query.parse_query(request.koop_params, entry.schema))
+        self._checked = (pointer.version, query.parse_query(
+            request.koop_params, entry.schema, case_sensitive=dataset.case_sensitive_strings))
         response = conditional(request, Response(None), data.LayerSet.of(pointer))
         return response if response.status_code == 304 else None
 
@@ -318,7 +319,8 @@ class QueryView(DatasetView):
             parsed = self._checked[1]
         else:
             parsed = query.parse_query(query.without_applied(request.koop_params, table),
-                                       table.schema)
+                                       table.schema,
+                                       case_sensitive=dataset.case_sensitive_strings)
         result = query.run(parsed, table, limits_of(dataset, table))
         return formats.encode(request.accepted_renderer.format, result,
                               parsed.geometry_precision)
@@ -364,7 +366,8 @@ class GenerateRendererView(DatasetView):
                id: str | None = None) -> dict[str, Any]:
         dataset, table = self.layer_table(request, "generateRenderer", provider, layer, host, id)
         definition = classify.parse_definition(request.koop_params)
-        where = compile_where(request.koop_params.get("where"), table.schema)
+        where = compile_where(request.koop_params.get("where"), table.schema,
+                              case_sensitive=dataset.case_sensitive_strings)
         geometry_type = table.schema.geometry_type
         if definition["type"] == "classBreaksDef":
             breaks = classify.class_breaks(definition, table, where)
@@ -388,7 +391,8 @@ class QueryRelatedRecordsView(DatasetView):
                                                  layers.relationships)
         target = layers.layer(int(relationship["relatedTableId"]))
         fields, groups = related.related_records(request.koop_params, origin, target,
-                                                 relationship)
+                                                 relationship,
+                                                 case_sensitive=dataset.case_sensitive_strings)
         return related.related_json(fields, groups, field_json)
 
 

@@ -77,8 +77,11 @@ def parse_common(raw: Mapping[str, str]) -> Query:
     )
 
 
-def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
-    """Every parameter, checked against the layer's ``schema``."""
+def parse_query(raw: Mapping[str, str], schema: LayerSchema, *,
+                case_sensitive: bool = False) -> Query:
+    """Every parameter, checked against the layer's ``schema``; text in ``where`` and
+    ``havingClause`` compares without case unless ``case_sensitive``
+    (``Dataset.case_sensitive_strings``)."""
     common = parse_common(raw)
     resolve = _field_resolver(schema)
     statistics = parse_statistics(raw, resolve)
@@ -97,10 +100,11 @@ def parse_query(raw: Mapping[str, str], schema: LayerSchema) -> Query:
         raise InvalidParameterError("havingClause", "needs outStatistics")
     return replace(
         common,
-        where=compile_where(raw.get("where"), schema),
+        where=compile_where(raw.get("where"), schema, case_sensitive=case_sensitive),
         out_fields=parse_out_fields(raw.get("outFields"), schema),
         statistics=statistics,
         group_by=group_by,
-        having=compile_where(having_text, schema, parameter="havingClause", aggregates=True),
+        having=compile_where(having_text, schema, parameter="havingClause", aggregates=True,
+                             groups=group_by, case_sensitive=case_sensitive),
         order_by=parse_order_by(raw, resolve_order),
     )

@@ -208,7 +208,7 @@ class TestFilters:
         assert count("COALESCE(score, -1) = -1") == 5
         assert count("NULLIF(kind, 'odd') IS NULL") == 13
         assert count("LOWER(name) LIKE 'thing 1%'") == 11
-        assert count("name LIKE 'thing%'") == 0  # LIKE is case-sensitive
+        assert count("name LIKE 'thing%'") == 25  # without case, as ArcGIS Online
         assert count("name LIKE 'Thing 1!_%' ESCAPE '!'") == 0
         assert count("CAST(size AS VARCHAR(5)) = '7'") == 1
         assert count("score IS NOT NULL AND NOT kind = 'odd'") == 10
