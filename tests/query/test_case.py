@@ -14,7 +14,7 @@ import pytest
 
 from koop_app.data.hot import hot_tables
 from koop_app.data.normalize import normalize
-from koop_app.outputs.geoservices.serializers import esri_query_json
+from koop_app.encoders.esri_json import esri_query_json
 from koop_app.query import RecordLimits, parse_query, run, where
 from tests.conftest import collection, feature, point
 

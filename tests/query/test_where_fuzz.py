@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from koop_app.data.hot import hot_tables
 from koop_app.data.normalize import normalize
+from koop_app.encoders.esri_json import esri_query_json
 from koop_app.errors import InvalidParameterError
-from koop_app.outputs.geoservices.serializers import esri_query_json
 from koop_app.query import RecordLimits, engine, parse_query, run
 from tests.conftest import collection, feature, point
 from tests.outputs.geoservices import strategies as gen
