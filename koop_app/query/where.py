@@ -478,8 +478,9 @@ def _text_equal(other: Out, other_params: list[Any], text: str, negated: bool
 
 
 def _compare(e: _Emitter, operator: str, node: exp.Expression) -> Out:
+    """``a <operator> b``: kinds checked; text without case unless the dataset wants case."""
     a, b = node.this, node.expression
-    for column, value, sides in ((a, b, "v {} ?"), (b, a, "? {} v")):
+    for column, value, sides in ((a, b, ("v", "?")), (b, a, ("?", "v"))):
         field, text = _enum_field(e, column), _text_literal(value)
         if field is not None and text is not None:
             if e.case_sensitive and operator in ("=", "<>"):  # exact: no need to ask DuckDB
@@ -487,8 +488,7 @@ def _compare(e: _Emitter, operator: str, node: exp.Expression) -> Out:
                 codes = [i for i, label in enumerate(labels) if (label == text) == (
                     operator == "=")]
                 return e.add(*strings.membership(field[0], labels, codes))
-            left, right = sides.split(" {} ")
-            predicate = f"({_folded(e, left)} {operator} {_folded(e, right)})"
+            predicate = f"({_folded(e, sides[0])} {operator} {_folded(e, sides[1])})"
             return _on_labels(e, field, predicate, [text])
     left, left_params, right, right_params = _pair(e, a, b)
     _comparable(node, left, right)
@@ -625,7 +625,8 @@ def _is(e: _Emitter, node: exp.Is) -> Out:
 
 # --- operators ------------------------------------------------------------------------------
 
-ARITHMETIC = (NUMBER, DATE_KIND)
+ARITHMETIC = (NUMBER, DATE_KIND)  # what +, -, *, /, % take (a date plus milliseconds)
+NUMERIC = (NUMBER,)  # what numeric functions take
 
 
 def _arithmetic(operator: str) -> Callable[[_Emitter, exp.Expression], Out]:
@@ -895,8 +896,6 @@ def _paren(e: _Emitter, node: exp.Paren) -> Out:
 def _negative(e: _Emitter, node: exp.Neg) -> Out:
     return Out(f"(-{e.sql(node.this, 'a minus sign', NUMBER)})", NUMBER)
 
-
-NUMERIC = (NUMBER,)
 
 
 EMITTERS: dict[type[exp.Expression], Callable[[_Emitter, Any], Out]] = {

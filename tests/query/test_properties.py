@@ -62,10 +62,18 @@ numbers = st.one_of(st.integers(-6, 21), st.sampled_from([-2.5, 0.5, 3.25, 9.99]
 comparison = st.tuples(st.sampled_from(["a", "b"]),
                        st.sampled_from(["=", "<>", "<", "<=", ">", ">="]), numbers).map(
     lambda t: (f"{t[0]} {t[1]} {t[2]}", lambda r, t=t: _cmp(t[1], r[t[0]], t[2])))
-text_eq = st.sampled_from([w for w in WORDS if w]).map(
-    lambda w: (f"s = '{w}'", lambda r, w=w: _cmp("=", r["s"], w)))
-like = st.sampled_from(["a%", "b%", "%a", "%lt%", "g_mma"]).map(
-    lambda p: (f"s LIKE '{p}'", lambda r, p=p: None if r["s"] is None else _like(r["s"], p)))
+# Text compares without case (the default, as ArcGIS Online): literals in any case.
+cased = st.sampled_from([str.lower, str.upper, str.title])
+text_eq = st.tuples(st.sampled_from([w for w in WORDS if w]), cased,
+                    st.sampled_from(["=", "<>", "<", ">="])).map(
+    lambda t: (f"s {t[2]} '{t[1](t[0])}'", lambda r, t=t: _cmp(t[2], r["s"], t[0])))
+text_in = st.tuples(st.lists(st.sampled_from([w for w in WORDS if w]), min_size=1, max_size=3),
+                    cased).map(
+    lambda t: (f"s IN ({', '.join(repr(t[1](w)) for w in t[0])})",
+               lambda r, t=t: None if r["s"] is None else r["s"] in t[0]))
+like = st.tuples(st.sampled_from(["a%", "b%", "%a", "%lt%", "g_mma"]), cased).map(
+    lambda t: (f"s LIKE '{t[1](t[0])}'",
+               lambda r, t=t: None if r["s"] is None else _like(r["s"], t[0])))
 is_null = st.tuples(st.sampled_from(["a", "b", "s"]), st.booleans()).map(
     lambda t: (f"{t[0]} IS {'NOT ' if t[1] else ''}NULL",
                lambda r, t=t: (r[t[0]] is not None) if t[1] else (r[t[0]] is None)))
@@ -75,7 +83,7 @@ in_list = st.lists(st.integers(-5, 20), min_size=1, max_size=4).map(
 between = st.tuples(st.integers(-6, 20), st.integers(0, 10)).map(
     lambda t: (f"a BETWEEN {t[0]} AND {t[0] + t[1]}",
                lambda r, t=t: None if r["a"] is None else t[0] <= r["a"] <= t[0] + t[1]))
-leaf = st.one_of(comparison, text_eq, like, is_null, in_list, between)
+leaf = st.one_of(comparison, text_eq, text_in, like, is_null, in_list, between)
 
 
 def _like(value: str, pattern: str) -> bool:
