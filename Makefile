@@ -28,6 +28,7 @@ test: venv
 	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl \
 		chromium:chromium node:nodejs npm:npm
 	scripts/ensure-npm tests/clients/arcgis_js
+	scripts/ensure-npm tests/clients/esri_leaflet
 	scripts/ensure-npm tests/encoders/pbf_node
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

@@ -78,10 +78,13 @@ def check_drawing_requests(reads: list[dict[str, str]], kind: str, count: int,
         quantization = orjson.loads(params["quantizationParameters"])
         assert quantization["mode"] == "view"
         assert quantization["originPosition"] == "upperLeft"
-        assert quantization["tolerance"] > 0
+        # The grid: a pixel-sized cell, over an extent that holds the tile (the tile's own, or
+        # for deeper tiles, the extent of a tile above it).
         tile = orjson.loads(params["geometry"])
-        for side in ("xmin", "ymin", "xmax", "ymax"):  # the grid is the tile's
-            assert math.isclose(quantization["extent"][side], tile[side], abs_tol=1e-6)
+        grid = quantization["extent"]
+        assert 0 < quantization["tolerance"] <= (tile["xmax"] - tile["xmin"]) / 256
+        assert grid["xmin"] <= tile["xmin"] + 1e-6 and grid["ymin"] <= tile["ymin"] + 1e-6
+        assert grid["xmax"] >= tile["xmax"] - 1e-6 and grid["ymax"] >= tile["ymax"] - 1e-6
         assert params["spatialRel"] == "esriSpatialRelIntersects"
     return "tiles"
 
