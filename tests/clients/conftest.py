@@ -93,9 +93,12 @@ def esri_leaflet(chromium: Chromium, esri_leaflet_page_url: str) -> Iterator[Arc
 
 
 @pytest.fixture
-def serve_generated(transactional_db, make_dataset, live_server, data_dir):
+def serve_generated(transactional_db, make_dataset, live_server, data_dir, settings):
     """``serve_generated(kind, count, max_record_count, size=1.0)``: data made by
     ``generated.generate`` as a GeoJSON dataset; answers (the data, the layer's live URL)."""
+    # The test settings' 1 MB download cap also holds a data-directory file that is read
+    # whole (under ingest.STREAM_MIN_BYTES, 2 MiB): lift it, these files are the test's own.
+    settings.KOOP = {**settings.KOOP, "MAX_DOWNLOAD_BYTES": 64 * 1024 * 1024}
 
     def serve(kind: str, count: int, max_record_count: int, size: float = 1.0
               ) -> tuple[GeneratedLayer, str]:

@@ -78,11 +78,12 @@ def check_drawing_requests(reads: list[dict[str, str]], kind: str, count: int,
         quantization = orjson.loads(params["quantizationParameters"])
         assert quantization["mode"] == "view"
         assert quantization["originPosition"] == "upperLeft"
-        # The grid: a pixel-sized cell, over an extent that holds the tile (the tile's own, or
-        # for deeper tiles, the extent of a tile above it).
+        # The grid is the SDK's tile: its extent, a pixel of it as the cell. The envelope
+        # asked is that tile or, when the tile held too many features, a part of it.
         tile = orjson.loads(params["geometry"])
         grid = quantization["extent"]
-        assert 0 < quantization["tolerance"] <= (tile["xmax"] - tile["xmin"]) / 256
+        pixels = (grid["xmax"] - grid["xmin"]) / quantization["tolerance"]
+        assert 256 <= pixels <= 1024 * (1 + 1e-9)
         assert grid["xmin"] <= tile["xmin"] + 1e-6 and grid["ymin"] <= tile["ymin"] + 1e-6
         assert grid["xmax"] >= tile["xmax"] - 1e-6 and grid["ymax"] >= tile["ymax"] - 1e-6
         assert params["spatialRel"] == "esriSpatialRelIntersects"
