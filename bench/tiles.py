@@ -3,6 +3,7 @@
     .venv/bin/python bench/tiles.py load                          # generate + register + refresh
     flock /work/wt/heavy.lock .venv/bin/python bench/tiles.py tiles   # bytes and ms per format
     flock /work/wt/heavy.lock .venv/bin/python bench/tiles.py draw    # the SDK draws 1M points
+    .venv/bin/python bench/tiles.py summary results.jsonl         # tiles' lines as tables
     TILES_SAMPLES=5 TILES_PER_ZOOM=8 ...                            # the knobs (defaults below)
 
 Data ($TILES_DIR, default /tmp/hot/tiles): ``points_1m`` (1,000,000 points) and
@@ -221,5 +222,22 @@ def draw() -> None:
             chromium.close()
 
 
+def summary() -> None:
+    """The JSON lines of ``tiles`` (a file, or stdin) as a Markdown table per dataset."""
+    lines = Path(sys.argv[2]).read_text() if len(sys.argv) > 2 else sys.stdin.read()
+    rows = [json.loads(line) for line in lines.splitlines() if line.startswith("{")]
+    for name in dict.fromkeys(row["dataset"] for row in rows):
+        print(f"\n{name}: median bytes, median / p90 ms per tile query\n")
+        print("| z | features (median) | exceeded | PBF bytes | JSON bytes | GeoJSON bytes "
+              "| PBF ms | JSON ms | GeoJSON ms |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for row in (r for r in rows if r["dataset"] == name):
+            sizes = " | ".join(f"{row[f]['bytes_median']:,}" for f in ("pbf", "json", "geojson"))
+            times = " | ".join(f"{row[f]['ms_median']} / {row[f]['ms_p90']}"
+                               for f in ("pbf", "json", "geojson"))
+            print(f"| {row['z']} | {row['features_median']:,} | {row['exceeded_tiles']}/"
+                  f"{row['tiles']} | {sizes} | {times} |")
+
+
 if __name__ == "__main__":
-    {"load": load, "tiles": tiles, "draw": draw}[sys.argv[1]]()
+    {"load": load, "tiles": tiles, "draw": draw, "summary": summary}[sys.argv[1]]()
