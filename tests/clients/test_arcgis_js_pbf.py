@@ -133,6 +133,10 @@ def check_queries(page, client, url: str, data: GeneratedLayer, wkid: int, page_
     chosen = data.where("gamma", 50)
     listed = chosen & (data.rank < page_size)  # one page of features
     out_sr = {"wkid": wkid}
+    statistics_spec = {"kind": "features", "query": {
+        "where": "value > 50", "outStatistics": STATISTICS,
+        "groupByFieldsForStatistics": ["name"], "orderByFields": ["name"]}}
+    before = len(page.record.requests)
     answers = page.query_layer(
         {"kind": "count"},
         {"kind": "count", "query": {"where": WHERE}},
@@ -140,12 +144,16 @@ def check_queries(page, client, url: str, data: GeneratedLayer, wkid: int, page_
             "where": f"{WHERE} AND rank < {page_size}", "outFields": ["name", "rank", "value"],
             "orderByFields": ["rank"], "returnGeometry": True, "outSpatialReference": out_sr}},
         {"kind": "extent", "query": {"where": WHERE, "outSpatialReference": out_sr}},
-        {"kind": "features", "query": {
-            "where": "value > 50", "outStatistics": STATISTICS,
-            "groupByFieldsForStatistics": ["name"], "orderByFields": ["name"]}},
+        statistics_spec,
     )
     assert all("error" not in a for a in answers), answers
     every, where_count, listed_features, extent, statistics = answers
+    # Features come as PBF; counts, extents and (by default) statistics as JSON.
+    asked = [r.params for r in page.record.requests[before:] if r.path.endswith("/query")]
+    assert [p["f"] for p in asked if "outStatistics" in p] == ["json"]
+    assert {p["f"] for p in asked if "outStatistics" not in p
+            and not any(p.get(k) == "true" for k in ("returnCountOnly", "returnIdsOnly"))
+            } == {"pbf"}
 
     assert every["count"] == len(data) == server_json(
         client, url + "/query", where="1=1", returnCountOnly="true")["count"]
@@ -180,6 +188,17 @@ def check_queries(page, client, url: str, data: GeneratedLayer, wkid: int, page_
                          groupByFieldsForStatistics="name")
     assert {f["attributes"]["name"]: f["attributes"] for f in server["features"]} == rows
 
+    # The same statistics through the SDK's PBF path (its feature flag on): the same rows.
+    assert page.call("setHas", "featurelayer-pbf-statistics", True) in (False, None)
+    before = len(page.record.requests)
+    try:
+        (again,) = page.query_layer(statistics_spec)
+    finally:
+        page.call("setHas", "featurelayer-pbf-statistics", False)
+    assert "error" not in again, again
+    assert [r.params["f"] for r in page.record.requests[before:]] == ["pbf"]
+    assert {f["attributes"]["name"]: f["attributes"] for f in again["features"]} == rows
+
 
 def draw(page, url: str, wkid: int, name: str, **options: Any) -> dict[str, Any]:
     started = len(page.record.requests)
@@ -208,6 +227,16 @@ def test_draws_and_queries_through_pbf(arcgis_js, serve_generated, client, kind,
     reads = feature_reads(drawn["requests"])
     mode = check_drawing_requests(reads, kind, len(data), 3857)
     print(f"{kind} {size}: the SDK drew by {mode}, {len(reads)} reads")
+    # Points below the SDK's smaller snapshot threshold are read all at once; above its larger
+    # one, by tiles (in between it depends on the device).
+    if kind == "points":
+        smaller, larger = (arcgis_js.call("hasValue",
+                                          f"featurelayer-snapshot-point-{end}-threshold")
+                           for end in ("min", "max"))
+        if len(data) <= smaller:
+            assert mode == "snapshot"
+        elif len(data) > larger:
+            assert mode == "tiles"
     sample = {"kind": "features", "on": "view", "query": {
         "where": f"rank < {min(len(data), 200)}", "outFields": ["*"], "returnGeometry": True}}
     (decoded,) = arcgis_js.query_layer(sample)
@@ -221,7 +250,16 @@ def test_draws_and_queries_through_pbf(arcgis_js, serve_generated, client, kind,
     if size == "large":
         region = {"extent": dict(zip(("xmin", "ymin", "xmax", "ymax"), REGION, strict=True),
                                  spatialReference={"wkid": 4326})}
-    drawn = draw(arcgis_js, url, 4326, f"arcgis-js-pbf-{kind}-{size}-4326", **region)
+    # Large points are drawn by tiles here (the SDK's snapshot mode off), so that the
+    # quantized point tiles are decoded too, not only snapshot pages.
+    tiles_forced = kind == "points" and size == "large"
+    if tiles_forced:
+        snapshots = arcgis_js.call("setHas", "featurelayer-snapshot-enabled", False)
+    try:
+        drawn = draw(arcgis_js, url, 4326, f"arcgis-js-pbf-{kind}-{size}-4326", **region)
+    finally:
+        if tiles_forced:
+            arcgis_js.call("setHas", "featurelayer-snapshot-enabled", snapshots)
     assert drawn["view"]["spatialReference"]["wkid"] == 4326
     assert drawn["view"]["inkPixels"] > 1000
     view = drawn["view"]["extent"]
@@ -233,7 +271,8 @@ def test_draws_and_queries_through_pbf(arcgis_js, serve_generated, client, kind,
     else:  # at least every feature wholly in view, at most those meeting the tiles read
         assert wholly.sum() <= drawn["view"]["featureCount"] <= len(data)
     reads = feature_reads(drawn["requests"])
-    check_drawing_requests(reads, kind, len(data), 4326)
+    mode = check_drawing_requests(reads, kind, len(data), 4326)
+    assert mode == "tiles" or not tiles_forced
     shown = data.rank[wholly][:200].tolist()
     (decoded,) = arcgis_js.query_layer({"kind": "features", "on": "view", "query": {
         "where": f"rank IN ({','.join(map(str, shown))})",

@@ -2,6 +2,7 @@
 // through window.koop. Every function answers plain JSON (errors included) so that a test can
 // assert on what the SDK saw without a second round trip.
 import esriConfig from "@arcgis/core/config.js";
+import has from "@arcgis/core/core/has.js";
 import * as reactiveUtils from "@arcgis/core/core/reactiveUtils.js";
 import IdentityManager from "@arcgis/core/identity/IdentityManager.js";
 import ServerInfo from "@arcgis/core/identity/ServerInfo.js";
@@ -267,6 +268,14 @@ function signOut() {
   IdentityManager.destroyCredentials();
 }
 
+// Switch one of the SDK's feature flags, e.g. "featurelayer-pbf-statistics" (off by default:
+// statistics queries then go as f=json even where the layer advertises PBF). Answers the old.
+function setHas(name, value) {
+  const old = has(name);
+  has.add(name, value, true, true);
+  return old ?? null;
+}
+
 // A plain esriRequest, for probing what the SDK sends and receives.
 async function request(url, query) {
   try {
@@ -282,6 +291,8 @@ window.koop = {
   drawLayer,
   queryLayer,
   release,
+  setHas,
+  hasValue: (name) => has(name) ?? null,
   signIn,
   registerToken,
   signOut,
