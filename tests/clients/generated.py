@@ -84,11 +84,11 @@ class GeneratedLayer:
                              "avg": float(chosen.mean())}
         return out
 
-    def inside(self, box: tuple[float, float, float, float]) -> np.ndarray:
-        """Features whose bounds meet ``box`` (xmin, ymin, xmax, ymax; exact for points)."""
+    def within(self, box: tuple[float, float, float, float]) -> np.ndarray:
+        """The mask of the features wholly inside ``box`` (xmin, ymin, xmax, ymax)."""
         b = self.bounds
-        return ((b[:, 0] <= box[2]) & (b[:, 2] >= box[0]) & (b[:, 1] <= box[3])
-                & (b[:, 3] >= box[1]))
+        return ((b[:, 0] >= box[0]) & (b[:, 1] >= box[1]) & (b[:, 2] <= box[2])
+                & (b[:, 3] <= box[3]))
 
 
 def generate(kind: str, count: int, *, seed: int = 10, area: tuple[float, float, float, float]

@@ -263,9 +263,7 @@ def test_draws_and_queries_through_pbf(arcgis_js, serve_generated, client, kind,
     assert drawn["view"]["spatialReference"]["wkid"] == 4326
     assert drawn["view"]["inkPixels"] > 1000
     view = drawn["view"]["extent"]
-    inside = data.bounds
-    wholly = ((inside[:, 0] >= view["xmin"]) & (inside[:, 2] <= view["xmax"])
-              & (inside[:, 1] >= view["ymin"]) & (inside[:, 3] <= view["ymax"]))
+    wholly = data.within((view["xmin"], view["ymin"], view["xmax"], view["ymax"]))
     if size == "small":
         assert drawn["view"]["featureCount"] == len(data)
     else:  # at least every feature wholly in view, at most those meeting the tiles read
