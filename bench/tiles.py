@@ -23,7 +23,8 @@ warm-up; the time is the HTTP round trip on loopback until the last byte, sequen
 ``draw``: the SDK page of the tests (tests/clients/browser.py) in Debian's chromium draws
 ``points_1m`` in a 1280 x 800 Web Mercator view at a few zoom levels, each in a fresh browser
 context: the time from adding the layer to the view (ready, empty) until the LayerView stops
-updating, the features it holds, the requests it made and their bytes.
+updating, the features it holds, the requests it made; then the same requests are sent again
+one after the other from Python: the bytes of the answers and the server's time for them.
 """
 
 from __future__ import annotations
@@ -208,6 +209,10 @@ def draw() -> None:
                     if "error" in drawn:
                         raise RuntimeError(drawn)
                     queries = [r for r in page.requests_to(url + "/query")]
+                    # The same requests again, one after the other, from Python: the bytes
+                    # the SDK downloaded and the server's share of the time.
+                    replayed = [ask(site.port, r.url.split(str(site.port), 1)[1])
+                                for r in queries if r.method == "GET"]
                     print(json.dumps({
                         "z": z, "seconds": round(drawn["seconds"], 2),
                         "features_in_layer_view": drawn["view"]["featureCount"],
@@ -215,7 +220,10 @@ def draw() -> None:
                         "queries": len(queries),
                         "formats": sorted({r.params.get("f", "") for r in queries}),
                         "tile_queries": sum(r.params.get("resultType") == "tile"
-                                            for r in queries)}), flush=True)
+                                            for r in queries),
+                        "answer_bytes": sum(len(body) for body, _ in replayed),
+                        "server_s_replayed": round(sum(t for _, t in replayed), 2)}),
+                          flush=True)
                 finally:
                     page.close()
         finally:
