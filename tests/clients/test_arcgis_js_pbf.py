@@ -4,11 +4,14 @@ Points, lines and polygons, small (a few hundred) and large (100,000 features ea
 by the test (``generated.py``) so that every answer is checked against the source data, not
 only against the server: the FeatureLayer loads and draws (the LayerView holds the features,
 the picture has ink: saved under var/test-screenshots/), and the SDK's own queries (count with
-and without a where, features with a where, extent, grouped statistics) are right in Web
-Mercator and WGS 84 views. The request log shows how the SDK drew: every feature read is
-``f=pbf``; tile reads carry ``resultType=tile`` and view-mode ``quantizationParameters`` with the
-tile's extent; the features the LayerView decoded carry the source attributes and, within a
-pixel, the source geometry.
+and without a where, features with a where, extent, grouped statistics, the latter also
+through the SDK's PBF statistics path) are right in Web Mercator and WGS 84 views.
+
+The request log shows how the SDK drew: every feature read is ``f=pbf`` (the SDK quietly
+switches a layer to JSON for good when it cannot parse a PBF answer, so one JSON read means a
+broken answer); tile reads carry ``resultType=tile`` and view-mode ``quantizationParameters``
+on the SDK's tile; the features the LayerView decoded carry the source attributes and, within
+a pixel or two, the source geometry.
 """
 
 from __future__ import annotations
