@@ -33,6 +33,7 @@ test: venv
 	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl \
 		chromium:chromium node:nodejs npm:npm /usr/sbin/nginx:nginx
 	scripts/ensure-npm tests/clients/arcgis_js
+	scripts/ensure-npm tests/clients/esri_leaflet
 	scripts/ensure-npm tests/encoders/pbf_node
 	scripts/ensure-web-assets
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ than loopback is aborted and recorded as blocked, and the fixtures fail the test
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import hashlib
 import os
@@ -29,6 +30,8 @@ T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[2]
 PAGE_DIR = Path(__file__).parent / "arcgis_js"
+# Leaflet and Esri Leaflet as they ship (UMD files in node_modules/*/dist): served unbundled.
+LEAFLET_DIR = Path(__file__).parent / "esri_leaflet"
 NODE_MODULES = PAGE_DIR / "node_modules"
 BUILD_ROOT = PAGE_DIR / "build"
 PAGE_SOURCES = ("package-lock.json", "page.js", "index.html")
@@ -59,9 +62,9 @@ def _sources_key() -> str:
     return digest.hexdigest()[:16]
 
 
-def ensure_node_modules() -> None:
+def ensure_node_modules(folder: Path = PAGE_DIR) -> None:
     """``npm ci`` when node_modules is missing or was installed from another lockfile."""
-    subprocess.run([str(REPO / "scripts" / "ensure-npm"), str(PAGE_DIR)], check=True,
+    subprocess.run([str(REPO / "scripts" / "ensure-npm"), str(folder)], check=True,
                    timeout=600)
 
 
@@ -93,20 +96,20 @@ def build_page() -> Path:
 
 
 class _StaticHandler(SimpleHTTPRequestHandler):
-    """The built page at /, the SDK's assets at /assets/."""
+    """The built page at /, the SDK's assets (if any) at /assets/."""
 
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map,
                       ".js": "text/javascript", ".mjs": "text/javascript",
                       ".wasm": "application/wasm", ".json": "application/json"}
 
-    def __init__(self, *args: Any, page: Path, assets: Path, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, page: Path, assets: Path | None, **kwargs: Any) -> None:
         self.page = page
         self.assets = assets
         super().__init__(*args, directory=str(page), **kwargs)
 
     def translate_path(self, path: str) -> str:
         route = urlsplit(path).path
-        if route.startswith("/assets/"):
+        if self.assets is not None and route.startswith("/assets/"):
             base = super().translate_path("/" + route.removeprefix("/assets/"))
             return str(self.assets / Path(base).relative_to(self.page))
         return super().translate_path(path)
@@ -127,11 +130,12 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class PageServer:
-    """Serves the built page and the SDK's assets on 127.0.0.1 (its own port, so CORS is live)."""
+    """Serves a page folder (by default with the SDK's assets) on 127.0.0.1, on its own port
+    so that CORS is live."""
 
-    def __init__(self, page: Path) -> None:
-        handler = partial(_StaticHandler, page=page,
-                          assets=NODE_MODULES / "@arcgis" / "core" / "assets")
+    def __init__(self, page: Path, assets: Path | None = NODE_MODULES / "@arcgis" / "core"
+                 / "assets") -> None:
+        handler = partial(_StaticHandler, page=page, assets=assets)
         self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -266,7 +270,8 @@ class Chromium:
 
 
 class ArcGISPage:
-    """The test page in a fresh browser context; ``call`` runs a ``window.koop`` function."""
+    """A test page (the SDK's, or Esri Leaflet's) in a fresh browser context; ``call`` runs a
+    ``window.koop`` function."""
 
     def __init__(self, loop: _LoopThread) -> None:
         self.loop = loop
@@ -323,9 +328,16 @@ class ArcGISPage:
         return self.evaluate("([name, args]) => window.koop[name](...args)",
                              [function, list(args)], timeout=timeout)
 
-    def draw_layer(self, url: str, wkid: int, **options: Any) -> dict[str, Any]:
+    def draw_layer(self, url: str, wkid: int, timeout: float = 60, **options: Any
+                   ) -> dict[str, Any]:
         """Draw ``url`` in a MapView in ``wkid``; see ``drawLayer`` in page.js for options."""
-        return self.call("drawLayer", {"url": url, "wkid": wkid, **options})
+        return self.call("drawLayer", {"url": url, "wkid": wkid, **options}, timeout=timeout)
+
+    def query_layer(self, *specs: dict[str, Any], timeout: float = 120) -> list[dict[str, Any]]:
+        """Queries on the layer kept by ``draw_layer(..., keep=True)``; see ``queryLayer`` in
+        page.js: ``{"kind": "count" | "features" | "extent" | "ids", "on": "layer" | "view",
+        "query": {...}}`` each, answered in order."""
+        return self.call("queryLayer", list(specs), timeout=timeout)
 
     def sign_in(self, server_root: str, username: str, password: str,
                 services: Sequence[str]) -> dict[str, Any]:
@@ -360,10 +372,27 @@ class ArcGISPage:
         """The requests whose URL starts with ``prefix`` (e.g. a layer's URL)."""
         return [r for r in self.record.requests if r.url.startswith(prefix)]
 
+    def screenshot(self, name: str) -> Path:
+        """The page as ``var/test-screenshots/<name>.png``: the path, to print."""
+        folder = REPO / "var" / "test-screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        self.loop.run(self.page.screenshot(path=str(path)))
+        return path
+
     def close(self) -> None:
         if self.context is not None:
             self.loop.run(self.context.close(), timeout=30)
             self.context = None
+
+
+def save_screenshot(data_url: str, name: str) -> Path:
+    """A page's PNG data URL as ``var/test-screenshots/<name>.png``: the path, to print."""
+    folder = REPO / "var" / "test-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    path.write_bytes(base64.b64decode(data_url.partition(",")[2]))
+    return path
 
 
 def iter_chromium() -> Iterator[Chromium]:

@@ -34,7 +34,16 @@ from typing import Any
 import pytest
 from django.core.signals import request_started
 
-from tests.clients.browser import ArcGISPage, Chromium, PageServer, build_page, iter_chromium
+from tests.clients.browser import (
+    LEAFLET_DIR,
+    ArcGISPage,
+    Chromium,
+    PageServer,
+    build_page,
+    ensure_node_modules,
+    iter_chromium,
+)
+from tests.clients.generated import GeneratedLayer, generate
 
 
 @pytest.fixture(scope="package")
@@ -50,19 +59,57 @@ def chromium() -> Iterator[Chromium]:
     yield from iter_chromium()
 
 
-@pytest.fixture
-def arcgis_js(chromium: Chromium, arcgis_js_page_url: str) -> Iterator[ArcGISPage]:
-    """A fresh page (own context: no cookies, cache or credentials from other tests).
+@pytest.fixture(scope="package")
+def esri_leaflet_page_url() -> Iterator[str]:
+    """The Esri Leaflet page (``esri_leaflet/``, its npm packages as locked), from loopback."""
+    ensure_node_modules(LEAFLET_DIR)
+    with PageServer(LEAFLET_DIR, assets=None) as server:
+        yield server.url
 
-    Fails the test if the page tried any non-loopback request or threw an uncaught error.
-    """
-    page = chromium.open(arcgis_js_page_url)
+
+def _fresh_page(chromium: Chromium, url: str) -> Iterator[ArcGISPage]:
+    page = chromium.open(url)
     try:
         yield page
     finally:
         page.close()
     assert page.record.blocked == [], "the page tried to leave the machine"
     assert page.record.page_errors == [], "uncaught errors in the page"
+
+
+@pytest.fixture
+def arcgis_js(chromium: Chromium, arcgis_js_page_url: str) -> Iterator[ArcGISPage]:
+    """A fresh page (own context: no cookies, cache or credentials from other tests).
+
+    Fails the test if the page tried any non-loopback request or threw an uncaught error.
+    """
+    yield from _fresh_page(chromium, arcgis_js_page_url)
+
+
+@pytest.fixture
+def esri_leaflet(chromium: Chromium, esri_leaflet_page_url: str) -> Iterator[ArcGISPage]:
+    """The Esri Leaflet page, fresh, with the same checks as ``arcgis_js``."""
+    yield from _fresh_page(chromium, esri_leaflet_page_url)
+
+
+@pytest.fixture
+def serve_generated(transactional_db, make_dataset, live_server, data_dir, settings):
+    """``serve_generated(kind, count, max_record_count, size=1.0)``: data made by
+    ``generated.generate`` as a GeoJSON dataset; answers (the data, the layer's live URL)."""
+    # The test settings' 1 MB download cap also holds a data-directory file that is read
+    # whole (under ingest.STREAM_MIN_BYTES, 2 MiB): lift it, these files are the test's own.
+    settings.KOOP = {**settings.KOOP, "MAX_DOWNLOAD_BYTES": 64 * 1024 * 1024}
+
+    def serve(kind: str, count: int, max_record_count: int, size: float = 1.0
+              ) -> tuple[GeneratedLayer, str]:
+        data = generate(kind, count, size=size)
+        name = f"{kind}_{count}"
+        data.write(data_dir / f"{name}.geojson")
+        make_dataset("geojson", name, options={"source": f"{name}.geojson"},
+                     max_record_count=max_record_count)
+        return data, f"{live_server.url}/geojson/rest/services/{name}/FeatureServer/0"
+
+    return serve
 
 
 @dataclass

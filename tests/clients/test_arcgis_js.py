@@ -98,17 +98,19 @@ def test_draws_every_feature_and_queries_attributes(arcgis_js, layers, client, k
         assert math.isclose(layer["extent"][side], info["extent"][side], abs_tol=1e-6)
 
     # How the SDK read the features: all points at once (snapshot), paging past
-    # maxRecordCount; polygons by tiles of the view (on demand, generalized).
+    # maxRecordCount; polygons by tiles of the view (on demand, generalized), in PBF as our
+    # layer JSON advertises (test_arcgis_js_pbf.py checks what it decoded).
     queries = arcgis_js.requests_to(url + "/query")
-    assert all(r.params.get("f") == "json" for r in queries)  # as our layer JSON advertises
     reads = [r.params for r in queries  # for drawing: not the count, not our layerQuery
              if r.params.get("returnCountOnly") != "true" and r.params.get("where") == "1=1"]
+    assert reads and all(p["f"] == "pbf" for p in reads)
     if kind == "points":
         offsets = sorted(int(p["resultOffset"]) for p in reads)  # it may ask ahead of the end
         assert offsets == list(range(0, offsets[-1] + 1, 4 * PAGE))
         assert offsets[1] == 4 * PAGE < POINTS, "the SDK did not page past maxRecordCount"
     else:
-        assert reads and all(p["resultType"] == "tile" and "geometry" in p for p in reads)
+        assert all(p["resultType"] == "tile" and "geometry" in p for p in reads)
+        assert all(orjson.loads(p["quantizationParameters"])["mode"] == "view" for p in reads)
     seen_by_server = {(r.path, r.query) for r in server_requests}
     for request in arcgis_js.requests_to(url):  # the page's record misses nothing
         assert (request.path, request.url.partition("?")[2]) in seen_by_server or \

@@ -2,6 +2,7 @@
 // through window.koop. Every function answers plain JSON (errors included) so that a test can
 // assert on what the SDK saw without a second round trip.
 import esriConfig from "@arcgis/core/config.js";
+import has from "@arcgis/core/core/has.js";
 import * as reactiveUtils from "@arcgis/core/core/reactiveUtils.js";
 import IdentityManager from "@arcgis/core/identity/IdentityManager.js";
 import ServerInfo from "@arcgis/core/identity/ServerInfo.js";
@@ -101,56 +102,120 @@ async function picture(view) {
   return { ink, dataUrl: shot.dataUrl };
 }
 
+// The layer, view and LayerView of the last drawLayer({keep: true}), for queryLayer.
+let kept = null;
+
+function release() {
+  if (!kept) return;
+  kept.view.destroy();
+  kept.map.destroy();
+  kept.container.remove();
+  kept = null;
+}
+
 // Draw one FeatureLayer in a fresh MapView in `wkid`, wait until its LayerView has finished
 // updating, then report the layer as loaded, the view's feature count and optional queries.
-// options: {url, wkid, extent?: Esri extent JSON, layerQuery?: query properties for
-// layer.queryFeatures, viewQuery?: the same for layerView.queryFeatures, screenshot?: true for
-// the view's picture as a PNG data URL}
+// options: {url, wkid, extent?: Esri extent JSON, center?: [x, y] in wkid with scale?: the map
+// scale (then the view is ready before the layer is added, and `seconds` times only the layer:
+// from map.add to the LayerView done), width?, height? (800 x 600 px), layerQuery?: query
+// properties for layer.queryFeatures, viewQuery?: the same for layerView.queryFeatures,
+// screenshot?: true for the view's picture as a PNG data URL, keep?: true to keep the view for
+// queryLayer (until the next drawLayer or release)}
 async function drawLayer(options) {
+  release();
   const container = document.createElement("div");
-  container.style.cssText = "width:800px;height:600px";
+  container.style.cssText = `width:${options.width ?? 800}px;height:${options.height ?? 600}px`;
   document.body.append(container);
   const layer = new FeatureLayer({ url: options.url, outFields: ["*"] });
-  const map = new EsriMap({ layers: [layer] });
+  const placed = Boolean(options.extent || options.center);
+  const map = new EsriMap({ layers: placed ? [] : [layer] });
   const view = new MapView({
     container,
     map,
     spatialReference: { wkid: options.wkid },
     ui: { components: [] },
     ...(options.extent ? { extent: options.extent } : {}),
+    ...(options.center ? {
+      center: { x: options.center[0], y: options.center[1], spatialReference: { wkid: options.wkid } },
+      scale: options.scale,
+    } : {}),
   });
-  const started = performance.now();
+  let started = performance.now();
   try {
+    if (placed) {
+      await view.when();
+      started = performance.now();
+      map.add(layer);
+    }
     await layer.load();
-    if (!options.extent && layer.fullExtent) {
+    if (!placed && layer.fullExtent) {
       await view.when();
       await view.goTo(layer.fullExtent.clone().expand(1.2), { animate: false });
     }
     await view.when();
     const layerView = await view.whenLayerView(layer);
     await reactiveUtils.whenOnce(() => !view.updating && !layerView.updating);
+    const seconds = (performance.now() - started) / 1000;
     const shot = await picture(view);
     const answer = {
       layer: layerJson(layer),
       view: {
         spatialReference: view.spatialReference.toJSON(),
         extent: view.extent.toJSON(),
+        scale: view.scale,
         featureCount: await layerView.queryFeatureCount(),
         inkPixels: shot.ink,
       },
-      seconds: (performance.now() - started) / 1000,
+      seconds,
     };
     if (options.screenshot) answer.screenshot = shot.dataUrl;
     if (options.layerQuery) answer.layerQuery = await runQuery(layer, options.layerQuery);
     if (options.viewQuery) answer.viewQuery = await runQuery(layerView, options.viewQuery);
+    if (options.keep) kept = { container, map, view, layer, layerView };
     return answer;
   } catch (error) {
     return { error: errorJson(error), layerError: layer.loadError ? errorJson(layer.loadError) : null };
   } finally {
-    view.destroy();
-    map.destroy();
-    container.remove();
+    if (kept?.view !== view) {
+      view.destroy();
+      map.destroy();
+      container.remove();
+    }
   }
+}
+
+// Queries on the kept layer (on: "layer", the server) or its LayerView (on: "view", what was
+// drawn), in order; each answers plain JSON or {error}.
+// specs: [{kind: "count" | "features" | "extent" | "ids", on?: "layer" | "view",
+//          query?: Query properties (where, outFields, outStatistics, groupByFieldsForStatistics,
+//                  orderByFields, outSpatialReference: {wkid}, returnGeometry, ...)}]
+async function queryLayer(specs) {
+  if (!kept) return [{ error: { name: "koop", message: "no kept layer: drawLayer({keep: true})" } }];
+  const answers = [];
+  for (const spec of specs) {
+    const target = spec.on === "view" ? kept.layerView : kept.layer;
+    const query = target.createQuery();
+    Object.assign(query, spec.query ?? {});
+    try {
+      if (spec.kind === "count") {
+        answers.push({ count: await target.queryFeatureCount(query) });
+      } else if (spec.kind === "extent") {
+        const { count, extent } = await target.queryExtent(query);
+        answers.push({ count, extent: extent?.toJSON() ?? null });
+      } else if (spec.kind === "ids") {
+        answers.push({ ids: await target.queryObjectIds(query) });
+      } else {
+        const result = await target.queryFeatures(query);
+        answers.push({
+          features: result.features.map(featureJson),
+          exceededTransferLimit: Boolean(result.exceededTransferLimit),
+        });
+      }
+    } catch (error) {
+      answers.push({ error: errorJson(error) });
+    }
+  }
+  return answers;
 }
 
 // Sign in as ArcGIS clients do: read the token service from `<serverRoot>/rest/info`
@@ -203,6 +268,14 @@ function signOut() {
   IdentityManager.destroyCredentials();
 }
 
+// Switch one of the SDK's feature flags, e.g. "featurelayer-pbf-statistics" (off by default:
+// statistics queries then go as f=json even where the layer advertises PBF). Answers the old.
+function setHas(name, value) {
+  const old = has(name);
+  has.add(name, value, true, true);
+  return old ?? null;
+}
+
 // A plain esriRequest, for probing what the SDK sends and receives.
 async function request(url, query) {
   try {
@@ -216,6 +289,10 @@ async function request(url, query) {
 window.koop = {
   version,
   drawLayer,
+  queryLayer,
+  release,
+  setHas,
+  hasValue: (name) => has(name) ?? null,
   signIn,
   registerToken,
   signOut,
