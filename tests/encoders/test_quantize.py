@@ -10,9 +10,6 @@ import pyarrow as pa
 import pytest
 import shapely
 
-from koop_app.data.hot import hot_tables
-from koop_app.data.normalize import normalize
-from koop_app.encoders.esri_json import esri_query_json
 from koop_app.encoders.quantize import (
     Grid,
     grid_for,
@@ -22,10 +19,11 @@ from koop_app.encoders.quantize import (
     snap,
 )
 from koop_app.errors import InvalidParameterError
-from koop_app.query import RecordLimits, parse_query, run
+from koop_app.query import RecordLimits, parse_query
 from koop_app.query.params.quantization import parse_quantization
 from koop_app.query.sr import WGS84, from_wkid
-from tests.conftest import collection, feature, point
+from tests.conftest import feature, point
+from tests.query.test_fast_paths import answer, load
 
 LIMITS = RecordLimits(2000, 2000, 2000)
 MERCATOR = from_wkid(102100)
@@ -196,17 +194,6 @@ def test_nested_lists_follow_esri_json_members():
 
 
 # --- quantized Esri JSON ---------------------------------------------------------------------
-
-def load(features, name):
-    normalized = normalize(collection(features), label=name,
-                           assign_ids=lambda keys: pa.array(range(1, len(keys) + 1), pa.int64()))
-    return hot_tables.put(name, "v1", normalized.table, normalized.schema, 0.0)
-
-
-def answer(table, **params: str) -> dict[str, Any]:
-    query = parse_query({"f": "json", **params}, table.schema)
-    return orjson.loads(orjson.dumps(esri_query_json(run(query, table, LIMITS))))
-
 
 def test_quantized_json_points_and_polygons():
     pts = load([feature({"v": 1}, point(1.5, 2.5)), feature({"v": 2}, None)], "qpts")
