@@ -93,12 +93,11 @@ class GeoServicesView(APIView):
         """``data`` rendered by the negotiated renderer, or streamed when its features are."""
         renderer = request.accepted_renderer
         if renderer.format in formats.STREAMED_FORMATS:
-            chunks = streamed_body(data, jsonp_callback(request.koop_params))
+            callback = jsonp_callback(request.koop_params)
+            chunks = streamed_body(data, callback)
             if chunks is not None:
-                content_type = ("application/javascript; charset=utf-8"
-                                if jsonp_callback(request.koop_params)
-                                else f"{renderer.media_type}; charset=utf-8")
-                return StreamingHttpResponse(chunks, content_type=content_type)
+                media_type = "application/javascript" if callback else renderer.media_type
+                return StreamingHttpResponse(chunks, content_type=f"{media_type}; charset=utf-8")
         return Response(data)
 
     def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
