@@ -43,12 +43,7 @@ def encode(result: Result, precision: int | None = None) -> bytes:
         fields=fields, columns=columns,
         object_id_field=schema.object_id_field if features_layer else "",
         geometry_type=schema.geometry_type if features_layer else None,
-        spatial_reference=sr, transform=transform, geometry=_parts(snapped.geometry),
-        centroids=_parts(snapped.centroids),
+        spatial_reference=sr, transform=transform, geometry=snapped.geometry,
+        centroids=snapped.centroids,
         exceeded_transfer_limit=result.exceeded_transfer_limit or snapped.more)
 
-
-def _parts(parts) -> pbf.Parts | None:
-    if parts is None:
-        return None
-    return pbf.Parts(parts.coords, parts.part_lengths, parts.feature_parts)

@@ -103,12 +103,18 @@ class Transform:
 
 @dataclass(frozen=True)
 class Parts:
-    """Quantized geometries of a page, flat (GeoArrow-like)."""
+    """Geometries of a page, flat (GeoArrow-like). What is written: coordinates quantized,
+    per part the first vertex absolute then deltas (``quantize.snap``); before snapping the
+    same layout holds float coordinates."""
 
-    coords: np.ndarray  # int64, shape (V, 2): per part first vertex absolute, then deltas
+    coords: np.ndarray  # shape (V, 2)
     part_lengths: np.ndarray  # int64, shape (P,): vertices per part
     # int64, shape (F + 1,): offsets into part_lengths; no parts = no geometry
     feature_parts: np.ndarray
+
+    @property
+    def features(self) -> int:
+        return len(self.feature_parts) - 1
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from koop_app.encoders.pbf import Parts
 from koop_app.query.params.quantization import Quantization
 from koop_app.query.sr import SpatialRef, transformer
 
@@ -41,19 +42,6 @@ class Grid:
     def as_json(self) -> dict[str, object]:
         return {"originPosition": self.origin, "scale": [self.scale, self.scale, 0, 0],
                 "translate": [self.translate[0], self.translate[1], 0, 0]}
-
-
-@dataclass(frozen=True)
-class Parts:
-    """Geometries of a page, flat. Before ``snap``: float coordinates; after: int64 deltas."""
-
-    coords: np.ndarray  # (V, 2)
-    part_lengths: np.ndarray  # (P,) int64: vertices per part
-    feature_parts: np.ndarray  # (F + 1,) int64: offsets into part_lengths; none: no geometry
-
-    @property
-    def features(self) -> int:
-        return len(self.feature_parts) - 1
 
 
 def grid_for(quantization: Quantization | None, out_sr: SpatialRef,

@@ -187,14 +187,8 @@ class Rows:
             raise _mapped(exc) from exc
 
     def _fetch(self, read: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
-        left = None if self._deadline is None else max(self._deadline - time.monotonic(), 1e-3)
         try:
-            with time_limit(self._cursor, left):
-                return read(self._cursor)
-        except duckdb.InterruptException as exc:
-            raise _timeout(self._seconds, self._sql) from exc
-        except duckdb.Error as exc:
-            raise _mapped(exc) from exc
+            return self._guarded(lambda: read(self._cursor))
         finally:
             self._cursor.close()
 

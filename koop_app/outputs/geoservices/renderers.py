@@ -138,24 +138,22 @@ def streamed_body(data: Any, callback: str | None) -> Iterator[bytes] | None:
 
 
 def materialized(data: Any) -> Any:
-    """``data`` with streamed parts read in full (for indented ``pjson``)."""
+    """``data`` with streamed parts read in full (for indented ``pjson`` and ``f=html``)."""
     found: list[Any] = []
-    marked = _late_parts(data, found)
+    _late_parts(data, found)
     if not found:
         return data
-    values = {}
-    for index, late in enumerate(found):
-        if isinstance(late, StreamedArray):
-            values[index] = orjson.Fragment(b"".join(late.chunks()))
-    for index, late in enumerate(found):
-        if isinstance(late, MoreFlag):
-            values[index] = late.value()
+    # The streams first: a flag knows its value once its stream was read.
+    read = {id(late): orjson.Fragment(b"".join(late.chunks()))
+            for late in found if isinstance(late, StreamedArray)}
 
-    def put(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: put(v) for k, v in node.items()}
-        if isinstance(node, str) and node.startswith(LATE_MARKER):
-            return values[int(node.removeprefix(LATE_MARKER))]
+    def put(node: Any, depth: int = 0) -> Any:
+        if isinstance(node, StreamedArray):
+            return read[id(node)]
+        if isinstance(node, MoreFlag):
+            return node.value()
+        if isinstance(node, dict) and depth < 2:
+            return {key: put(value, depth + 1) for key, value in node.items()}
         return node
 
-    return put(marked)
+    return put(data)
