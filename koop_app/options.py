@@ -32,6 +32,12 @@ class Option:
     default: Any = None
     help: str = ""
     choices: tuple[Any, ...] = ()
+    # Shown in the admin form instead of the name, e.g. "Latitude column".
+    label: str = ""
+    # What the value names, for the admin's widget: "location" (a file in the data folder or
+    # an http(s) URL: the form offers the data folder's browser and an upload), "secret"
+    # (never shown back), or "" (a plain value of ``type``).
+    kind: str = ""
     # Extra check on the typed value: return it (possibly changed) or raise ValueError.
     check: Callable[[Any], Any] | None = None
 

@@ -43,7 +43,7 @@ class CSVProvider(Provider):
     name = "csv"
     version = "1.0.0"
     options_schema = (
-        Option("source", str, required=True, check=check_location,
+        Option("source", str, required=True, check=check_location, kind="location",
                help="http(s) URL, or a path relative to KOOP['DATA_DIR']"),
         Option("latitude", str, help="Latitude column; found by name (lat, latitude, y) if empty"),
         Option("longitude", str,

@@ -20,7 +20,7 @@ class GeoJSONProvider(Provider):
     name = "geojson"
     version = "1.0.0"
     options_schema = (
-        Option("source", str, required=True, check=check_location,
+        Option("source", str, required=True, check=check_location, kind="location",
                help="http(s) URL, or a path relative to KOOP['DATA_DIR']"),
     )
 

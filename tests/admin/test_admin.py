@@ -152,7 +152,7 @@ def test_refresh_now_queues_tasks_when_a_broker_is_configured(admin_client, make
     queued = []
     monkeypatch.setattr(refresh_dataset, "delay",
                         lambda pk, trigger: queued.append((pk, trigger)))
-    monkeypatch.setattr("koop_app.admin.live_workers", lambda: ["worker@test"])
+    monkeypatch.setattr("koop_app.admin.datasets.live_workers", lambda: ["worker@test"])
     settings.CELERY_TASK_ALWAYS_EAGER = False
     response = admin_client.post(reverse("admin:koop_app_dataset_changelist"),
                                  {"action": "refresh_now", "_selected_action": [dataset.pk]},

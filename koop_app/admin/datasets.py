@@ -1,103 +1,23 @@
-"""The admin: providers from the registry, datasets with validated options and cache state."""
+"""The admin of datasets: list, page, cache state, refresh and clear actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import NoReverseMatch, path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from koop_app import data, refresh_progress
-from koop_app.errors import KoopError, NotFoundError, OptionsError
-from koop_app.models import Dataset, Provider, RefreshLog
+from koop_app.admin.forms import DatasetForm
+from koop_app.admin.providers import options_table
+from koop_app.errors import KoopError
+from koop_app.models import Dataset, RefreshLog
 from koop_app.tasks import refresh_dataset
 from koop_app.workers import live_workers, queue_is_eager
-
-
-@admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
-    list_display = ["name", "enabled", "cache_policy", "default_ttl", "hosts",
-                    "disable_id_param", "dataset_count"]
-    list_editable = ["enabled"]
-    readonly_fields = ["name", "hosts", "disable_id_param", "options_reference"]
-    fields = ["name", "enabled", "cache_policy", "default_ttl", "hosts", "disable_id_param",
-              "options_reference"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # rows come from the registry
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Provider]:
-        return super().get_queryset(request).annotate(_datasets=Count("datasets"))
-
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
-        Provider.sync_from_registry()
-        return super().changelist_view(request, extra_context)
-
-    @admin.display(description="datasets", ordering="_datasets")
-    def dataset_count(self, obj: Provider) -> int:
-        return obj._datasets
-
-    @admin.display(description="options")
-    def options_reference(self, obj: Provider) -> str:
-        return options_table(obj)
-
-
-def options_table(provider: Provider) -> str:
-    try:
-        schema = provider.plugin.options_schema
-    except NotFoundError:
-        return "This provider plugin is not registered."
-    if not schema:
-        return "No options."
-    rows = format_html_join(
-        "", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        ((o.name, o.type.__name__, "required" if o.required else "", o.help) for o in schema),
-    )
-    return format_html("<table><tr><th>option</th><th>type</th><th></th><th>meaning</th></tr>"
-                       "{}</table>", rows)
-
-
-class DatasetForm(forms.ModelForm):
-    class Meta:
-        model = Dataset
-        fields = ["provider", "host", "dataset_id", "name", "description", "enabled", "options",
-                  "ttl", "id_field", "display_field", "geometry_type", "fields_override",
-                  "max_record_count", "start_time_field", "end_time_field",
-                  "case_sensitive_strings", "access", "allowed_users", "allowed_groups"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if "provider" in self.fields:
-            registered = [p.pk for p in Provider.sync_from_registry()]
-            self.fields["provider"].queryset = Provider.objects.filter(pk__in=registered)
-        if "access" in self.fields:
-            self.fields["access"].required = False  # left out: public, as before access existed
-
-    def clean_access(self) -> str:
-        return self.cleaned_data.get("access") or Dataset.PUBLIC
-
-    def clean_options(self) -> dict[str, Any]:
-        """Check options against the chosen provider's schema, one message per option."""
-        options = self.cleaned_data.get("options") or {}
-        if not isinstance(options, dict):
-            raise forms.ValidationError("Options must be a JSON object.")
-        provider = self.cleaned_data.get("provider")
-        if provider is None:
-            return options
-        try:
-            return provider.plugin.clean_options(options)
-        except NotFoundError:
-            raise forms.ValidationError("The provider plugin is not registered.") from None
-        except OptionsError as exc:
-            raise forms.ValidationError(
-                [forms.ValidationError(f"{key}: {msg}", code="option")
-                 for key, msg in exc.errors.items()]
-            ) from None
 
 
 class HasErrorFilter(admin.SimpleListFilter):
