@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
     # Local files that providers may read; paths outside it are refused.
     "DATA_DIR": None,
+    # The largest file the admin's upload takes into DATA_DIR (bytes): a larger Content-Length
+    # is refused before the body is read, and the stream is cut when it grows past it. A proxy
+    # in front (nginx's client_max_body_size, Caddy's request_body max_size) must allow as much.
+    "MAX_UPLOAD_BYTES": 200 * 1024 * 1024,
     # Remote sources: (connect, read) timeouts in seconds and the largest body accepted.
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 30.0,

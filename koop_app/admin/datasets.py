@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from koop_app import data, refresh_progress
+from koop_app.admin import files
 from koop_app.admin.forms import DatasetForm
 from koop_app.admin.providers import options_table
 from koop_app.errors import KoopError
@@ -98,7 +99,7 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         progress = path("progress/", self.admin_site.admin_view(self.progress_view),
                         name="koop_app_dataset_progress")
-        return [progress, *super().get_urls()]
+        return [progress, *files.admin_urls(self.admin_site), *super().get_urls()]
 
     def progress_view(self, request: HttpRequest) -> JsonResponse:
         """The live progress of the datasets named in ``ids`` (polled by progress.js)."""
