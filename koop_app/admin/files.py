@@ -443,11 +443,11 @@ class SourceWidget(forms.TextInput):
     def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
         setting = koop_settings.DATA_DIR
-        try:
-            urls = {"files": reverse(f"{self.admin_site}:koop_app_dataset_files"),
-                    "upload": reverse(f"{self.admin_site}:koop_app_dataset_upload")}
-        except NoReverseMatch:  # rendered outside the admin: the plain input
-            urls = None
+        urls = None  # no data folder, or rendered outside the admin: the plain input
+        if setting:
+            with contextlib.suppress(NoReverseMatch):
+                urls = {"files": reverse(f"{self.admin_site}:koop_app_dataset_files"),
+                        "upload": reverse(f"{self.admin_site}:koop_app_dataset_upload")}
         context["koop"] = {
             "data_dir": str(Path(setting).resolve()) if setting else "",
             "urls": urls,
