@@ -22,11 +22,12 @@ COPY . .
 COPY --from=web-assets /app/koop_app/static/koop_app/vendor koop_app/static/koop_app/vendor
 # collectstatic at build: WhiteNoise serves these files (the admin's CSS) with DEBUG off. The
 # settings need a secret key and a var folder to load; neither is kept in the image.
+# (tests/test_production_stack.py runs this very line.)
 RUN var="$(mktemp -d)" \
     && DJANGO_SECRET_KEY=collectstatic-only KOOP_VAR_DIR="$var" \
        python manage.py collectstatic --noinput -v0 \
-    && rm -rf "$var" \
-    && mkdir -p /app/var /data && chown -R koop /app/var /data
+    && rm -rf "$var"
+RUN mkdir -p /app/var /data && chown -R koop /app/var /data
 USER koop
 EXPOSE 8000
 # The web container's start (migrations, the admin user from the environment, gunicorn);
