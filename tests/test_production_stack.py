@@ -46,7 +46,13 @@ import pytest
 import requests
 
 from koop_app.testing import RedisServer, free_port
-from tests.clients.browser import ArcGISPage, PageServer, build_page, iter_chromium
+from tests.clients.browser import (
+    ArcGISPage,
+    PageServer,
+    build_page,
+    iter_chromium,
+    save_screenshot,
+)
 from tests.compose import (
     APP_SERVICES,
     ENV_EXAMPLE,
@@ -274,12 +280,10 @@ def start_order(services: Mapping[str, Any]) -> list[str]:
 
 
 def self_signed(folder: Path) -> Path:
-    """The front's certificate and key under the names deploy/certs holds."""
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", f"/CN={LOOPBACK}", "-addext", f"subjectAltName=IP:{LOOPBACK}",
-                    "-keyout", str(folder / "privkey.pem"), "-out", str(folder / "fullchain.pem")],
-                   check=True, capture_output=True)
+    """The front's certificate and key, made by scripts/make-cert as the README says."""
+    subprocess.run([str(ROOT / "scripts" / "make-cert"), LOOPBACK, "1"], check=True,
+                   capture_output=True, env={**os.environ, "KOOP_CERTS_DIR": str(folder)})
+    assert (folder / "privkey.pem").stat().st_mode & 0o077 == 0  # the key is not for others
     return folder / "fullchain.pem"
 
 
@@ -488,10 +492,9 @@ def test_the_arcgis_maps_sdk_draws_and_queries_the_layer_over_https(stack, parks
             page = ArcGISPage(chromium.loop)
             page.open(_SelfSignedOK(chromium.browser), page_server.url)
             try:
-                drawn = page.draw_layer(parks, 3857, layerQuery={
+                drawn = page.draw_layer(parks, 3857, screenshot=True, layerQuery={
                     "where": "rank < 5", "outFields": ["name", "rank"],
                     "orderByFields": ["rank"], "returnGeometry": True})
-                print("screenshot:", page.screenshot("production-stack-arcgis"))
             finally:
                 page.close()
             assert page.record.blocked == [] and page.record.page_errors == []
@@ -499,6 +502,8 @@ def test_the_arcgis_maps_sdk_draws_and_queries_the_layer_over_https(stack, parks
         with contextlib.suppress(StopIteration):
             next(chromium_runs)
     assert "error" not in drawn, drawn
+    print("map drawn over https:", save_screenshot(drawn.pop("screenshot"),
+                                                   "production-stack-arcgis"))
     assert drawn["view"]["featureCount"] == POINTS
     assert drawn["view"]["inkPixels"] > 500
     assert [f["attributes"]["rank"] for f in drawn["layerQuery"]["features"]] == [0, 1, 2, 3, 4]
