@@ -124,12 +124,14 @@ def test_services_wait_for_the_health_of_what_they_need():
         depends = service.get("depends_on", {})
         assert isinstance(depends, dict), f"{name}: long form, with conditions"
         for target, rule in depends.items():
-            assert rule == {"condition": "service_healthy"}, (name, target)
+            assert rule["condition"] == "service_healthy", (name, target)
+            assert set(rule) <= {"condition", "restart"}, (name, target)
             assert "healthcheck" in services[target], target
     assert set(services["web"]["depends_on"]) == {"postgres", "redis"}
     for name in ("worker", "beat"):  # web healthy: its migrations have run
         assert set(services[name]["depends_on"]) == {"web", "postgres", "redis"}
     assert set(services["front"]["depends_on"]) == {"web"}
+    assert services["front"]["depends_on"]["web"]["restart"] is True
     # Compose starts them in an order: no cycle.
     done: set[str] = set()
     while len(done) < len(services):
