@@ -31,7 +31,9 @@ lint: venv
 
 test: venv
 	scripts/ensure-debs ogr2ogr:gdal-bin redis-server:redis-server openssl:openssl \
-		chromium:chromium node:nodejs npm:npm /usr/sbin/nginx:nginx
+		chromium:chromium node:nodejs npm:npm /usr/sbin/nginx:nginx curl:curl \
+		/usr/lib/postgresql/15/bin/initdb:postgresql pg_isready:postgresql-client \
+		/usr/share/postgresql/15/extension/postgis.control:postgresql-15-postgis-3
 	scripts/ensure-npm tests/clients/arcgis_js
 	scripts/ensure-npm tests/clients/esri_leaflet
 	scripts/ensure-npm tests/encoders/pbf_node

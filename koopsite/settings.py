@@ -150,8 +150,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (scripts/serve runs it)
-STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns about a missing folder
+# Filled by collectstatic: scripts/serve runs it at start; the Docker image at build, into
+# KOOP_STATIC_ROOT (outside the var volume, so a new image brings its own files).
+STATIC_ROOT = Path(os.environ.get("KOOP_STATIC_ROOT") or VAR_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
 
 # --- Admin hardening (issue 8): login throttling and HTTPS-only settings -----------------------
 # django-axes counts failed logins per (username, client address) pair: after

@@ -1,4 +1,9 @@
-"""Create the admin user (KOOP_ADMIN_USER / KOOP_ADMIN_PASSWORD, or a generated password)."""
+"""Create the admin user (KOOP_ADMIN_USER / KOOP_ADMIN_PASSWORD, or a generated password).
+
+Django's ``DJANGO_SUPERUSER_USERNAME`` / ``_PASSWORD`` / ``_EMAIL`` are read when the KOOP_
+ones are unset. ``--from-env`` (containers, scripts/start-web) acts only on a password from
+the environment and never generates, stores or prints one.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,30 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+
+
+def _env(*names: str) -> str:
+    return next((os.environ[name] for name in names if os.environ.get(name)), "")
 
 
 class Command(BaseCommand):
     help = "Create the admin user if missing and print its credentials."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--from-env", action="store_true",
+            help="only with a password from KOOP_ADMIN_PASSWORD (or DJANGO_SUPERUSER_PASSWORD): "
+                 "create the user or set its password; without one do nothing; never print it")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        username = os.environ.get("KOOP_ADMIN_USER", "admin")
-        password = os.environ.get("KOOP_ADMIN_PASSWORD", "")
+        username = _env("KOOP_ADMIN_USER", "DJANGO_SUPERUSER_USERNAME") or "admin"
+        given = _env("KOOP_ADMIN_PASSWORD", "DJANGO_SUPERUSER_PASSWORD")
+        if options["from_env"] and not given:
+            self.stdout.write("No KOOP_ADMIN_PASSWORD (or DJANGO_SUPERUSER_PASSWORD) set: "
+                              "no admin user created or changed.")
+            return
+        password = given
         stored = settings.VAR_DIR / "admin_password"
         if not password:
             if stored.exists():
@@ -28,8 +48,11 @@ class Command(BaseCommand):
         users = get_user_model()
         user = users.objects.filter(username=username).first()
         if user is None:
-            users.objects.create_superuser(username=username, email="", password=password)
-        elif os.environ.get("KOOP_ADMIN_PASSWORD"):
+            users.objects.create_superuser(username=username, password=password,
+                                           email=_env("DJANGO_SUPERUSER_EMAIL"))
+        elif given:
             user.set_password(password)
             user.save(update_fields=["password"])
-        self.stdout.write(f"Admin (at /admin/): user {username!r}  password {password!r}")
+        # A password the operator gave is not echoed into logs (container logs are kept).
+        shown = "from the environment" if given else repr(password)
+        self.stdout.write(f"Admin (at /admin/): user {username!r}  password {shown}")
