@@ -140,7 +140,11 @@ def probe(dataset: Dataset, *, rows: int = ROWS_SHOWN) -> Probe:
 
 def _failure(location: str, exc: KoopError) -> str:
     """The admin's message for a failed check, naming the source once."""
-    message = exc.admin_message
+    message, detail = exc.message, exc.admin_message
+    if detail.startswith(message.rstrip(".")):
+        message = detail
+    elif detail != message:
+        message = f"{message} ({detail})"
     if location and location in message:
         return message
     return f"Reading {location} failed: {message}"
