@@ -118,7 +118,7 @@ def probe(dataset: Dataset, *, rows: int = ROWS_SHOWN) -> Probe:
         key = plugin.create_key(request)
         copy = build_copy(dataset, request, key=key, pass_through=pass_through)
     except KoopError as exc:
-        raise CheckFailed(_failure(location, exc), error=exc) from None
+        raise CheckFailed(failure_message(location, exc), error=exc) from None
     if not copy.layers:
         raise CheckFailed(f"{location}: the source holds no layer.")
     first = copy.layers[0]
@@ -138,7 +138,7 @@ def probe(dataset: Dataset, *, rows: int = ROWS_SHOWN) -> Probe:
     )
 
 
-def _failure(location: str, exc: KoopError) -> str:
+def failure_message(location: str, exc: KoopError) -> str:
     """The admin's message for a failed check, naming the source once."""
     message, detail = exc.message, exc.admin_message
     if detail.startswith(message.rstrip(".")):

@@ -16,7 +16,7 @@ from django.db import transaction
 from koop_app import data
 from koop_app.datasets_io import describe, save_dataset
 from koop_app.errors import KoopError
-from koop_app.probe import CheckFailed, Probe, location_of, probe
+from koop_app.probe import CheckFailed, Probe, failure_message, location_of, probe
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -85,8 +85,9 @@ class Command(BaseCommand):
                         layers = data.refresh(dataset, keep_hot=False, trigger="command",
                                               built=found.copy if found else None)
                     except KoopError as exc:
-                        raise CommandError(f"Refresh failed for {location_of(dataset)}: "
-                                           f"{exc.admin_message} Nothing was saved.") from None
+                        raise CommandError(
+                            "Refresh failed: " + failure_message(location_of(dataset), exc)
+                            + " Nothing was saved.") from None
         except ValidationError as exc:
             raise CommandError(describe(exc)) from None
         self.stdout.write(f"{'Created' if created else 'Updated'} {dataset.route_label}: "
