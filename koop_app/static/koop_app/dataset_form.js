@@ -43,7 +43,7 @@
     var hostInput = document.getElementById("id_host");
     if (hostRow) {
       var wanted = Boolean(chosen && chosen.dataset.hosts === "true");
-      hostRow.hidden = !wanted && !(hostInput && hostInput.value);
+      hostRow.classList.toggle("hidden", !wanted && !(hostInput && hostInput.value));
     }
   }
 
