@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 
 from koop_app.conf import koop_settings
 from koop_app.errors import NotFoundError, OptionsError
+from koop_app.options import given_options
 from koop_app.provider import Provider as ProviderPlugin
 
 GEOMETRY_TYPES = [
@@ -72,32 +73,66 @@ class Provider(models.Model):
 class Dataset(models.Model):
     """One service: a provider, its route parameters and options, overrides and cache state."""
 
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="datasets")
-    host = models.CharField(max_length=200, blank=True, default="")
+    provider = models.ForeignKey(
+        Provider, on_delete=models.PROTECT, related_name="datasets",
+        help_text="Where the data comes from and how it is read.")
+    host = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="Only for providers whose services are grouped by host (a server, an "
+                  "account): the part of the URL before the service name, e.g. 'city' in "
+                  ".../rest/services/city/parks/FeatureServer.")
     dataset_id = models.CharField(
-        "id", max_length=200, blank=True, default="", help_text="The :id route segment."
-    )
-    name = models.CharField(max_length=200, blank=True, default="")
-    description = models.TextField(blank=True, default="")
-    enabled = models.BooleanField(default=True)
-    options = models.JSONField(default=dict, blank=True)
+        "service name", max_length=200, blank=True, default="",
+        help_text="The name in the service's URL: 'parks' gives "
+                  "/geojson/rest/services/parks/FeatureServer. Letters, digits, '-' and '_' "
+                  "read best; no '/'.")
+    name = models.CharField(
+        "layer name", max_length=200, blank=True, default="",
+        help_text="The layer's title in ArcGIS clients and the services directory; empty: the "
+                  "source's own name, else the service name.")
+    description = models.TextField(
+        blank=True, default="", help_text="Shown to ArcGIS clients as the layer's description.")
+    enabled = models.BooleanField(
+        default=True, help_text="Off: the service answers 'not found' and is not refreshed.")
+    options = models.JSONField(
+        "provider options", default=dict, blank=True,
+        help_text="The provider's settings (the source and how to read it); options left "
+                  "unset use the provider's defaults.")
     ttl = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Cache seconds; empty means the provider's default."
-    )
+        "cache lifetime (seconds)", null=True, blank=True,
+        help_text="How long a fetched copy is served before it is refreshed in the background, "
+                  "e.g. 3600 for an hour; empty: the provider's default.")
     # Metadata overrides; empty means "as the provider says or as inferred".
-    id_field = models.CharField(max_length=128, blank=True, default="")
-    display_field = models.CharField(max_length=128, blank=True, default="")
-    geometry_type = models.CharField(max_length=32, blank=True, default="", choices=GEOMETRY_TYPES)
+    id_field = models.CharField(
+        "unique id field", max_length=128, blank=True, default="",
+        help_text="An integer field that identifies each feature (its OBJECTID); empty: "
+                  "stable ids are assigned.")
+    display_field = models.CharField(
+        max_length=128, blank=True, default="",
+        help_text="The field ArcGIS clients show as a feature's label (pop-up title); empty: "
+                  "the first text field.")
+    geometry_type = models.CharField(
+        max_length=32, blank=True, default="", choices=GEOMETRY_TYPES,
+        help_text="Empty: detected from the features.")
     fields_override = models.JSONField(
+        "field aliases and types",
         default=dict,
         blank=True,
-        help_text='Per field: {"name": {"alias": "Name", "type": "Date"}}.',
+        help_text="A field's alias (its label in clients) and type, where the detected ones "
+                  "are not right.",
     )
-    max_record_count = models.PositiveIntegerField(null=True, blank=True)
+    max_record_count = models.PositiveIntegerField(
+        "max records per request", null=True, blank=True,
+        help_text="The most features one query answers (clients page through the rest); "
+                  "empty: the site's default.")
     start_time_field = models.CharField(
         max_length=128, blank=True, default="",
-        help_text="A date field that makes the layer time-aware (timeInfo).")
-    end_time_field = models.CharField(max_length=128, blank=True, default="")
+        help_text="A date field that makes the layer time-aware (the time slider in ArcGIS "
+                  "clients).")
+    end_time_field = models.CharField(
+        max_length=128, blank=True, default="",
+        help_text="A date field where each feature's time ends; empty: instants at the start "
+                  "time.")
     # How ``where`` compares text. ArcGIS Online's hosted layers ignore case (SQL Server's
     # case-insensitive collation), and clients are written for that.
     case_sensitive_strings = models.BooleanField(
@@ -214,7 +249,8 @@ class Dataset(models.Model):
             errors = exc.update_error_dict(errors)
         if "options" not in (exclude or ()) and "options" not in errors and self.provider_id:
             try:
-                self.options = self.provider.plugin.clean_options(self.options)
+                cleaned = self.provider.plugin.clean_options(self.options)
+                self.options = given_options(self.options, cleaned)
             except OptionsError as exc:
                 errors["options"] = [f"{key}: {msg}" for key, msg in exc.errors.items()]
             except NotFoundError:

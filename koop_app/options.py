@@ -82,6 +82,16 @@ def _coerce(kind: type, value: Any) -> Any:
     return value
 
 
+def given_options(raw: Mapping[str, Any] | None, cleaned: Mapping[str, Any]) -> dict[str, Any]:
+    """What to store of ``cleaned`` options: the typed values of the keys ``raw`` sets.
+
+    Unset options (absent, None or "") are left out; ``validate_options`` fills their defaults
+    each time the options are used, so a changed default applies to every dataset.
+    """
+    return {key: cleaned[key] for key, value in (raw or {}).items()
+            if value is not None and value != "" and key in cleaned}
+
+
 def validate_options(
     schema: Iterable[Option], raw: Mapping[str, Any] | None, *, provider: str = ""
 ) -> dict[str, Any]:

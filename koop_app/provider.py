@@ -107,6 +107,9 @@ class Provider:
 
     Facts (class attributes):
       ``name``              URL namespace, lowercase (``/geojson/rest/services/...``).
+      ``title``             what the admin's provider picker shows ("GeoJSON file or URL");
+                            the name, made readable, when empty (see ``get_title``).
+      ``description``       a sentence or two under the picker: what the source must be.
       ``hosts``             routes take a ``:host`` segment before ``:id``.
       ``disable_id_param``  routes take no ``:id`` segment.
       ``version``           the plugin's version, shown in ``/<name>/rest/info``.
@@ -117,6 +120,8 @@ class Provider:
     """
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
     hosts: ClassVar[bool] = False
     disable_id_param: ClassVar[bool] = False
     version: ClassVar[str] = "0.0.0"
@@ -124,6 +129,19 @@ class Provider:
     options_schema: ClassVar[Sequence[Option]] = ()
     routes: ClassVar[Sequence[Route]] = ()
     controller_class: ClassVar[type[Controller]] = Controller
+
+    @classmethod
+    def get_title(cls) -> str:
+        """``title``, or the name made readable ("my_api" -> "My api")."""
+        return cls.title or cls.name.replace("_", " ").replace("-", " ").capitalize()
+
+    @classmethod
+    def get_description(cls) -> str:
+        """``description``, or the first line of the class docstring."""
+        if cls.description:
+            return cls.description
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0].strip() if doc and cls.__doc__ != Provider.__doc__ else ""
 
     def get_data(self, request: ProviderRequest) -> dict[str, Any]:
         """Return the data for ``request`` as a GeoJSON FeatureCollection (a dict).

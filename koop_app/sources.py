@@ -55,11 +55,11 @@ def read_source(location: str, *, headers: dict[str, str] | None = None) -> byte
     """The bytes at ``location`` (URL or data-directory path)."""
     if is_url(location):
         return get(location, headers=headers).body
-    path = _readable(local_path(location), int(koop_settings.MAX_DOWNLOAD_BYTES))
+    path = _readable(local_path(location), int(koop_settings.MAX_DOWNLOAD_BYTES), location)
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise SourceAccessError("The data file cannot be read.",
+        raise SourceAccessError(f"The data file {location!r} cannot be read.",
                                 log_message=f"reading {path}: {exc}") from None
 
 
@@ -68,7 +68,7 @@ def source_file(location: str, *, headers: dict[str, str] | None = None) -> tupl
     file in a stream (the caller deletes it). The same checks as read_source; a local file is
     not held by KOOP['MAX_DOWNLOAD_BYTES'] (it is read in a stream, not into memory)."""
     if not is_url(location):
-        return _readable(local_path(location), None), False
+        return _readable(local_path(location), None, location), False
     handle = tempfile.NamedTemporaryFile(prefix="koop-source-", delete=False)
     try:
         with handle:
@@ -79,20 +79,27 @@ def source_file(location: str, *, headers: dict[str, str] | None = None) -> tupl
     return Path(handle.name), True
 
 
-def _readable(path: Path, limit: int | None) -> Path:
-    """``path`` if it is a readable file of at most ``limit`` bytes, else why not."""
+def _readable(path: Path, limit: int | None, location: str) -> Path:
+    """``path`` if it is a readable file of at most ``limit`` bytes, else why not.
+
+    Messages name the location as registered (relative to the data folder: nothing about the
+    server's layout reaches clients); the log and the admin also get the absolute path.
+    """
     try:
         if limit is not None and path.stat().st_size > limit:
             raise SourceTooLargeError(log_message=f"{path} is larger than {limit} bytes")
         with path.open("rb"):
             pass
     except FileNotFoundError:
-        raise SourceNotFoundError("The data file does not exist.",
-                                  log_message=f"missing file {path}") from None
+        raise SourceNotFoundError(f"The data file {location!r} does not exist.",
+                                  log_message=f"The data file {location!r} does not exist "
+                                              f"(looked for {path}).") from None
     except IsADirectoryError:
-        raise SourceNotFoundError("The data file is a directory.",
-                                  log_message=f"{path} is a directory") from None
+        raise SourceNotFoundError(f"The data file {location!r} is a directory.",
+                                  log_message=f"The data file {location!r} is a directory "
+                                              f"({path}).") from None
     except PermissionError:
-        raise SourceAccessError("The data file cannot be read.",
-                                log_message=f"permission denied on {path}") from None
+        raise SourceAccessError(f"The data file {location!r} cannot be read.",
+                                log_message=f"The data file {location!r} cannot be read: "
+                                            f"permission denied on {path}.") from None
     return path

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from koop_app.models import Dataset
+from koop_app.models import Dataset, RefreshLog
 from tests.conftest import collection, feature, point, write_json
 
 
@@ -40,11 +40,11 @@ class TestKoopDataset:
         assert dataset.options == {"source": "p.geojson"}  # kept when not given
 
     def test_options_as_json_and_key_value(self, data_dir):
+        (data_dir / "s.csv").write_text("name;geom\na;POINT (1 2)\n")
         run("koop_dataset", "csv", "s", "--options", '{"source": "s.csv", "delimiter": ";"}',
             "--option", "wkt=geom")
-        assert Dataset.objects.get(dataset_id="s").options == {
-            "source": "s.csv", "delimiter": ";", "wkt": "geom", "latitude": None,
-            "longitude": None, "encoding": None}
+        assert Dataset.objects.get(dataset_id="s").options == {  # unset options left out
+            "source": "s.csv", "delimiter": ";", "wkt": "geom"}
 
     @pytest.mark.parametrize(
         ("args", "message"),
@@ -56,19 +56,56 @@ class TestKoopDataset:
             (["geojson", "x", "--options", "[1]"], "JSON object"),
             (["geojson", "x", "--options", "{"], "not valid JSON"),
             (["geojson", "x", "--option", "source=missing.geojson", "--refresh"],
-             "Refresh failed"),
+             "'missing.geojson' does not exist"),
+            (["geojson", "x", "--option", "source=missing.geojson"],
+             "'missing.geojson' does not exist.*Nothing was saved"),
         ],
     )
     def test_errors(self, data_dir, args, message):
         with pytest.raises(CommandError, match=message):
             run("koop_dataset", *args)
+        assert not Dataset.objects.exists()
+
+    def test_check_prints_what_it_found(self, data_dir):
+        write_json(data_dir / "t.geojson", collection([
+            feature({"name": "oak", "height": 12.5}, point(1, 2)),
+            feature({"name": "elm", "height": 8}, point(3, 4))]))
+        output = run("koop_dataset", "geojson", "trees", "--option", "source=t.geojson")
+        assert "Checked t.geojson: 2 features, Point geometry, 2 fields." in output
+        assert "Fields: name (String), height (Double)" in output
+        assert "name=oak, height=12.5" in output
+        assert "Created geojson/trees" in output
+
+    def test_failing_refresh_creates_nothing(self, data_dir):
+        (data_dir / "r.geojson").write_bytes(b"{broken")
+        with pytest.raises(CommandError, match=r"Refresh failed: Reading r.geojson failed: The "
+                                               r"GeoJSON source is not valid JSON.*Nothing was "
+                                               r"saved"):
+            run("koop_dataset", "geojson", "r", "--option", "source=r.geojson", "--no-check",
+                "--refresh")
+        assert not Dataset.objects.exists()
+        assert not RefreshLog.objects.exists()
+
+    def test_failing_check_leaves_an_update_out(self, data_dir):
+        write_json(data_dir / "u.geojson", collection([feature({"a": 1}, point(0, 0))]))
+        run("koop_dataset", "geojson", "u", "--option", "source=u.geojson", "--name", "U")
+        with pytest.raises(CommandError, match="'gone.geojson' does not exist"):
+            run("koop_dataset", "geojson", "u", "--option", "source=gone.geojson", "--name", "V")
+        dataset = Dataset.objects.get()
+        assert (dataset.name, dataset.options) == ("U", {"source": "u.geojson"})
+
+    def test_no_check_saves_an_offline_source(self, data_dir):
+        output = run("koop_dataset", "geojson", "later", "--option", "source=later.geojson",
+                     "--no-check")
+        assert "Checked" not in output and "Created geojson/later" in output
 
 
 @pytest.mark.django_db
 def test_export_import_round_trip(data_dir, tmp_path: Path):
     run("koop_dataset", "geojson", "a", "--option", "source=a.geojson", "--name", "A",
-        "--ttl", "30", "--id-field", "fid", "--max-record-count", "500")
-    run("koop_dataset", "csv", "b", "--option", "source=b.csv", "--option", "latitude=y")
+        "--ttl", "30", "--id-field", "fid", "--max-record-count", "500", "--no-check")
+    run("koop_dataset", "csv", "b", "--option", "source=b.csv", "--option", "latitude=y",
+        "--no-check")
     target = tmp_path / "datasets.json"
     call_command("koop_export", str(target), stderr=io.StringIO())
     document = orjson.loads(target.read_bytes())

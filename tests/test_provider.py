@@ -131,3 +131,46 @@ def test_provider_error_carries_status_and_safe_message():
     assert "secret" in str(error) and "secret" not in error.message
     timeout = SourceTimeoutError("Too slow")
     assert (timeout.status, timeout.message) == (504, "Too slow")
+
+
+def test_title_and_description_default_from_name_and_docstring():
+    from koop_app.provider import Provider as Base
+
+    class MyApiProvider(Base):
+        """Reads my API.
+
+        More text.
+        """
+
+        name = "my_api"
+
+    assert MyApiProvider.get_title() == "My api"
+    assert MyApiProvider.get_description() == "Reads my API."
+
+    class Plain(Base):
+        name = "plain-source"
+
+    assert (Plain.get_title(), Plain.get_description()) == ("Plain source", "")
+
+
+def test_built_in_providers_have_human_titles():
+    from providers.csv_ import CSVProvider
+    from providers.geojson import GeoJSONProvider
+    from providers.records import RecordsProvider
+
+    assert GeoJSONProvider.get_title() == "GeoJSON file or URL"
+    assert "CSV" in CSVProvider.get_title()
+    assert "developer example" in RecordsProvider.get_title()
+    assert all(p.get_description() for p in (GeoJSONProvider, CSVProvider, RecordsProvider))
+
+
+def test_only_given_options_are_stored_and_defaults_apply_at_use():
+    from koop_app.options import Option, given_options, validate_options
+
+    schema = (Option("source", str, required=True), Option("size", int, default=5),
+              Option("note", str))
+    raw = {"source": "a.csv", "size": "7", "note": ""}
+    stored = given_options(raw, validate_options(schema, raw))
+    assert stored == {"source": "a.csv", "size": 7}
+    assert validate_options(schema, {"source": "a.csv"}) == {"source": "a.csv", "size": 5,
+                                                             "note": None}

@@ -144,3 +144,13 @@ def test_source_file_of_a_data_directory_file_is_the_file_itself(data_dir):
     assert source_file("here.csv") == ((data_dir / "here.csv").resolve(), False)
     with pytest.raises(SourceNotFoundError):
         source_file("missing.csv")
+
+
+def test_local_file_messages_name_the_file(data_dir):
+    with pytest.raises(SourceNotFoundError) as error:
+        read_source("sub/none.geojson")
+    assert error.value.message == "The data file 'sub/none.geojson' does not exist."
+    assert str(data_dir / "sub" / "none.geojson") in error.value.admin_message
+    (data_dir / "folder").mkdir()
+    with pytest.raises(SourceNotFoundError, match="'folder' is a directory"):
+        source_file("folder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import NoReverseMatch, path, reverse
@@ -13,8 +14,14 @@ from django.utils.translation import ngettext
 
 from koop_app import data, refresh_progress
 from koop_app.admin import files
-from koop_app.admin.forms import DatasetForm
-from koop_app.admin.providers import options_table
+from koop_app.admin.forms import (
+    OPTIONS_CLASS,
+    OPTIONS_FIELDSET,
+    DatasetForm,
+    check_panel,
+    options_description,
+    provider_options_view,
+)
 from koop_app.errors import KoopError
 from koop_app.models import Dataset, RefreshLog
 from koop_app.tasks import refresh_dataset
@@ -65,7 +72,7 @@ class DatasetAdmin(admin.ModelAdmin):
     search_fields = ["name", "dataset_id", "host", "description"]
     list_select_related = ["provider"]
     actions = ["refresh_now", "clear_cache"]
-    readonly_fields = ["feature_server", "provider_options", "schedule", "cache_usage",
+    readonly_fields = ["feature_server", "source_check", "schedule", "cache_usage",
                        "refresh_progress", "cache_key", "version",
                        "last_refresh", "expires_at", "feature_count", "refresh_duration_ms",
                        "last_error", "last_error_at"]
@@ -75,7 +82,8 @@ class DatasetAdmin(admin.ModelAdmin):
         ("Access", {"fields": ["access", "allowed_users", "allowed_groups"],
                     "description": "Who may read this dataset, on every route of every "
                                    "output. Clients sign in with generateToken."}),
-        ("Provider options", {"fields": ["options", "provider_options"]}),
+        (OPTIONS_FIELDSET, {"fields": [], "classes": [OPTIONS_CLASS]}),  # see get_fieldsets
+        ("Check the source", {"fields": ["source_check", "skip_check"]}),
         ("Cache", {"fields": ["ttl", "schedule"]}),
         ("Queries", {"fields": ["case_sensitive_strings"]}),
         ("Metadata overrides", {"fields": ["id_field", "display_field", "geometry_type",
@@ -99,7 +107,60 @@ class DatasetAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         progress = path("progress/", self.admin_site.admin_view(self.progress_view),
                         name="koop_app_dataset_progress")
-        return [progress, *files.admin_urls(self.admin_site), *super().get_urls()]
+        options = path("provider-options/", self.admin_site.admin_view(self.options_view),
+                       name="koop_app_dataset_provider_options")
+        return [progress, options, *files.admin_urls(self.admin_site), *super().get_urls()]
+
+    def options_view(self, request: HttpRequest) -> JsonResponse:
+        """The option fields of another provider, swapped into the form by dataset_form.js."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            return JsonResponse({"error": "permission denied"}, status=403)
+        return provider_options_view(request)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        """The option fields of the provider being edited go into the options fieldset."""
+        form = self._form_for(request, obj)
+        fieldsets = []
+        for name, spec in super().get_fieldsets(request, obj):
+            if name == OPTIONS_FIELDSET:
+                spec = {**spec, "fields": form.option_field_names,
+                        "description": options_description(form.provider_row)}
+            fieldsets.append((name, spec))
+        return fieldsets
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
+                 **kwargs: Any) -> Any:
+        fields = kwargs.pop("fields", None)
+        if fields is None:
+            fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+        # The option fields are the form's own (built from the provider's schema).
+        kwargs["fields"] = [name for name in fields
+                            if not name.startswith("opt_") and name != "unknown_options"]
+        form = super().get_form(request, obj, change, **kwargs)
+        form.options_url = reverse(f"{self.admin_site.name}:koop_app_dataset_provider_options")
+        return form
+
+    def _form_for(self, request: HttpRequest, obj: Any) -> DatasetForm:
+        """A throwaway form telling which provider (and option fields) this request edits."""
+        key = getattr(obj, "pk", None)
+        kept = getattr(request, "_koop_option_forms", {})
+        if key not in kept:
+            data = request.POST if request.method == "POST" else None
+            initial = {"provider": request.GET["provider"]} if request.GET.get("provider") \
+                else {}
+            kept[key] = DatasetForm(data=data, instance=obj, initial=initial)
+            request._koop_option_forms = kept  # type: ignore[attr-defined]
+        return kept[key]
+
+    def save_model(self, request: HttpRequest, obj: Dataset, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        found = getattr(form, "probe", None)
+        if found is not None and found.copy is not None and obj.enabled:
+            try:  # the copy the check made: stored now, the source is not fetched again
+                data.refresh(obj, trigger="admin", built=found.copy)
+            except KoopError as exc:
+                self.message_user(request, f"Saved, but storing the checked copy failed: "
+                                           f"{exc.admin_message}", messages.WARNING)
 
     def progress_view(self, request: HttpRequest) -> JsonResponse:
         """The live progress of the datasets named in ``ids`` (polled by progress.js)."""
@@ -175,11 +236,9 @@ class DatasetAdmin(admin.ModelAdmin):
         state = "active" if task.enabled else "paused"
         return f"every {task.interval.every} s ({state}), last run {task.last_run_at or 'never'}"
 
-    @admin.display(description="options of the provider")
-    def provider_options(self, obj: Dataset) -> str:
-        if not obj.pk:
-            return "Save once to see the options of the chosen provider."
-        return options_table(obj.provider)
+    @admin.display(description="what the source holds")
+    def source_check(self, obj: Dataset) -> str:
+        return check_panel(obj)
 
     @admin.action(description="Refresh now")
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from django.http import HttpRequest, HttpResponse
 
+from koop_app import lookup
 from koop_app.auth.access import check_access
 from koop_app.errors import AuthError, KoopError
 from koop_app.models import Dataset
@@ -52,11 +53,15 @@ def _dataset_of(provider: Provider, kwargs: dict[str, Any]) -> Dataset | None:
 
 def _refusal(request: HttpRequest, dataset: Dataset, kwargs: dict[str, Any]
              ) -> HttpResponse | None:
+    try:  # stored options hold only what was set: the provider's defaults fill the rest
+        options = lookup.clean_options(dataset)
+    except KoopError:
+        options = dict(dataset.options or {})
     provider_request = ProviderRequest(
         params={"host": dataset.host or None, "id": dataset.dataset_id or None,
                 "layer": None, "method": None, **kwargs},
         query={key: request.GET.get(key, "") for key in request.GET},
-        dataset=dataset, options=dict(dataset.options or {}), http_request=request)
+        dataset=dataset, options=options, http_request=request)
     try:
         check_access(request, dataset, provider_request)
     except KoopError as exc:

@@ -161,7 +161,7 @@ def _revalidate(dataset: Dataset, key: str) -> None:
 
 def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
             keep_hot: bool = True, trigger: str = "manual", history_id: int | None = None,
-            on_progress: Progress | None = None) -> LayerSet:
+            on_progress: Progress | None = None, built: Copy | None = None) -> LayerSet:
     """Fetch ``dataset`` now, store the new copy and record the outcome on the dataset.
 
     One refresh per dataset runs at a time across threads, processes and workers: when one
@@ -171,7 +171,9 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
     ``trigger`` says why (miss, stale, schedule, admin, command, manual) in the refresh
     history and the logs. ``history_id`` is the history row a queued refresh wrote as running
     when it started (koop_app/tasks.py). ``on_progress(phase, bytes_read, bytes_total,
-    features)`` hears the progress too (koop_refresh's bar).
+    features)`` hears the progress too (koop_refresh's bar). ``built`` is a copy already
+    made of the same key (the admin's check of the source, koop_app/probe.py): it is stored
+    as it is instead of fetching the source again.
     """
     request = request or provider_request(dataset)
     key = dataset.provider.plugin.create_key(request)
@@ -188,7 +190,9 @@ def refresh(dataset: Dataset, request: ProviderRequest | None = None, *,
             if layers is not None:
                 return layers
         return _refresh_locked(dataset, request, key, lock, keep_hot=keep_hot, trigger=trigger,
-                               history_id=history_id, on_progress=on_progress)
+                               history_id=history_id, on_progress=on_progress,
+                               built=built if built is not None and built.pointer.key == key
+                               else None)
     finally:
         lock.release()
 
@@ -225,16 +229,19 @@ def _share_running_refresh(dataset: Dataset, key: str, lock: CacheLock, asked: f
 
 def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: CacheLock, *,
                     keep_hot: bool, trigger: str, history_id: int | None,
-                    on_progress: Progress | None) -> LayerSet:
+                    on_progress: Progress | None, built: Copy | None = None) -> LayerSet:
     recording = recorder.start(dataset, trigger, history_id=history_id, lock=lock,
                                listener=on_progress)
     trace = Trace()
     fields = {"dataset": dataset.route_label, "dataset_id": dataset.pk,
               "provider": dataset.provider.name, "trigger": trigger}
     try:
-        with reporting(recording.progress):
-            new = build_copy(dataset, request, key=key, pass_through=False,
-                             progress=recording.progress, trace=trace)
+        if built is not None:
+            new = built
+        else:
+            with reporting(recording.progress):
+                new = build_copy(dataset, request, key=key, pass_through=False,
+                                 progress=recording.progress, trace=trace)
         recording.progress("store", recording.state["bytes_read"],
                            recording.state["bytes_total"], new.pointer.count)
         clock = time.perf_counter()

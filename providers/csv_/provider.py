@@ -41,17 +41,26 @@ class CSVProvider(Provider):
     """``/csv/rest/services/<id>/FeatureServer``: rows with coordinates or WKT become features."""
 
     name = "csv"
+    title = "CSV table with coordinates or WKT"
+    description = ("A CSV file from the data folder or an http(s) URL: points from latitude/"
+                   "longitude columns, or any geometry from a WKT column; fetched and cached.")
     version = "1.0.0"
     options_schema = (
         Option("source", str, required=True, check=check_location, kind="location",
-               help="http(s) URL, or a path relative to KOOP['DATA_DIR']"),
-        Option("latitude", str, help="Latitude column; found by name (lat, latitude, y) if empty"),
-        Option("longitude", str,
+               label="Source file or URL",
+               help="A .csv file in the data folder (e.g. stations.csv), or an http(s) URL "
+                    "such as https://example.com/stations.csv."),
+        Option("latitude", str, label="Latitude column",
+               help="Latitude column; found by name (lat, latitude, y) if empty"),
+        Option("longitude", str, label="Longitude column",
                help="Longitude column; found by name (lon, lng, longitude, x) if empty"),
-        Option("wkt", str, help="WKT geometry column, instead of latitude/longitude"),
-        Option("delimiter", str, check=_check_delimiter, help="Column separator; sniffed if empty"),
-        Option("encoding", str, check=_check_encoding,
-               help="Text encoding; UTF-8 (with or without BOM) or Windows-1252 if empty"),
+        Option("wkt", str, label="WKT geometry column",
+               help="WKT geometry column, instead of latitude/longitude"),
+        Option("delimiter", str, check=_check_delimiter, label="Column separator",
+               help="Column separator (e.g. ; or \\t for tab); sniffed if empty"),
+        Option("encoding", str, check=_check_encoding, label="Text encoding",
+               help="Text encoding (e.g. latin-1); UTF-8 (with or without BOM) or "
+                    "Windows-1252 if empty"),
     )
 
     def get_source(self, request: ProviderRequest) -> FileSource:

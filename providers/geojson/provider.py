@@ -18,10 +18,17 @@ class GeoJSONProvider(Provider):
     """
 
     name = "geojson"
+    title = "GeoJSON file or URL"
+    description = ("A GeoJSON FeatureCollection (or a single Feature) from a file in the data "
+                   "folder or an http(s) URL; fetched and cached, refreshed after the cache "
+                   "lifetime.")
     version = "1.0.0"
     options_schema = (
         Option("source", str, required=True, check=check_location, kind="location",
-               help="http(s) URL, or a path relative to KOOP['DATA_DIR']"),
+               label="Source file or URL",
+               help="A .geojson/.json file in the data folder (e.g. parks.geojson or "
+                    "city/parks.geojson), or an http(s) URL such as "
+                    "https://example.com/parks.geojson."),
     )
 
     def get_data(self, request: ProviderRequest) -> dict[str, Any]:

@@ -100,15 +100,23 @@ class RecordsProvider(Provider):
     """``/records/rest/services/<id>/FeatureServer``: a paged records API, asked per request."""
 
     name = "records"
+    title = "Records API, passed through (developer example)"
+    description = ("A developer example of a pass-through provider: a paged JSON records API "
+                   "asked on every request, with simple filters sent to it. Not for "
+                   "production data.")
     version = "1.0.0"
     cache_policy = "pass-through"
     options_schema = (
-        Option("url", str, required=True, check=_check_url, help="the API's records URL"),
-        Option("latitude", str, default="lat", help="latitude field of a record"),
-        Option("longitude", str, default="lon", help="longitude field of a record"),
-        Option("page_size", int, default=500, check=_check_page_size,
+        Option("url", str, required=True, check=_check_url, label="Records URL",
+               help="The API's records URL, e.g. https://api.example.com/records"),
+        Option("latitude", str, default="lat", label="Latitude field",
+               help="latitude field of a record"),
+        Option("longitude", str, default="lon", label="Longitude field",
+               help="longitude field of a record"),
+        Option("page_size", int, default=500, check=_check_page_size, label="Page size",
                help="records per request (at most 5000)"),
-        Option("max_pages", int, default=200, help="pages read for one unpaged answer"),
+        Option("max_pages", int, default=200, label="Most pages per answer",
+               help="pages read for one unpaged answer"),
     )
 
     def get_data(self, request: ProviderRequest) -> dict[str, Any]:

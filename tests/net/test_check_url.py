@@ -77,7 +77,7 @@ def test_the_admin_form_refuses_the_source(names, admin_client, connects):
     Provider.sync_from_registry()
     csv = Provider.objects.get(name="csv")
     response = admin_client.post(reverse("admin:koop_app_dataset_add"),
-                                 form_data(csv, options='{"source": "http://0x7f000001:6379/"}'))
+                                 form_data(csv, opt_source="http://0x7f000001:6379/"))
     assert response.status_code == 200
     assert "refused by policy" in response.content.decode()
     assert not Dataset.objects.exists() and connects == []

@@ -11,10 +11,12 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
 from koop_app import data
 from koop_app.datasets_io import describe, save_dataset
 from koop_app.errors import KoopError
+from koop_app.probe import CheckFailed, Probe, failure_message, location_of, probe
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -51,6 +53,10 @@ class Command(BaseCommand):
         state.add_argument("--enable", dest="enabled", action="store_true", default=None)
         state.add_argument("--disable", dest="enabled", action="store_false")
         parser.add_argument("--refresh", action="store_true", help="fetch the data now")
+        parser.add_argument("--no-check", dest="check", action="store_false",
+                            help="save without reading the source first (for a source that "
+                                 "is offline on purpose); by default a source that cannot be "
+                                 "read is not saved")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         entry: dict[str, Any] = {"provider": opts["provider"], "host": opts["host"],
@@ -67,18 +73,42 @@ class Command(BaseCommand):
                 entry[key] = opts[key]
         if opts["fields"]:
             entry["fields"] = self._json(opts["fields"], "--fields")
+        found = None
         try:
-            dataset, created = save_dataset(entry, merge_options=not opts["replace_options"])
+            with transaction.atomic():  # a failing check or refresh leaves nothing behind
+                dataset, created = save_dataset(entry, merge_options=not opts["replace_options"])
+                if opts["check"]:
+                    found = self._check(dataset)
+                layers = None
+                if opts["refresh"]:
+                    try:
+                        layers = data.refresh(dataset, keep_hot=False, trigger="command",
+                                              built=found.copy if found else None)
+                    except KoopError as exc:
+                        raise CommandError(
+                            "Refresh failed: " + failure_message(location_of(dataset), exc)
+                            + " Nothing was saved.") from None
         except ValidationError as exc:
             raise CommandError(describe(exc)) from None
         self.stdout.write(f"{'Created' if created else 'Updated'} {dataset.route_label}: "
                           f"{dataset.feature_server_path()}/0")
-        if opts["refresh"]:
-            try:
-                layers = data.refresh(dataset, keep_hot=False, trigger="command")
-            except KoopError as exc:
-                raise CommandError(f"Refresh failed: {exc.message}") from None
+        if layers is not None:
             self.stdout.write(f"Refreshed: {layers.count} features, version {layers.version}")
+
+    def _check(self, dataset: Any) -> Probe:
+        """Read the source as a refresh would and say what it holds; CommandError if it fails."""
+        try:
+            found = probe(dataset)
+        except CheckFailed as exc:
+            raise CommandError(f"{exc.message} Nothing was saved (--no-check saves without "
+                               "reading the source).") from None
+        self.stdout.write(f"Checked {found.location}: {found.summary}.")
+        shown = [f for f in found.fields if f.type != "OID"]
+        if shown:
+            self.stdout.write("Fields: " + ", ".join(f"{f.name} ({f.type})" for f in shown))
+        for row in found.rows[:3]:
+            self.stdout.write("  " + ", ".join(f"{k}={v}" for k, v in row.items()))
+        return found
 
     @staticmethod
     def _json(text: str, flag: str) -> Any:
