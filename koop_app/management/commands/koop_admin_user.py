@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -17,8 +18,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ.get("KOOP_ADMIN_USER", "admin")
         password = os.environ.get("KOOP_ADMIN_PASSWORD", "")
-        stored = settings.VAR_DIR / "admin_password"
+        if not password and getattr(settings, "VAR_DIR", None) is None:
+            raise CommandError("Set KOOP_ADMIN_PASSWORD, or use createsuperuser: this project "
+                               "has no settings.VAR_DIR to keep a generated password in.")
         if not password:
+            stored = Path(settings.VAR_DIR) / "admin_password"
             if stored.exists():
                 password = stored.read_text().strip()
             else:
