@@ -155,3 +155,36 @@ def check_hot_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
                      "set it to False for in-memory tables in each process.",
                 id="koop_app.W060"))
     return messages
+
+
+# Cache backends that keep entries in one process (or nowhere): a worker's refresh stays there.
+PROCESS_LOCAL_CACHES = ("django.core.cache.backends.locmem.LocMemCache",
+                        "django.core.cache.backends.dummy.DummyCache")
+
+
+@checks.register()
+def check_host_project(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """What koop_app needs from the project that installs it: django-celery-beat's tables, and
+    a cache shared with the Celery workers when refreshes are queued to them."""
+    from django.apps import apps
+    from django.conf import settings
+
+    from koop_app.workers import queue_is_eager
+
+    messages: list[checks.CheckMessage] = []
+    if not apps.is_installed("django_celery_beat"):
+        messages.append(checks.Error(
+            "koop_app keeps each dataset's refresh schedule in django-celery-beat, which is not "
+            "in INSTALLED_APPS.",
+            hint="Add 'django_celery_beat' to INSTALLED_APPS and run manage.py migrate (no "
+                 "Celery is needed to run: without a broker, refreshes run in the web process).",
+            id="koop_app.E070"))
+    backend = (getattr(settings, "CACHES", {}) or {}).get("default", {}).get("BACKEND", "")
+    if backend in PROCESS_LOCAL_CACHES and not queue_is_eager():
+        messages.append(checks.Warning(
+            f"Refreshes are queued to Celery workers, but the default cache ({backend}) is not "
+            "shared with them: the data they fetch never reaches the web processes.",
+            hint="Use a shared cache for CACHES['default']: django-redis, or "
+                 "'koop_app.filecache.FileCache' on one host.",
+            id="koop_app.W070"))
+    return messages

@@ -11,6 +11,7 @@ the system check ``koop_app.E001``/``E002`` instead of breaking every request.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -29,6 +30,18 @@ class RegistryProblem:
     source: str  # the setting entry or entry point that named it
     message: str
     import_failed: bool
+
+
+def _same_plugin(first: type, second: type) -> bool:
+    """One class, possibly imported under two module names (``providers.x`` from a checkout and
+    ``koop_app.providers.x`` from the installed package)."""
+    if first is second:
+        return True
+    try:
+        return (first.__qualname__ == second.__qualname__
+                and inspect.getsourcefile(first) == inspect.getsourcefile(second))
+    except TypeError:  # built-in or dynamically made classes have no source file
+        return False
 
 
 class ProviderRegistry:
@@ -61,6 +74,8 @@ class ProviderRegistry:
                     problems.append(RegistryProblem(source, "; ".join(broken), False))
                     continue
                 if provider_class.name in providers:
+                    if _same_plugin(type(providers[provider_class.name]), provider_class):
+                        continue  # listed in KOOP["PROVIDERS"] and installed as an entry point
                     problems.append(
                         RegistryProblem(
                             source, f"name {provider_class.name!r} is already registered", False

@@ -17,8 +17,15 @@ _answer: tuple[float, list[str]] | None = None
 
 
 def queue_is_eager() -> bool:
-    """No broker: tasks run in the calling process, and no worker is needed."""
-    return bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True))
+    """No broker: tasks run in the calling process, and no worker is needed.
+
+    CELERY_TASK_ALWAYS_EAGER decides when the project sets it. A project that sets neither it
+    nor CELERY_BROKER_URL has no Celery set up for us: refreshes then run in this process.
+    """
+    eager = getattr(settings, "CELERY_TASK_ALWAYS_EAGER", None)
+    if eager is None:
+        return not getattr(settings, "CELERY_BROKER_URL", None)
+    return bool(eager)
 
 
 def live_workers() -> list[str]:
@@ -28,7 +35,8 @@ def live_workers() -> list[str]:
         now = time.monotonic()
         if _answer is not None and now < _answer[0]:
             return _answer[1]
-        from koopsite.celery import app
+        # The project's Celery app (any project: it is the current one once created).
+        from celery import current_app as app
 
         try:
             with app.connection_for_write() as conn:

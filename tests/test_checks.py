@@ -29,3 +29,18 @@ def test_hot_settings_are_checked(settings, tmp_path):
                      "HOT_DIR": str(blocker / "hot")}
     assert [m.id for m in check_hot_settings()] == ["koop_app.E060", "koop_app.E061",
                                                     "koop_app.W060"]
+
+
+def test_host_project_needs_celery_beat_and_a_shared_cache(settings):
+    """What a project installing the app must give it (README, "Use it in your own ...")."""
+    from django.test.utils import modify_settings
+
+    from koop_app.checks import check_host_project
+
+    assert check_host_project() == []
+    with modify_settings(INSTALLED_APPS={"remove": ["django_celery_beat"]}):
+        assert [m.id for m in check_host_project()] == ["koop_app.E070"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert check_host_project() == []  # refreshes run in this process: its memory is enough
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert [m.id for m in check_host_project()] == ["koop_app.W070"]

@@ -116,3 +116,15 @@ def test_missing_data_dir_is_a_warning(fresh, tmp_path):
     with override_settings(KOOP={"PROVIDERS": [], "DATA_DIR": str(tmp_path / "nope")}):
         [message] = checks.check_providers()
         assert message.id == "koop_app.W001"
+
+
+def test_one_class_under_two_names_is_one_plugin():
+    """Listed in KOOP["PROVIDERS"] and found again as an entry point: not a name clash."""
+    from koop_app.registry import _same_plugin
+    from providers.csv_ import CSVProvider
+    from providers.geojson import GeoJSONProvider
+
+    assert _same_plugin(GeoJSONProvider, GeoJSONProvider)
+    assert not _same_plugin(GeoJSONProvider, CSVProvider)
+    twin = type("GeoJSONProvider", (GeoJSONProvider,), {"__module__": "elsewhere"})
+    assert not _same_plugin(GeoJSONProvider, twin)  # a subclass made elsewhere is another plugin

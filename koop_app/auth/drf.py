@@ -38,6 +38,13 @@ def _own_authentication(provider: str) -> bool:
         return False
 
 
+def request_user(request: Request) -> Any | None:
+    """The request's user, None when anonymous (whatever the project's REST_FRAMEWORK setting
+    UNAUTHENTICATED_USER makes of it: None here, AnonymousUser by default)."""
+    user = request.user
+    return user if user is not None and user.is_authenticated else None
+
+
 class DatasetAccess(BasePermission):
     """Refuse (499/498/403) before the view runs, so a refused request never fetches data.
 
@@ -50,5 +57,5 @@ class DatasetAccess(BasePermission):
             return True  # a CORS preflight carries no credentials and gets no data
         dataset = view.get_dataset()
         check_access(request._request, dataset, view.get_provider_request(dataset),
-                     user=request.user)
+                     user=request_user(request))
         return True

@@ -28,6 +28,7 @@ from koop_app.errors import SourceFormatError
 ColumnT = TypeVar("ColumnT")
 
 q, s = duck.quote_ident, duck.quote_string
+DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
 CHUNK = 4 * 1024 * 1024
 LATITUDE_NAMES = ("latitude", "lat", "y", "ycoord", "lat_dd")
@@ -77,12 +78,20 @@ def _transcode(path: Path, encoding: str, workdir: Path, errors: str) -> Path:
     return target
 
 
+def sniff_delimiter(text: str) -> str:
+    """The delimiter of a CSV's first bytes; the CSV provider's reader uses the same rule."""
+    sample = text[:SNIFF_BYTES]
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(DELIMITERS, key=first.count)
+
+
 def _header(path: Path, delimiter: str | None) -> tuple[list[str], str]:
     """The header's column names (as the reader cleans them) and the delimiter."""
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES).decode("utf-8-sig", errors="ignore")
-    from providers.csv_.reader import sniff_delimiter  # the provider's own sniffing rules
-
     delimiter = delimiter or sniff_delimiter(head)
     row = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), None)
     if not row:

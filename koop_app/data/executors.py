@@ -1,6 +1,6 @@
 """Where a background refresh runs: a Celery worker, or a thread of this process.
 
-Chosen once from the settings (CELERY_TASK_ALWAYS_EAGER: no broker, so threads), chosen again
+Chosen once from the settings (``workers.queue_is_eager``: no broker, so threads), chosen again
 only when a test changes them. The task is sent by name: this module does not import
 koop_app.tasks, which imports koop_app.data.
 """
@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Protocol
 
 from celery import current_app
-from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection
 from django.dispatch import receiver
 
 from koop_app.logs import log_event
 from koop_app.models import Dataset
+from koop_app.workers import queue_is_eager
 
 logger = logging.getLogger(__name__)
 TASK = "koop_app.tasks.refresh_dataset"
@@ -88,8 +88,7 @@ def executor() -> Executor:
     """The executor the settings call for (chosen on first use)."""
     global _chosen
     if _chosen is None:
-        eager = getattr(settings, "CELERY_TASK_ALWAYS_EAGER", True)
-        _chosen = _threads if eager else CeleryExecutor(_threads)
+        _chosen = _threads if queue_is_eager() else CeleryExecutor(_threads)
     return _chosen
 
 

@@ -13,7 +13,8 @@ from koop_app.errors import SourceFormatError
 from koop_app.options import Option
 from koop_app.provider import FileSource, Provider, ProviderRequest
 from koop_app.sources import check_location, read_source, source_file
-from providers.csv_.reader import Column, decode, read_columns
+
+from .reader import Column, decode, read_columns
 
 LATITUDE_NAMES = ("latitude", "lat", "y", "ycoord", "lat_dd")
 LONGITUDE_NAMES = ("longitude", "lon", "lng", "long", "x", "xcoord", "lon_dd")

@@ -8,10 +8,9 @@ import io
 import re
 from dataclasses import dataclass
 
+from koop_app.data.csvstream import sniff_delimiter
 from koop_app.data.values import ISO_DATE
 
-DELIMITERS = ",;\t|"
-SNIFF_BYTES = 64 * 1024
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _BOOL = {"true": True, "false": False}
@@ -37,15 +36,6 @@ def decode(raw: bytes, encoding: str | None) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("cp1252", errors="replace")
-
-
-def sniff_delimiter(text: str) -> str:
-    sample = text[:SNIFF_BYTES]
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        first = sample.splitlines()[0] if sample else ""
-        return max(DELIMITERS, key=first.count)
 
 
 def read_columns(text: str, delimiter: str | None) -> list[Column]:

@@ -1,5 +1,5 @@
 """GeoJSON files and URLs."""
 
-from providers.geojson.provider import GeoJSONProvider
+from .provider import GeoJSONProvider
 
 __all__ = ["GeoJSONProvider"]

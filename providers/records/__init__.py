@@ -1,5 +1,5 @@
 """A paged JSON records API, passed through: filters go to the source."""
 
-from providers.records.provider import RecordsProvider
+from .provider import RecordsProvider
 
 __all__ = ["RecordsProvider"]

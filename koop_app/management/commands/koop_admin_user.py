@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 def _env(*names: str) -> str:
@@ -37,8 +38,11 @@ class Command(BaseCommand):
                               "no admin user created or changed.")
             return
         password = given
-        stored = settings.VAR_DIR / "admin_password"
+        if not password and getattr(settings, "VAR_DIR", None) is None:
+            raise CommandError("Set KOOP_ADMIN_PASSWORD, or use createsuperuser: this project "
+                               "has no settings.VAR_DIR to keep a generated password in.")
         if not password:
+            stored = Path(settings.VAR_DIR) / "admin_password"
             if stored.exists():
                 password = stored.read_text().strip()
             else:

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from koop_app import data, lookup, query
 from koop_app.auth import access as auth_access
 from koop_app.auth import service as token_service
-from koop_app.auth.drf import DatasetAccess, KoopAuthentication
+from koop_app.auth.drf import DatasetAccess, KoopAuthentication, request_user
 from koop_app.conf import koop_settings
 from koop_app.encoders import esri_json, formats
 from koop_app.encoders.fields import field_json
@@ -53,6 +53,10 @@ class GeoServicesView(APIView):
     content_negotiation_class = FormatNegotiation
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
+    # Nothing from the host project's REST_FRAMEWORK defaults: its API's throttles and URL
+    # versioning are not ours (KOOP["RATE_LIMIT"] limits these routes).
+    throttle_classes: list[Any] = []
+    versioning_class = None
 
     def get_exception_handler(self):
         return geoservices_exception_handler
@@ -346,14 +350,14 @@ class CatalogView(GeoServicesView):
     authentication_classes = [KoopAuthentication]
 
     def answer(self, request: Request, **kwargs: Any) -> dict[str, Any]:
-        return catalog.root(request._request, request.user)
+        return catalog.root(request._request, request_user(request))
 
 
 class FolderView(CatalogView):
     """``/rest/services/<folder>``: a provider's services the caller may read."""
 
     def answer(self, request: Request, folder: str = "", **kwargs: Any) -> dict[str, Any]:
-        return catalog.folder(request._request, request.user, folder)
+        return catalog.folder(request._request, request_user(request), folder)
 
 
 class GenerateRendererView(DatasetView):
