@@ -8,11 +8,25 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
+
+from koop_app.management.help import explain
 
 
 class Command(BaseCommand):
-    help = "Create the admin user if missing and print its credentials."
+    help = (
+        "Create the admin user if missing and print its user name and password.\n"
+        "\n"
+        "The user is KOOP_ADMIN_USER (default: admin). Its password is KOOP_ADMIN_PASSWORD;\n"
+        "when that is set, an existing user gets it too. Without it, a password is generated\n"
+        "once, kept in <KOOP_VAR_DIR>/admin_password (mode 600) and printed on every run."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        explain(parser, """
+            manage.py koop_admin_user
+            KOOP_ADMIN_USER=gis KOOP_ADMIN_PASSWORD='a long passphrase' manage.py koop_admin_user
+        """)
 
     def handle(self, *args: Any, **options: Any) -> None:
         username = os.environ.get("KOOP_ADMIN_USER", "admin")
