@@ -238,8 +238,12 @@ def test_an_unknown_koop_log_format_is_refused_by_name():
     assert "KOOP_LOG_FORMAT must be json, plain or auto (or unset), not 'xml'" in result.stderr
 
 
-def run_in_pty(command: list[str], env: dict[str, str], timeout: float = 60) -> str:
-    """Run ``command`` with a terminal as its stdin, stdout and stderr; return what it wrote."""
+def run_in_pty(command: list[str], env: dict[str, str], timeout: float = 60,
+               until: str | None = None) -> str:
+    """Run ``command`` with a terminal as its stdin, stdout and stderr; return what it wrote.
+
+    With ``until``, the command is stopped (SIGTERM) once that text has appeared.
+    """
     leader, follower = pty.openpty()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=follower, stdout=follower,
                                stderr=follower)
@@ -257,6 +261,9 @@ def run_in_pty(command: list[str], env: dict[str, str], timeout: float = 60) -> 
                 if not chunk:
                     break
                 chunks.append(chunk)
+                if until and until.encode() in b"".join(chunks) and process.poll() is None:
+                    process.terminate()
+                    until = None
             elif process.poll() is not None:
                 break
         process.wait(timeout=10)
@@ -296,3 +303,45 @@ def test_manage_py_logs_plain_on_a_terminal_and_json_into_a_pipe(make_dataset):
     forced = run_in_pty(command, {**env, "KOOP_LOG_FORMAT": "json"})
     assert any(orjson.loads(line).get("event") == "refresh.done"
                for line in forced.splitlines() if line.startswith("{"))
+
+
+def run_worker_until_ready(env: dict[str, str], terminal: bool) -> tuple[str, str]:
+    """Start a Celery worker, stop it once it says it is ready; return (stdout, stderr)."""
+    command = [sys.executable, "-m", "celery", "-A", "koopsite", "worker", "--pool", "solo",
+               "-n", "logs-test@%h"]
+    if terminal:
+        return run_in_pty(command, env, until="ready."), ""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        stderr = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            stderr.append(line)
+            if not line or "ready." in line:
+                break
+        process.terminate()
+        out, rest = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return out, "".join(stderr) + rest
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_logs_json_without_its_banner_into_a_pipe(tmp_path):
+    env = site_env(DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+                   KOOP_VAR_DIR=str(tmp_path), CELERY_BROKER_URL="filesystem://")
+    out, err = run_worker_until_ready(env, terminal=False)
+    assert "[queues]" not in out and "[config]" not in out  # the banner
+    logged = [orjson.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["logger"] == "celery.apps.worker" and line["message"].endswith("ready.")
+               for line in logged), err
+
+    on_terminal = run_worker_until_ready(env, terminal=True)[0]
+    assert "[queues]" in on_terminal  # a person starting it sees the banner
+    assert re.search(PLAIN_HEAD + r"INFO    celery\.apps\.worker  logs-test@\S+ ready\.",
+                     on_terminal), on_terminal
