@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -256,22 +257,24 @@ if os.environ.get("KOOP_TRUSTED_PROXIES", "").strip():
     KOOP["TRUSTED_PROXIES"] = [] if os.environ["KOOP_TRUSTED_PROXIES"].strip() == "none" \
         else _env_list("KOOP_TRUSTED_PROXIES", [])
 
-# Structured logs: one JSON object a line (KOOP_LOG_FORMAT=json, the default) for log
-# collectors, or text with the same fields as key=value (KOOP_LOG_FORMAT=plain).
-_LOG_FORMAT = os.environ.get("KOOP_LOG_FORMAT", "json")
-_LOG_HANDLER = {"handlers": ["console"], "level": os.environ.get("KOOP_LOG_LEVEL", "INFO")}
+# Logs: readable text on a terminal, one JSON object a line anywhere else (a pipe, a file, a
+# container's log driver), decided per stream by koop_app.logs.ConsoleHandler. KOOP_LOG_FORMAT
+# forces one: json (log collectors) or plain; unset or auto decides. Every logger goes through
+# the root's handler: ours, Celery's, waitress's, and Django's errors, all in one format.
+_LOG_FORMAT = os.environ.get("KOOP_LOG_FORMAT", "").strip().lower() or "auto"
+if _LOG_FORMAT not in ("auto", "json", "plain"):
+    raise ImproperlyConfigured(f"KOOP_LOG_FORMAT must be json, plain or auto (or unset), "
+                               f"not {os.environ['KOOP_LOG_FORMAT']!r}")
+_LOG_LEVEL = {"level": os.environ.get("KOOP_LOG_LEVEL", "INFO").strip().upper() or "INFO"}
 # django-redis reports the cache errors it ignores through this logger.
 DJANGO_REDIS_LOGGER = "koop_app.cache"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {"()": "koop_app.logs.JSONFormatter"},
-        "plain": {"()": "koop_app.logs.PlainFormatter",
-                  "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler",
-                             "formatter": "plain" if _LOG_FORMAT == "plain" else "json"}},
+    "handlers": {"console": {"()": "koop_app.logs.ConsoleHandler", "log_format": _LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     # Workers and beat use this too (koopsite/celery.py): Celery's own lines come out alike.
-    "loggers": {"koop_app": _LOG_HANDLER, "celery": _LOG_HANDLER},
+    # "django" loses its DEBUG-only console handler, which would print its lines twice.
+    "loggers": {"koop_app": _LOG_LEVEL, "celery": _LOG_LEVEL,
+                "django": {"handlers": [], "level": "INFO"}},
 }

@@ -16,15 +16,29 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from koop_app.management.help import explain
+
 
 def _env(*names: str) -> str:
     return next((os.environ[name] for name in names if os.environ.get(name)), "")
 
 
 class Command(BaseCommand):
-    help = "Create the admin user if missing and print its credentials."
+    help = (
+        "Create the admin user if missing and print its user name and password.\n"
+        "\n"
+        "The user is KOOP_ADMIN_USER (default: admin). Its password is KOOP_ADMIN_PASSWORD;\n"
+        "when that is set, an existing user gets it too. Without it, a password is generated\n"
+        "once, kept in <KOOP_VAR_DIR>/admin_password (mode 600) and printed on every run.\n"
+        "Django's DJANGO_SUPERUSER_USERNAME / _PASSWORD / _EMAIL are read when those are unset."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        explain(parser, """
+            manage.py koop_admin_user
+            KOOP_ADMIN_USER=gis KOOP_ADMIN_PASSWORD='a long passphrase' manage.py koop_admin_user
+            manage.py koop_admin_user --from-env     # containers: only a password from the env
+        """)
         parser.add_argument(
             "--from-env", action="store_true",
             help="only with a password from KOOP_ADMIN_PASSWORD (or DJANGO_SUPERUSER_PASSWORD): "

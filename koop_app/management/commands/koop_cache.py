@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from koop_app.data import cache
+from koop_app.management.help import explain
 from koop_app.models import Dataset
 
 
 class Command(BaseCommand):
-    help = "List datasets with the state of their cached copy."
+    help = (
+        "List every dataset with the state of its cached copy.\n"
+        "\n"
+        "Columns: the dataset (provider/[host/]id, as koop_refresh takes it), the cached\n"
+        "version, its feature count and size, the last refresh, when the copy expires (a\n"
+        "refresh is scheduled before that) and the last refresh error, if any."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        explain(parser, """
+            manage.py koop_cache
+            manage.py koop_cache | grep -v '(not cached)'
+        """)
 
     def handle(self, *args: Any, **opts: Any) -> None:
         self.stdout.write(f"{'dataset':<32} {'version':<18} {'features':>9} {'size KiB':>9} "

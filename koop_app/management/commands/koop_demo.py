@@ -5,15 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 from koop_app.conf import koop_settings
 from koop_app.demo import DEMO_DATASETS, write_demo_files
+from koop_app.management.help import explain
 from koop_app.models import Dataset, Provider
 
 
 class Command(BaseCommand):
-    help = "Generate the demo data under KOOP['DATA_DIR']/demo and register its datasets."
+    help = (
+        "Write the demo data under KOOP['DATA_DIR']/demo and register its datasets.\n"
+        "\n"
+        "Run by `make run`. Safe to run again: the files are written anew and the datasets\n"
+        "updated in place. Prints each demo layer's FeatureServer path."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        explain(parser, """
+            manage.py koop_demo
+            manage.py koop_demo && manage.py koop_refresh --all
+        """)
 
     def handle(self, *args: Any, **options: Any) -> None:
         write_demo_files(Path(koop_settings.DATA_DIR))

@@ -10,12 +10,22 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from koop_app.datasets_io import describe, import_datasets
+from koop_app.management.help import explain
 
 
 class Command(BaseCommand):
-    help = "Import datasets from a JSON export."
+    help = (
+        "Create or update datasets from a JSON file written by koop_export.\n"
+        "\n"
+        "All or nothing: every entry is checked (provider, options, fields) first, and one bad\n"
+        "entry imports none. A dataset with the same provider, host and id is updated."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
+        explain(parser, """
+            manage.py koop_import datasets.json
+            ssh old-site manage.py koop_export | manage.py koop_import -
+        """)
         parser.add_argument("path", help="the JSON file, or - for standard input")
 
     def handle(self, *args: Any, **opts: Any) -> None:

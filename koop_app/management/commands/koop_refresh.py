@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from koop_app import data
 from koop_app.errors import KoopError
+from koop_app.management.help import explain
 from koop_app.models import Dataset, Provider
 
 
@@ -25,11 +26,24 @@ def find(label: str) -> Dataset:
 
 
 class Command(BaseCommand):
-    help = "Fetch datasets now and store their new copies."
+    help = (
+        "Fetch datasets now and store their new copies, one after the other.\n"
+        "\n"
+        "Runs here, not on a Celery worker, with a progress bar on stderr. A failed refresh\n"
+        "keeps the last good copy and records its error; the command goes on with the next\n"
+        "dataset and exits non-zero at the end."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("datasets", nargs="*", help="provider/[host/]id or primary key")
-        parser.add_argument("--all", action="store_true", help="every enabled cached dataset")
+        explain(parser, """
+            manage.py koop_refresh geojson/places csv/stations
+            manage.py koop_refresh --all --no-progress
+        """)
+        parser.add_argument("datasets", nargs="*", metavar="DATASET",
+                            help="provider/[host/]id as koop_cache lists it, or the "
+                                 "dataset's primary key")
+        parser.add_argument("--all", action="store_true",
+                            help="every enabled dataset of an enabled cached provider")
         parser.add_argument("--no-progress", action="store_true",
                             help="no progress bar (it goes to stderr)")
 
