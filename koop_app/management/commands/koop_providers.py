@@ -164,7 +164,8 @@ class Command(BaseCommand):
         column = min(max(len(option["name"]) for option in options) + 2, 24)
         for option in options:
             lines.append(f"    {option['name']:<{column}}{self._summary(option)}")
-            text = option["help"] or option["label"]
+            text = ". ".join(part.rstrip(".") for part in (option["label"], option["help"])
+                             if part) + "."
             lines += textwrap.wrap(text, width, initial_indent=" " * (4 + column),
                                    subsequent_indent=" " * (4 + column))
         if any(option["kind"] == "location" for option in options):

@@ -16,6 +16,7 @@ from koop_app.models import Provider as ProviderRow
 from koop_app.options import Option
 from koop_app.provider import Controller, Provider, Route
 from koop_app.registry import registry
+from providers.geojson.provider import GeoJSONProvider
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -47,8 +48,10 @@ def test_text_lists_the_built_in_providers():
     assert "url       /geojson/rest/services/<id>/FeatureServer  (no :host, takes :id)" in geojson
     assert f"default TTL {koop_settings.DEFAULT_TTL} s (KOOP['DEFAULT_TTL'])" in " ".join(
         geojson.split())
+    source = GeoJSONProvider.options_schema[0]
     assert "    source  string (a path in the data folder, or an http(s) URL), required\n" \
-           "            http(s) URL, or a path relative to KOOP['DATA_DIR']" in geojson
+        in geojson
+    assert " ".join(f"{source.label}. {source.help}".split()) in " ".join(geojson.split())
     assert f"data folder (KOOP['DATA_DIR']): {koop_settings.DATA_DIR}" in geojson
 
     csv = found["csv"]
@@ -76,10 +79,11 @@ def test_json_lists_the_built_in_providers():
         "version": "1.0.0", "class": "providers.geojson.provider.GeoJSONProvider",
         "cache_policy": "cached", "takes_host": False, "takes_id": True,
         "service_url": "/geojson/rest/services/<id>/FeatureServer", "enabled": True}
+    source = GeoJSONProvider.options_schema[0]
+    assert source.label and source.help
     assert geojson["options"] == [{
-        "name": "source", "label": "", "type": "string", "kind": "location", "required": True,
-        "default": None, "choices": [],
-        "help": "http(s) URL, or a path relative to KOOP['DATA_DIR']"}]
+        "name": "source", "label": source.label, "type": "string", "kind": "location",
+        "required": True, "default": None, "choices": [], "help": source.help}]
     records = by_name["records"]
     assert records["cache_policy"] == "pass-through"
     page_size = next(o for o in records["options"] if o["name"] == "page_size")
