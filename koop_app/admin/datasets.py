@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, JsonResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import ngettext
 
 from koop_app import data, refresh_progress
@@ -16,6 +23,7 @@ from koop_app.admin.forms import DatasetForm
 from koop_app.admin.providers import options_table
 from koop_app.errors import KoopError
 from koop_app.models import Dataset, RefreshLog
+from koop_app.outputs.geoservices.html import map_viewer_link
 from koop_app.tasks import refresh_dataset
 from koop_app.workers import live_workers, queue_is_eager
 
@@ -57,8 +65,8 @@ class RefreshLogInline(admin.TabularInline):
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetForm
     inlines = [RefreshLogInline]
-    list_display = ["__str__", "provider", "route", "enabled", "access", "feature_count",
-                    "last_refresh", "expires_at", "state", "feature_server"]
+    # Four narrow columns: the list fits a 1366 px window beside the filters (issue 11).
+    list_display = ["dataset_label", "access_label", "cache_state", "service_links"]
     list_filter = ["provider", "enabled", "access", HasErrorFilter]
     filter_horizontal = ["allowed_users", "allowed_groups"]
     search_fields = ["name", "dataset_id", "host", "description"]
@@ -88,17 +96,13 @@ class DatasetAdmin(admin.ModelAdmin):
                                     "last_error_at"]}),
     ]
 
-    @admin.display(description="route")
-    def route(self, obj: Dataset) -> str:
-        return obj.route_label
-
     class Media:
         js = ["koop_app/progress.js"]
 
     def get_urls(self) -> list[Any]:
         progress = path("progress/", self.admin_site.admin_view(self.progress_view),
                         name="koop_app_dataset_progress")
-        return [progress, *super().get_urls()]
+        return [progress, *self.page_urls(), *super().get_urls()]
 
     def progress_view(self, request: HttpRequest) -> JsonResponse:
         """The live progress of the datasets named in ``ids`` (polled by progress.js)."""
@@ -114,15 +118,6 @@ class DatasetAdmin(admin.ModelAdmin):
         return format_html('<span class="koop-progress" data-koop-progress="{}" '
                            'data-koop-progress-url="{}"></span>', obj.pk,
                            reverse("admin:koop_app_dataset_progress"))
-
-    @admin.display(description="state")
-    def state(self, obj: Dataset) -> str:
-        if obj.last_error:
-            shown = format_html('<span title="{}" style="color:#ba2121">error</span>',
-                                obj.last_error)
-        else:
-            shown = "cached" if obj.version else "not cached"
-        return format_html("{}<br>{}", shown, self._progress_span(obj))
 
     @admin.display(description="refresh running")
     def refresh_progress(self, obj: Dataset) -> str:
@@ -142,10 +137,8 @@ class DatasetAdmin(admin.ModelAdmin):
         if path is None:
             return "-"
         layer = format_html('<a href="{}/0" target="_blank">{}/0</a>', path, path)
-        try:  # the map preview (koop_app/outputs/pages), when that output is mounted
-            preview = reverse(f"koop:{obj.provider.name}:pages-preview-service",
-                              kwargs=obj.route_kwargs())
-        except NoReverseMatch:
+        preview = preview_path(obj)
+        if preview is None:
             return layer
         return format_html('{} · <a href="{}" target="_blank">map preview</a>', layer, preview)
 
@@ -180,7 +173,7 @@ class DatasetAdmin(admin.ModelAdmin):
             return "Save once to see the options of the chosen provider."
         return options_table(obj.provider)
 
-    @admin.action(description="Refresh now")
+    @admin.action(description="Refresh now", permissions=["change"])
     def refresh_now(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         """Queue the refreshes when a Celery worker is there to run them, else run them here."""
         if not queue_is_eager() and not live_workers():
@@ -213,7 +206,7 @@ class DatasetAdmin(admin.ModelAdmin):
         for line in failed:
             self.message_user(request, f"Refresh failed for {line}", messages.ERROR)
 
-    @admin.action(description="Clear cache")
+    @admin.action(description="Clear cache", permissions=["change"])
     def clear_cache(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
         cleared = sum(1 for dataset in queryset.select_related("provider")
                       if data.clear(dataset))
@@ -227,3 +220,143 @@ class DatasetAdmin(admin.ModelAdmin):
         if search_term:
             queryset |= self.model.objects.filter(Q(provider__name__iexact=search_term))
         return queryset, distinct
+
+    # --- the list: four narrow columns ----------------------------------------------------
+    @admin.display(description="dataset", ordering="name")
+    def dataset_label(self, obj: Dataset) -> str:
+        if not obj.name:
+            return obj.route_label
+        return format_html('{}<br><span class="koop-route">{}</span>', obj.name, obj.route_label)
+
+    @admin.display(description="access", ordering="access")
+    def access_label(self, obj: Dataset) -> str:
+        label = ACCESS_LABELS.get(obj.access, obj.access)
+        if obj.enabled:
+            return label
+        return format_html('<span class="koop-badge koop-badge-off" title="Disabled: its URLs '
+                           'answer &quot;not found&quot;">off</span> {}', label)
+
+    @admin.display(description="cache", ordering="last_refresh")
+    def cache_state(self, obj: Dataset) -> str:
+        """A badge (failed, cached, not cached), the count and ages, the live progress."""
+        if obj.last_error:
+            badge = format_html('<span class="koop-badge koop-badge-error">failed</span> '
+                                '<span class="koop-error-line" title="{}">{}</span>',
+                                obj.last_error, first_line(obj.last_error))
+        elif obj.version:
+            badge = mark_safe('<span class="koop-badge koop-badge-ok">cached</span>')
+        else:
+            badge = mark_safe('<span class="koop-badge">not cached</span>')
+        return format_html('{}<div class="koop-facts">{}</div>{}', badge,
+                           " · ".join(cache_facts(obj)), self._progress_span(obj))
+
+    @admin.display(description="FeatureServer")
+    def service_links(self, obj: Dataset) -> str:
+        """The service's directory page, a copy button (the absolute URL, made in the browser
+        from the page's own address) and the map preview."""
+        service = obj.feature_server_path()
+        if service is None:
+            return "-"
+        links = format_html('<a href="{}?f=html" target="_blank" rel="noopener">open</a> '
+                            '<button type="button" class="koop-copy" data-copy-url="{}" '
+                            'title="Copy the FeatureServer URL">copy URL</button>',
+                            service, service)
+        preview = preview_path(obj)
+        if preview is None:
+            return links
+        return format_html('{} <a href="{}" target="_blank" rel="noopener">map</a>', links,
+                           preview)
+
+    # --- the change page: a panel above the form (templates/admin/koop_app/dataset/) -------
+    def page_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        return [path("<path:object_id>/refresh/", wrap(self.refresh_view),
+                     name="koop_app_dataset_refresh"),
+                path("<path:object_id>/clear-cache/", wrap(self.clear_cache_view),
+                     name="koop_app_dataset_clear_cache")]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None:
+            extra_context = {**(extra_context or {}),
+                             "koop_page": self.page_context(request, obj)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def page_context(self, request: HttpRequest, obj: Dataset) -> dict[str, Any]:
+        """What the panel of the change page shows; absolute URLs from the request, so that a
+        trusted proxy's forwarded scheme, host and prefix apply (koop_app/forwarded.py)."""
+        site = self.admin_site.name
+        service = obj.feature_server_path()
+        service_url = request.build_absolute_uri(service) if service else None
+        serving = obj.enabled and obj.provider.enabled
+        return {
+            "dataset": obj,
+            "serving": serving,
+            "can_change": self.has_change_permission(request, obj),
+            "refresh_url": reverse(f"{site}:koop_app_dataset_refresh", args=[obj.pk]),
+            "clear_url": reverse(f"{site}:koop_app_dataset_clear_cache", args=[obj.pk]),
+            "progress_url": reverse(f"{site}:koop_app_dataset_progress"),
+            "progress": refresh_progress.of_datasets([obj.pk]).get(obj.pk),
+            "facts": cache_facts(obj),
+            "service_url": service_url,
+            "directory_url": f"{service_url}?f=html" if service_url else None,
+            "map_viewer_url": map_viewer_link(service_url) if service_url else None,
+            "preview_url": preview_path(obj) if serving else None,
+        }
+
+    def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: "Refresh now" for one dataset, as the list action does it."""
+        return self._act_on_one(request, object_id, self.refresh_now)
+
+    def clear_cache_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: "Clear cache" for one dataset."""
+        return self._act_on_one(request, object_id, self.clear_cache)
+
+    def _act_on_one(self, request: HttpRequest, object_id: str,
+                    action: Callable[[HttpRequest, QuerySet[Dataset]], None]) -> HttpResponse:
+        if request.method != "POST":  # a change of state: never on a GET (links, prefetch)
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        action(request, self.get_queryset(request).filter(pk=obj.pk))
+        return redirect(reverse(f"{self.admin_site.name}:koop_app_dataset_change",
+                                args=[obj.pk]))
+
+
+ACCESS_LABELS = {Dataset.PUBLIC: "public", Dataset.SIGNED_IN: "signed-in",
+                 Dataset.RESTRICTED: "chosen users"}
+ERROR_LINE_CHARS = 120
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of an error, cut to fit a list cell (the page has it all)."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= ERROR_LINE_CHARS else line[:ERROR_LINE_CHARS - 1] + "…"
+
+
+def cache_facts(obj: Dataset) -> list[str]:
+    """``1,204 features``, ``refreshed 3 minutes ago``, ``expires in 2 hours``."""
+    now = timezone.now()
+    facts = []
+    if obj.feature_count is not None:
+        facts.append(ngettext("%s feature", "%s features", obj.feature_count)
+                     % f"{obj.feature_count:,}")
+    if obj.last_refresh:
+        facts.append(f"refreshed {timesince(obj.last_refresh, now, depth=1)} ago")
+    if obj.expires_at:
+        facts.append(f"expires in {timeuntil(obj.expires_at, now, depth=1)}"
+                     if obj.expires_at > now else "expired")
+    return facts
+
+
+def preview_path(obj: Dataset) -> str | None:
+    """The map preview of the service (koop_app/outputs/pages), when that output is mounted."""
+    try:
+        return reverse(f"koop:{obj.provider.name}:pages-preview-service",
+                       kwargs=obj.route_kwargs())
+    except NoReverseMatch:
+        return None
