@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonR
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import ngettext
@@ -247,8 +247,9 @@ class DatasetAdmin(admin.ModelAdmin):
             badge = mark_safe('<span class="koop-badge koop-badge-ok">cached</span>')
         else:
             badge = mark_safe('<span class="koop-badge">not cached</span>')
-        return format_html('{}<div class="koop-facts">{}</div>{}', badge,
-                           " · ".join(cache_facts(obj)), self._progress_span(obj))
+        facts = format_html_join(" · ", "<span>{}</span>", ((fact,) for fact in cache_facts(obj)))
+        return format_html('{}<div class="koop-facts">{}</div>{}', badge, facts,
+                           self._progress_span(obj))
 
     @admin.display(description="FeatureServer")
     def service_links(self, obj: Dataset) -> str:
@@ -257,15 +258,15 @@ class DatasetAdmin(admin.ModelAdmin):
         service = obj.feature_server_path()
         if service is None:
             return "-"
-        links = format_html('<a href="{}?f=html" target="_blank" rel="noopener">open</a> '
-                            '<button type="button" class="koop-copy" data-copy-url="{}" '
-                            'title="Copy the FeatureServer URL">copy URL</button>',
-                            service, service)
-        preview = preview_path(obj)
-        if preview is None:
-            return links
-        return format_html('{} <a href="{}" target="_blank" rel="noopener">map</a>', links,
-                           preview)
+        preview = preview_path(obj) if obj.enabled and obj.provider.enabled else None
+        links = format_html('<a href="{}?f=html" target="_blank" rel="noopener" '
+                            'title="The services directory page">open</a>', service)
+        if preview is not None:
+            links = format_html('{} · <a href="{}" target="_blank" rel="noopener" '
+                                'title="Map preview">map</a>', links, preview)
+        return format_html('{}<br><button type="button" class="koop-copy" data-copy-url="{}" '
+                           'title="Copy the FeatureServer URL">copy URL</button>',
+                           links, service)
 
     # --- the change page: a panel above the form (templates/admin/koop_app/dataset/) -------
     def page_urls(self) -> list[URLPattern]:
@@ -290,6 +291,7 @@ class DatasetAdmin(admin.ModelAdmin):
         service = obj.feature_server_path()
         service_url = request.build_absolute_uri(service) if service else None
         serving = obj.enabled and obj.provider.enabled
+        preview = preview_path(obj) if serving else None
         return {
             "dataset": obj,
             "serving": serving,
@@ -302,7 +304,8 @@ class DatasetAdmin(admin.ModelAdmin):
             "service_url": service_url,
             "directory_url": f"{service_url}?f=html" if service_url else None,
             "map_viewer_url": map_viewer_link(service_url) if service_url else None,
-            "preview_url": preview_path(obj) if serving else None,
+            "preview_url": preview,
+            "embedded_preview_url": f"{preview}?embed=1" if preview else None,
         }
 
     def refresh_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -346,7 +349,8 @@ def cache_facts(obj: Dataset) -> list[str]:
         facts.append(ngettext("%s feature", "%s features", obj.feature_count)
                      % f"{obj.feature_count:,}")
     if obj.last_refresh:
-        facts.append(f"refreshed {timesince(obj.last_refresh, now, depth=1)} ago")
+        facts.append("refreshed just now" if (now - obj.last_refresh).total_seconds() < 60
+                     else f"refreshed {timesince(obj.last_refresh, now, depth=1)} ago")
     if obj.expires_at:
         facts.append(f"expires in {timeuntil(obj.expires_at, now, depth=1)}"
                      if obj.expires_at > now else "expired")

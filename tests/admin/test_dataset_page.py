@@ -82,7 +82,8 @@ class TestChangePage:
                                                          "/apps/mapviewer/index.html")
         assert parse_qs(agol.query) == {"url": [service]}
         assert attribute(page, "koop-services-directory", "href") == f"{service}?f=html"
-        assert attribute(page, "koop-preview-map", "src") == "/geojson/preview/parks/FeatureServer"
+        assert attribute(page, "koop-preview-map", "src") == (
+            "/geojson/preview/parks/FeatureServer?embed=1")
         assert f'data-koop-progress="{dataset.pk}"' in page and "progress.js" in page
         assert "koop_app/admin.js" in page and "koop_app/admin.css" in page
         assert "2 features" in page and 'id="koop-last-error"' not in page
@@ -96,7 +97,7 @@ class TestChangePage:
             "url": [service]}
         assert attribute(page, "koop-services-directory", "href") == f"{service}?f=html"
         assert attribute(page, "koop-preview-map", "src") == (
-            "/gis/geojson/preview/parks/FeatureServer")
+            "/gis/geojson/preview/parks/FeatureServer?embed=1")
         assert f'action="/gis/admin/koop_app/dataset/{dataset.pk}/refresh/"' in page
         # A sender that is not a trusted proxy gets the connection's own address.
         page = page_of(admin_client, dataset, REMOTE_ADDR="192.0.2.7", **BEHIND)
@@ -125,7 +126,11 @@ class TestChangePage:
         page = page_of(admin_client, closed)
         src = attribute(page, "koop-preview-map", "src")
         preview = admin_client.get(src)  # the admin's session reads it: it draws features
-        assert preview.status_code == 200 and 'id="koop-map"' in preview.content.decode()
+        text = preview.content.decode()
+        assert preview.status_code == 200 and 'id="koop-map"' in text
+        assert 'class="preview embed"' in text and 'id="preview-url"' not in text  # map only
+        full = admin_client.get(src.split("?")[0]).content.decode()
+        assert 'class="preview"' in full and 'id="preview-url"' in full
         assert preview["X-Frame-Options"] == "SAMEORIGIN"  # the admin page may frame it
         assert admin_client.get(change_url(closed))["X-Frame-Options"] == "DENY"
         # others get the refusal page, framed as well

@@ -153,6 +153,8 @@ class PreviewView(View):
             "basemap_url": basemap.get("url", ""),
             "basemap_attribution": basemap.get("attribution", ""),
             "vendor_ready": all(finders.find(path) for path in VENDOR_FILES),
+            # ?embed=1: the map alone, for a frame (the admin's dataset page)
+            "embed": request.GET.get("embed") == "1",
         })
 
     @staticmethod
