@@ -215,3 +215,53 @@ def test_a_failing_dataset_shows_its_error_in_full(admin_page, site):
     assert orjson.loads(page.evaluate(
         "JSON.stringify(Array.from(document.querySelectorAll('#koop-refresh-now, "
         "#koop-clear-cache')).map(b => b.textContent))")) == ["Refresh now", "Clear cache"]
+
+
+def test_refresh_now_shows_its_progress_while_it_runs(admin_page, site, make_dataset,
+                                                      source_server, settings):
+    """No Celery worker: the refresh runs inside the POST, and the page it was asked from
+    shows the progress live until the answer comes."""
+    settings.KOOP = {**settings.KOOP, "MAX_FETCH_SECONDS": 20, "READ_TIMEOUT": 5.0}
+    body = orjson.dumps(collection([feature({"n": i}, point(i / 10, i / 20))
+                                    for i in range(2000)]))
+    url = source_server.route_slowly("/admin-slow.geojson", body, 3.0, pieces=20)
+    slow = make_dataset("geojson", "slow-source", options={"source": url})
+    # Cached first: else the page's map preview would fetch it, and "Refresh now" would
+    # join that fetch (one flight per dataset) instead of running one of its own.
+    data.refresh(slow)
+    page = admin_page
+    goto(page, f"{site['url']}/admin/koop_app/dataset/{slow.pk}/change/")
+    assert not page.evaluate("document.querySelector('#koop-page .koop-progress')"
+                             ".classList.contains('koop-running')")
+
+    # What the panel's progress line shows while the POST runs, as the page logs it (the
+    # page is about to be replaced, so the test listens to its console).
+    seen: list[str] = []
+    page.page.on("console", lambda message: seen.append(message.text)
+                 if message.text.startswith("koop-test ") else None)
+    page.evaluate("""(() => {
+        const span = document.querySelector('#koop-page .koop-progress');
+        const button = document.getElementById('koop-refresh-now');
+        new MutationObserver(() => {
+            if (span.classList.contains('koop-running')) {
+                console.log('koop-test progress: ' + span.textContent);
+            }
+        }).observe(span, {childList: true, characterData: true, subtree: true,
+                          attributes: true});
+        new MutationObserver(() => {
+            console.log('koop-test button: ' + button.disabled + ' ' + button.textContent);
+        }).observe(button, {childList: true, attributes: true});
+    })()""")
+
+    async def refresh() -> None:
+        async with page.page.expect_navigation(timeout=60_000):
+            await page.page.click("#koop-refresh-now")
+
+    page.loop.run(refresh(), timeout=90)
+    assert "koop-test button: true Refreshing…" in seen, seen  # it says it is busy
+    assert any(text.startswith("koop-test progress: fetch: ") and "read" in text
+               for text in seen), seen  # "fetch: 84.0 kB read, 0 features"
+    assert "Refreshed 1 dataset." in page.evaluate(
+        "document.querySelector('.messagelist').textContent")
+    assert slow.refreshes.latest("started").trigger == "admin"
+    assert slow.refreshes.count() == 2
