@@ -274,3 +274,32 @@ class TestChangeList:
         long = first_line("x" * 500)
         assert len(long) == 120 and long.endswith("…")
         assert first_line("") == ""
+
+
+# --- with a Celery worker ------------------------------------------------------------------
+
+@pytest.fixture
+def celery_worker(request, transactional_db, settings, tmp_path):
+    """A real worker (solo pool) on the embedded filesystem broker, as tests/test_celery_live."""
+    from tests.test_celery_live import live_worker
+
+    yield from live_worker(request, settings, tmp_path, "filesystem", ("--pool", "solo"))
+
+
+@pytest.mark.slow
+def test_the_page_queues_the_refresh_when_a_worker_answers(celery_worker, admin_client,
+                                                           make_dataset):
+    from tests.test_celery_live import wait_for
+
+    dataset = make_dataset("geojson", "queued", GOOD, ttl=3600)
+    response = admin_client.post(reverse("admin:koop_app_dataset_refresh", args=[dataset.pk]),
+                                 follow=True)
+    assert "Queued the refresh of 1 dataset for the Celery workers." in \
+        response.content.decode()
+
+    def refreshed_by_the_worker() -> bool:
+        return dataset.refreshes.filter(trigger="admin", ok=True).exclude(worker="").exists()
+
+    wait_for(refreshed_by_the_worker, what="the worker's refresh")
+    dataset.refresh_from_db()
+    assert dataset.feature_count == 2
