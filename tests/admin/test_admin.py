@@ -85,7 +85,7 @@ class TestDatasetAdmin:
         data.refresh(dataset)
         page = admin_client.get(reverse("admin:koop_app_dataset_changelist")).content.decode()
         assert "Listed" in page
-        assert 'href="/geojson/rest/services/listed/FeatureServer/0"' in page
+        assert 'href="/geojson/rest/services/listed/FeatureServer?f=html"' in page
         assert 'href="/geojson/preview/listed/FeatureServer"' in page
         assert "cached" in page
 

@@ -10,7 +10,9 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from koop_app import lookup
 from koop_app.auth import access as auth_access
@@ -99,12 +101,15 @@ def problem(request: HttpRequest, status: int, message: str, *, sign_in: bool = 
     return response
 
 
+@method_decorator(xframe_options_sameorigin, name="dispatch")
 class PreviewView(View):
     """A map of a service's layers, or of one layer, drawn through its FeatureServer.
 
     The page itself holds no data: the browser asks the FeatureServer, which checks access on
     every request. Access is checked here too, so that the page of a dataset the visitor may
     not read says so (and offers the admin's sign-in) instead of drawing an empty map.
+    Pages of the same site may frame it (the admin's dataset page embeds it); others may not
+    (X-Frame-Options SAMEORIGIN instead of the site's DENY).
     """
 
     checks_dataset_access = True  # koop_app.urls adds no JSON gate in front of this page
@@ -148,6 +153,8 @@ class PreviewView(View):
             "basemap_url": basemap.get("url", ""),
             "basemap_attribution": basemap.get("attribution", ""),
             "vendor_ready": all(finders.find(path) for path in VENDOR_FILES),
+            # ?embed=1: the map alone, for a frame (the admin's dataset page)
+            "embed": request.GET.get("embed") == "1",
         })
 
     @staticmethod
