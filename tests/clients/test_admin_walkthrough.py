@@ -47,9 +47,10 @@ SCREENSHOTS = REPO / "var" / "test-screenshots" / "admin-walkthrough"
 USERNAME, PASSWORD = "gis-admin", "walk-the-admin-1366"
 VIEWPORT = {"width": 1366, "height": 900}  # the laptop screen
 PARKS = 24  # features of the uploaded GeoJSON
-# Rows of the CSV: its refresh must outlast progress.js's slow poll (5 s while idle) so that the
-# running state is on screen at least once; about 35 MB, 6-10 s on the worker.
-TREES = 1_000_000
+# Rows of the CSV: its refresh must outlast progress.js's slow poll (5 s while nothing runs) so
+# that the running state is on screen at least once: about 70 MB, 7 s or more on the worker
+# (1,000,000 rows took 3.6 s, short enough to fall between two polls).
+TREES = 2_000_000
 WAIT = 10_000  # ms: an element of a page that has loaded
 NAVIGATION = 60_000  # ms: a form post (a check reads the whole source)
 # Leaflet draws a circle marker or a shape as an SVG path, a plain marker as an icon.
@@ -368,6 +369,7 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
     upload = tmp_path / "city-parks.geojson"  # on the administrator's desktop, not the server
     upload.write_bytes(orjson.dumps(parks_document()))
     write_trees(data_dir / "walk" / "trees.csv", TREES)
+    print(f"data written in {time.monotonic() - started:.1f} s")
     found: dict[str, Any] = {}
 
     def change_url(dataset: Dataset) -> str:
@@ -625,6 +627,7 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
         assert log.ok, f"the refresh failed: {log.error}"
         assert log.process != process_name(), "the refresh ran in the web process, not queued"
         assert log.worker.startswith("live@"), f"not run by the Celery worker: {log.worker!r}"
+        print(f"  the worker refreshed {log.features} features in {log.duration_ms} ms")
         trees.refresh_from_db()
         assert trees.feature_count == TREES and trees.version and not trees.last_error
 
@@ -677,12 +680,13 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
             if not box or box["width"] < 300 or box["height"] < 200:
                 raise StepFailed(f"the preview frame is too small to see: {box}")
             # The frame alone, for a look at the map.
-            await frame_element.screenshot(path=str(screenshots / "preview-map-frame.png"))
+            framed = screenshots / "preview-map-frame.png"
+            await frame_element.screenshot(path=str(framed))
+            print(f"  the frame alone: {framed}")
             return drawn
 
         drawn = run(go())
         assert drawn == PARKS, f"the preview drew {drawn} features of {PARKS}"
-        print(f"  the frame alone: {screenshots / 'preview-map-frame.png'}")
 
     walk.step("preview-map", preview_map, needs=("login",))
 
