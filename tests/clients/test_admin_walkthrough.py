@@ -35,6 +35,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from koop_app import data
 from koop_app.conf import koop_settings
 from koop_app.data.flight import process_name
 from koop_app.models import Dataset, Provider, RefreshLog
@@ -61,14 +62,15 @@ MAP_READY = "window.koopPreview !== undefined && window.koopPreview.ready === tr
 # features", or a percentage), not a finished one ("done").
 RUNNING = re.compile(r"\d\s*%|\bread\b|^\s*(start|fetch|normalize|store|index)\b", re.I)
 
-# Keeps every distinct text any .koop-progress element showed on each page, in order.
+# Keeps every distinct text any .koop-progress element showed on each page, in order of
+# first appearance.
 PROGRESS_RECORDER = """
 (() => {
   const seen = [];
   window.__koopProgressSeen = seen;
   const record = () => document.querySelectorAll('.koop-progress').forEach((element) => {
     const text = (element.textContent || '').trim();
-    if (text && seen[seen.length - 1] !== text) { seen.push(text); }
+    if (text && !seen.includes(text)) { seen.push(text); }
   });
   const start = () => {
     record();
@@ -155,7 +157,7 @@ async def submit(page: Any, selector: str, what: str) -> None:
     """Click a submit button and wait for the page it posts to."""
     button = await need(page, selector, what)
     async with page.expect_navigation(wait_until="load", timeout=NAVIGATION):
-        await button.click()
+        await button.click(timeout=NAVIGATION)  # the click waits for the post's answer
 
 
 async def options_of(page: Any, select: str) -> list[tuple[str, str]]:
@@ -165,7 +167,15 @@ async def options_of(page: Any, select: str) -> list[tuple[str, str]]:
 
 
 async def choose(page: Any, select: str, wanted: Callable[[str, str], bool], what: str) -> str:
-    """Select the first option that ``wanted(value, label)`` accepts; its value."""
+    """Select the first option that ``wanted(value, label)`` accepts; its value. A select in
+    a collapsed fieldset (Django's <details>) is first shown, as a person would open it."""
+    element = await need(page, select, what, state="attached")
+    if not await element.is_visible():
+        summary = await element.evaluate_handle(
+            "node => { const d = node.closest('details'); return d && !d.open ?"
+            " d.querySelector('summary') : null; }")
+        if summary.as_element() is not None:
+            await summary.as_element().click()
     await need(page, select, what)
     found = await options_of(page, select)
     for value, label in found:
@@ -431,8 +441,11 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
                     "document.querySelector('#id_opt_source').value.endsWith('.geojson')",
                     timeout=30_000)
             except PlaywrightTimeout:
+                said = await page.eval_on_selector_all(
+                    ".koop-upload-status", "nodes => nodes.map(n => n.textContent.trim())")
                 raise StepFailed("after the upload, #id_opt_source does not hold the uploaded "
-                                 "file's path") from None
+                                 f"file's path: {await page.input_value('#id_opt_source')!r}; "
+                                 f".koop-upload-status says {said}") from None
             status = await need(page, ".koop-upload-status", "the upload's status")
             source = await page.input_value("#id_opt_source")
             if source not in await status.inner_text():
@@ -468,7 +481,7 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
         rows = await page.locator("table#koop-check-rows tbody tr").count()
         if rows < 1:
             raise StepFailed("table#koop-check-rows shows no rows of the source")
-        if await panel.locator(".errornote").count():
+        if await panel.query_selector_all(".errornote"):
             raise StepFailed(f"the check failed: {await errors_on(page)}")
         return text
 
@@ -511,8 +524,13 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
                                  f"not {koop_settings.DATA_DIR}")
             await (await need(page, "button.koop-browse", "the Browse button")).click()
             target = 'a.koop-file[data-path="walk/trees.csv"]'
-            sub = await need(page, 'a.koop-folder[data-path^="walk"], ' + target,
-                             "the data folder's listing (folder walk/ or its file)")
+            try:
+                sub = await need(page, 'a.koop-folder[data-path^="walk"], ' + target,
+                                 "the data folder's listing (folder walk/ or its file)")
+            except StepFailed as exc:
+                listing = await page.eval_on_selector_all(
+                    ".koop-browser", "nodes => nodes.map(n => n.innerText.trim())")
+                raise StepFailed(f"{exc}; the listing shows {listing}") from None
             if not await page.locator(target).is_visible():
                 await sub.click()
             await (await need(page, target, "walk/trees.csv in the listing")).click()
@@ -556,7 +574,11 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
         if existing is not None:
             return existing
         print(f"  (made {provider}/{dataset_id} through the ORM: the admin did not)")
-        return make_dataset(provider, dataset_id, options={"source": source}, **fields)
+        dataset = make_dataset(provider, dataset_id, options={"source": source}, **fields)
+        # Cached as a save after a check leaves it: the page's preview then causes no refresh.
+        data.refresh(dataset, trigger="admin")
+        dataset.refresh_from_db()
+        return dataset
 
     if "parks_source" not in found:  # the upload failed: the file as if copied by hand
         shutil.copy(upload, data_dir / upload.name)
@@ -568,7 +590,7 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
         async def go() -> int:
             await page.goto(f"{origin}/admin/koop_app/dataset/")
             for name in ("walk_parks", "walk_trees"):
-                await need(page, f'#result_list a:text("{name}")',
+                await need(page, f'#result_list tbody tr:has-text("{name}")',
                            f"{name} in the datasets' list", state="attached")
             # The table scrolls in its own box (.results): the page's width does not tell.
             return await page.evaluate("""() => {
@@ -617,16 +639,24 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
     walk.step("refresh-progress", refresh_progress, needs=("login",))
 
     def refresh_done() -> None:
-        def finished() -> bool:
-            return not RefreshLog.objects.filter(dataset=trees, state=RefreshLog.RUNNING
-                                                 ).exists() and \
-                RefreshLog.objects.filter(dataset=trees, trigger="admin").exists()
-
-        wait_for(finished, timeout=180, what="the queued refresh to finish")
-        log = RefreshLog.objects.filter(dataset=trees, trigger="admin").latest("started")
+        # The worker's refresh (its node is live@<host>), not one the web process ran.
+        by_worker = RefreshLog.objects.filter(dataset=trees, trigger="admin",
+                                              worker__startswith="live@")
+        try:
+            wait_for(lambda: by_worker.filter(state=RefreshLog.DONE).exists(), timeout=180,
+                     what="the Celery worker to finish the queued refresh")
+        except AssertionError:
+            seen = list(RefreshLog.objects.filter(dataset=trees).values_list(
+                "trigger", "worker", "state", "duration_ms"))
+            raise StepFailed(f"no refresh by the worker finished; the refreshes: {seen}"
+                             ) from None
+        # The page stayed open meanwhile: all that its progress showed, up to the end.
+        run(page.wait_for_timeout(2000))
+        print(f"  progress shown: {run(page.evaluate('window.__koopProgressSeen'))}")
+        log = by_worker.latest("started")
         assert log.ok, f"the refresh failed: {log.error}"
         assert log.process != process_name(), "the refresh ran in the web process, not queued"
-        assert log.worker.startswith("live@"), f"not run by the Celery worker: {log.worker!r}"
+        assert log.features == TREES and log.duration_ms > 0, (log.features, log.duration_ms)
         print(f"  the worker refreshed {log.features} features in {log.duration_ms} ms")
         trees.refresh_from_db()
         assert trees.feature_count == TREES and trees.version and not trees.last_error
@@ -780,9 +810,11 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
             await page.fill("#id_dataset_id", "walk_missing")
             await page.fill("#id_opt_source", "walk/no-such-parks.geojson")
             await submit(page, 'button[name="_check"]', 'the "Check the source" button')
-            checked = await need(page, "section#koop-check .errornote, .errornote",
-                                 "the check's error message")
-            check_text = await checked.inner_text()
+            await need(page, "section#koop-check .errornote, .errornote",
+                       "the check's error message")
+            panel = await page.eval_on_selector_all(
+                "section#koop-check", "nodes => nodes.map(n => n.textContent.trim())")
+            check_text = "; ".join([await errors_on(page), *panel])
             await submit(page, 'input[name="_save"]', "the Save button")
             await need(page, ".errornote", "the refusal of the save")
             return check_text, await errors_on(page)
