@@ -767,6 +767,7 @@ def test_a_gis_administrator_walks_the_admin(worker, web_assets, data_dir, tmp_p
                 await directory.wait_for_load_state()
                 text, url = await directory.inner_text("body"), directory.url
                 await directory.close()
+                await page.goto(url)  # in the walk's page too, for its screenshot
             else:
                 async with page.expect_navigation():
                     await link.click()
