@@ -86,9 +86,6 @@ class DatasetAdmin(admin.ModelAdmin):
     fieldsets = [
         # The page's panel (change_form.html) shows the absolute FeatureServer URL and links.
         (None, {"fields": ["provider", "host", "dataset_id", "name", "description", "enabled"]}),
-        ("Access", {"fields": ["access", "allowed_users", "allowed_groups"],
-                    "description": "Who may read this dataset, on every route of every "
-                                   "output. Clients sign in with generateToken."}),
         (OPTIONS_FIELDSET, {"fields": [], "classes": [OPTIONS_CLASS]}),  # see get_fieldsets
         ("Check the source", {"fields": ["source_check", "skip_check"]}),
         ("Cache", {"fields": ["ttl", "schedule"]}),
@@ -97,6 +94,9 @@ class DatasetAdmin(admin.ModelAdmin):
         ("Fields and metadata", {"fields": ["id_field", "display_field", "geometry_type",
                                             "fields_override", "max_record_count",
                                             "start_time_field", "end_time_field"]}),
+        ("Access", {"fields": ["access", "allowed_users", "allowed_groups"],
+                    "description": "Who may read this dataset, on every route of every "
+                                   "output. Clients sign in with generateToken."}),
         ("Cache state", {"fields": ["refresh_progress", "cache_usage", "cache_key", "version",
                                     "last_refresh",
                                     "expires_at",

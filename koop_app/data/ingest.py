@@ -17,13 +17,17 @@ second with phase "fetch", "read", "normalise", "ids" or "store".
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
+from django import db
 
 from koop_app.conf import koop_settings
 from koop_app.data import csvstream, ids, slicer, stream
@@ -160,7 +164,8 @@ def _stream_geojson(path: Path, found: slicer.Slice, *, key: str, label: str,
         report("read", 0, total, None)
         slicer.copy_range(path, found.start, found.end, features)
         try:
-            count = stream.stage_features(space.con, features)
+            with reading(space.con, total, report):
+                count = stream.stage_features(space.con, features)
         except SourceFormatError:
             if not found.guessed:
                 raise
@@ -185,7 +190,9 @@ def _stream_csv(source: FileSource, *, key: str, label: str, overrides: Override
     with stream.Workspace() as space:
         size = source.path.stat().st_size
         report("read", 0, size, None)
-        columns, count = csvstream.stage_csv(space.con, source.path, source.options, space.dir)
+        with reading(space.con, size, report):
+            columns, count = csvstream.stage_csv(space.con, source.path, source.options,
+                                                 space.dir)
         report("read", size, size, count)
         schema, written, blob = _write(space, count, {}, key, label, overrides, report,
                                        csv_columns=columns)
@@ -337,6 +344,39 @@ def _relationships(parts: list[tuple[int, str, dict[str, Any]]]) -> tuple[dict[s
             if isinstance(item, dict):
                 found.append({**item, "originLayerId": layer_id})
     return tuple(found)
+
+
+@contextmanager
+def reading(con: Any, size: int, report: Progress) -> Iterator[None]:
+    """Report the bytes DuckDB has read of a ``size``-byte file while the block runs.
+
+    One DuckDB statement reads the whole file, so its own progress (``query_progress``,
+    polled from a thread) is the only sign of how far the read is.
+    """
+    done = threading.Event()
+
+    def watch() -> None:
+        furthest = 0
+        try:
+            while not done.wait(PROGRESS_INTERVAL * 2):
+                try:
+                    percent = con.query_progress()
+                except Exception:  # the connection is busy closing: nothing more to say
+                    return
+                read = int(size * min(max(percent, 0.0), 100.0) / 100)
+                if read > furthest:  # a statement after the read starts again from 0 %
+                    furthest = read
+                    report("read", read, size, None)
+        finally:
+            db.connections.close_all()  # the recorder's row update opened one in this thread
+
+    watcher = threading.Thread(target=watch, name="koop-read-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 class _Throttled:

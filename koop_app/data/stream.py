@@ -83,6 +83,9 @@ class Workspace:
         self.con.execute(f"SET temp_directory = {s(str(self.dir / 'spill'))}")
         self.con.execute("SET preserve_insertion_order = true")
         self.con.execute("SET TimeZone = 'UTC'")
+        # query_progress() (polled by ingest.reading) needs progress tracking on, not printed.
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
 
     def __enter__(self) -> Workspace:
         return self

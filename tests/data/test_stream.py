@@ -243,3 +243,25 @@ def test_a_streamed_file_refreshed_twice_keeps_its_version(make_dataset, monkeyp
                  "flag": None if i % 4 else bool(i % 8)}, point(i, -i)) for i in range(300)]))
     versions = {data.refresh(dataset, keep_hot=False).version for _ in range(3)}
     assert len(versions) == 1
+
+
+def test_the_read_reports_bytes_while_duckdb_reads(tmp_path, monkeypatch):
+    """One DuckDB statement reads the file: its own progress says how far it got."""
+    monkeypatch.setattr(ingest, "PROGRESS_INTERVAL", 0.01)
+    path = tmp_path / "big.csv"
+    rows = np.arange(3_000_000)
+    with open(path, "w") as handle:
+        handle.write("id,name,lat,lon\n")
+        handle.writelines(f"{i},n{i},{i % 80},{i % 170}\n" for i in rows)
+    from koop_app.provider import FileSource
+
+    seen: list[tuple] = []
+    ingest._stream_csv(FileSource(path, "csv"), key="k", label="t", overrides=None,
+                       report=lambda *args: seen.append(args))
+    size = path.stat().st_size
+    reads = [args[1] for args in seen if args[0] == "read"]
+    between = [done for done in reads if 0 < done < size]
+    assert reads[0] == 0 and reads[-1] == size
+    assert between, f"no byte count between 0 and {size}: {reads}"
+    assert between == sorted(between)
+    assert all(args[2] == size for args in seen if args[0] == "read")
