@@ -18,7 +18,13 @@ from django.contrib.auth import get_user_model
 
 from koop_app import data
 from koop_app.models import Dataset
-from tests.clients.browser import REPO, ArcGISPage, Chromium, iter_chromium
+from tests.clients.browser import (
+    REPO,
+    ArcGISPage,
+    Chromium,
+    iter_chromium,
+    wait_for_idle_server,
+)
 from tests.conftest import collection, feature, point
 
 pytestmark = pytest.mark.slow
@@ -51,7 +57,8 @@ def web_assets() -> None:
 
 
 @pytest.fixture
-def site(transactional_db, make_dataset, live_server, web_assets, data_dir) -> dict[str, Any]:
+def site(transactional_db, make_dataset, live_server, web_assets,
+         data_dir) -> Iterator[dict[str, Any]]:
     """A realistic list: long names, a failing dataset with a long error, a disabled one, a
     signed-in-only one; and a superuser."""
     get_user_model().objects.create_superuser("admin", "admin@example.org", "a-long-password")
@@ -72,7 +79,8 @@ def site(transactional_db, make_dataset, live_server, web_assets, data_dir) -> d
     broken.refresh_from_db()
     broken.last_error += "\n" + "a very long second line " * 40
     broken.save(update_fields=["last_error"])
-    return {"url": live_server.url, "private": private, "broken": broken}
+    yield {"url": live_server.url, "private": private, "broken": broken}
+    wait_for_idle_server()  # the admin page (closed first) may have left a query running
 
 
 @pytest.fixture

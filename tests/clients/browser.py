@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -384,6 +385,28 @@ class ArcGISPage:
         if self.context is not None:
             self.loop.run(self.context.close(), timeout=30)
             self.context = None
+
+
+def wait_for_idle_server(timeout: float = 10.0) -> None:
+    """Wait until the live server's request threads have ended.
+
+    A closed page may leave a request running in the server; the database flush that ends a
+    transactional test would pull its rows from under it (a 500 blamed on the next test).
+    """
+    deadline = time.monotonic() + timeout
+    idle_since = None
+    while time.monotonic() < deadline:
+        busy = [t for t in threading.enumerate()
+                if t.name.endswith("(process_request_thread)") and t.is_alive()]
+        if busy:
+            idle_since = None
+            busy[0].join(max(0.0, min(0.5, deadline - time.monotonic())))
+            continue
+        # Idle twice, 0.2 s apart: a request already accepted has had time to get a thread.
+        if idle_since is not None and time.monotonic() - idle_since >= 0.2:
+            return
+        idle_since = idle_since or time.monotonic()
+        time.sleep(0.05)
 
 
 def save_screenshot(data_url: str, name: str) -> Path:

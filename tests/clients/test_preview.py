@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients.browser import REPO, ArcGISPage, Chromium
+from tests.clients.browser import REPO, ArcGISPage, Chromium, wait_for_idle_server
 from tests.clients.test_arcgis_js import POINTS, POLYGONS, points_document, polygons_document
 
 pytestmark = pytest.mark.slow
@@ -36,13 +36,14 @@ def web_assets() -> None:
 
 
 @pytest.fixture
-def site(transactional_db, make_dataset, live_server, web_assets) -> str:
+def site(transactional_db, make_dataset, live_server, web_assets) -> Iterator[str]:
     make_dataset("geojson", "dots", points_document(), max_record_count=PAGE)
     make_dataset("geojson", "plots", polygons_document(), max_record_count=PAGE)
     both = {"layers": [{**points_document(), "metadata": {"id": 0, "name": "Dots"}},
                        {**polygons_document(), "metadata": {"id": 1, "name": "Plots"}}]}
     make_dataset("geojson", "both", both, max_record_count=PAGE)
-    return live_server.url
+    yield live_server.url
+    wait_for_idle_server()  # pages are closed by now (open_page ends first)
 
 
 @pytest.fixture
