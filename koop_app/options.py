@@ -82,6 +82,11 @@ def _coerce(kind: type, value: Any) -> Any:
     return value
 
 
+def readable(name: str) -> str:
+    """"page_size" -> "Page size": a label for a name that comes with none."""
+    return name.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
 def given_options(raw: Mapping[str, Any] | None, cleaned: Mapping[str, Any]) -> dict[str, Any]:
     """What to store of ``cleaned`` options: the typed values of the keys ``raw`` sets.
 

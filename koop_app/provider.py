@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from koop_app.options import Option, validate_options
+from koop_app.options import Option, readable, validate_options
 
 if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
@@ -133,7 +133,7 @@ class Provider:
     @classmethod
     def get_title(cls) -> str:
         """``title``, or the name made readable ("my_api" -> "My api")."""
-        return cls.title or cls.name.replace("_", " ").replace("-", " ").capitalize()
+        return cls.title or readable(cls.name)
 
     @classmethod
     def get_description(cls) -> str:

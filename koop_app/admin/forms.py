@@ -26,7 +26,7 @@ from koop_app.admin.files import SourceWidget
 from koop_app.data.schema import esri_type
 from koop_app.errors import KoopError, NotFoundError, OptionsError
 from koop_app.models import Dataset, Provider
-from koop_app.options import Option, given_options
+from koop_app.options import Option, given_options, readable
 from koop_app.probe import CheckFailed, FoundField, Probe, probe
 
 PREFIX = "opt_"
@@ -46,11 +46,6 @@ def plugin_of(provider: Provider | None) -> Any:
         return provider.plugin
     except NotFoundError:
         return None
-
-
-def readable(name: str) -> str:
-    """"page_size" -> "Page size": a label for an option that gives none."""
-    return name.replace("_", " ").replace("-", " ").strip().capitalize()
 
 
 def option_field(option: Option) -> forms.Field:
