@@ -23,6 +23,11 @@ DEFAULTS: dict[str, Any] = {
     "ENTRY_POINT_GROUP": "koop.providers",
     # Output modules (each with a ``routes`` table), mounted for every provider.
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
+    # Named connections to the servers some providers read (the ``:host`` of their routes):
+    # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
+    # "api_key": ..}}}. Secrets stay in settings (from the environment), never in the database
+    # or the admin; see koop_app/connections.py.
+    "CONNECTIONS": {},
     # Local files that providers may read; paths outside it are refused.
     "DATA_DIR": None,
     # The largest file the admin's upload takes into DATA_DIR (bytes): a larger Content-Length

@@ -15,6 +15,8 @@
         ├── SourceNotFoundError     404, the file or remote resource does not exist
         └── SourceError             502, the source failed or sent something unusable
             ├── SourceConnectError  502, no HTTP answer (DNS, refused, reset, TLS, silence)
+            ├── SourceAuthError     502, the source refused our credentials (or wants some)
+            ├── SourceRateLimitedError 503, the source limits our requests (HTTP 429)
             ├── SourceTimeoutError  504, the source did not answer in time
             ├── SourceTooLargeError 502, the source sent more than MAX_DOWNLOAD_BYTES
             └── SourceFormatError   502, the content could not be parsed
@@ -191,6 +193,20 @@ class SourceConnectError(SourceError):
 
     default_message = "Could not connect to the data source."
     admin_sees_details = False
+
+
+class SourceAuthError(SourceError):
+    """The source answered 401/403: the dataset's credentials are missing, wrong or too weak.
+
+    A 502 to the client: the fault is the server's configuration, not the client's token.
+    """
+
+    default_message = "The data source refused the credentials it was sent (or needs some)."
+
+
+class SourceRateLimitedError(SourceError):
+    status = 503
+    default_message = "The data source is limiting our requests; try again later."
 
 
 class SourceTimeoutError(SourceError):

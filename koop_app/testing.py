@@ -69,13 +69,14 @@ class SourceServer:
     """A threaded HTTP server whose paths answer as scripted; counts requests per path.
 
     ``ssl_context`` (server side, with its certificate loaded) makes it an https server;
-    ``requests`` keeps each request's headers (lowercase names) in arrival order.
+    ``requests`` keeps each request's headers (lowercase names), ``method`` and ``body`` in
+    arrival order; GET, POST, PUT and DELETE answer alike.
     """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.scripts: dict[str, Script] = {}
         self.hits: dict[str, int] = {}
-        self.requests: list[dict[str, str]] = []
+        self.requests: list[dict[str, Any]] = []
         self.ssl_context = ssl_context
         server = self
 
@@ -88,8 +89,10 @@ class SourceServer:
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 server.hits[path] = server.hits.get(path, 0) + 1
-                server.requests.append({"path": path, **{k.lower(): v for k, v in
-                                                         self.headers.items()}})
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                server.requests.append({"path": path, "method": self.command, **{
+                    k.lower(): v for k, v in self.headers.items()}, "body": body})
                 script = server.scripts.get(path)
                 if script is None:
                     self.send_response(404)
@@ -99,6 +102,8 @@ class SourceServer:
                 if script.delay:
                     time.sleep(script.delay)
                 self._answer(script)
+
+            do_POST = do_PUT = do_DELETE = do_GET
 
             def _answer(self, script: Script) -> None:
                 self.send_response(script.status)

@@ -231,7 +231,25 @@ DATA_DIR = Path(os.environ.get("KOOP_DATA_DIR", VAR_DIR / "data"))
 if "KOOP_DATA_DIR" not in os.environ:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
 
+def _env_json(name: str, default: dict) -> dict:
+    """A JSON object from the environment (KOOP_CONNECTIONS), or ``default`` when unset."""
+    import json
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object")
+    return value
+
+
 KOOP = {
+    # Servers that providers with a :host read, by provider and name (koop_app/connections.py).
+    "CONNECTIONS": _env_json("KOOP_CONNECTIONS", {}),
     "PROVIDERS": _env_list(
         "KOOP_PROVIDERS",
         ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider",

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from koop_app.conf import koop_settings
 from koop_app.net.addresses import refusal_reason
-from koop_app.net.client import Response, get, get_to_file
+from koop_app.net.client import Response, get, get_to_file, request
 from koop_app.net.resolve import resolve
 from koop_app.net.urls import SourceURL, URLError, parse_url
 
 __all__ = ["Response", "SourceURL", "check_url", "get", "get_to_file", "parse_url",
-           "refusal_reason"]
+           "refusal_reason", "request"]
 
 POLICY_HINT = ("loopback, private, link-local, shared, multicast and reserved addresses are "
                "refused unless listed in KOOP['ALLOWED_SOURCE_NETWORKS']")

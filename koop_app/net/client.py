@@ -1,8 +1,11 @@
-"""The one HTTP client for outbound fetches: GET with the fetch policy, limits and redirects.
+"""The one HTTP client for outbound fetches: the fetch policy, limits and redirects.
 
-    from koop_app.net import get
+    from koop_app.net import get, request
     answer = get("https://example.org/wells.csv", headers={"Authorization": "Bearer x"})
     answer.body, answer.status, answer.headers["content-type"], answer.url
+    # An API: any method, a body, and the statuses the caller reads itself (else errors).
+    answer = request("POST", "https://search.example.org/idx/_search", body=b'{...}',
+                     headers={"Content-Type": "application/json"}, accept={400, 404})
 
 For each URL, including each redirect target: the URL is parsed (``net.urls``), the host
 resolved once and every address checked (``net.resolve``); the connection goes to a checked
@@ -11,6 +14,13 @@ address while the Host header, TLS SNI and certificate check use the URL's host 
 caller's headers are dropped when a redirect leaves the first URL's origin. Bodies are limited
 to ``KOOP['MAX_DOWNLOAD_BYTES']`` on the wire and after gzip/deflate decoding, and the whole
 fetch to ``KOOP['MAX_FETCH_SECONDS']`` of wall clock (a watchdog shuts the socket down).
+
+A POST (any method with a body) follows only 307/308 redirects, which keep the method and body;
+the other redirect codes answer a GET and are returned to the caller as they are.
+
+Statuses the caller did not ``accept`` are errors: 404 ``SourceNotFoundError``, 401/403
+``SourceAuthError`` (the source refused the credentials we sent, or wants some), 429
+``SourceRateLimitedError`` (with the Retry-After the source sent), others ``SourceError``.
 
 Failures are KoopErrors. Everything that ends without an HTTP status line (no DNS answer,
 refused, reset, timed out, TLS failure, garbage) is one ``SourceConnectError`` whose message
@@ -25,7 +35,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import BinaryIO
@@ -36,10 +46,12 @@ import certifi
 from koop_app.conf import koop_settings
 from koop_app.data import progress
 from koop_app.errors import (
+    SourceAuthError,
     SourceConnectError,
     SourceError,
     SourceFormatError,
     SourceNotFoundError,
+    SourceRateLimitedError,
     SourceRefusedError,
     SourceTimeoutError,
     SourceTooLargeError,
@@ -58,7 +70,8 @@ RESERVED_HEADERS = {"host", "connection", "content-length", "transfer-encoding",
 
 @dataclass(frozen=True)
 class Response:
-    """A 2xx answer: the final URL after redirects, status, headers (lowercase names), body."""
+    """An answer (2xx, or a status the caller accepted): the final URL after redirects, status,
+    headers (lowercase names), body."""
 
     url: str
     status: int
@@ -69,8 +82,24 @@ class Response:
 def get(url: str, *, headers: Mapping[str, str] | None = None,
         max_bytes: int | None = None) -> Response:
     """GET ``url`` under the fetch policy; a 2xx Response or a KoopError (see the module doc)."""
+    return request("GET", url, headers=headers, max_bytes=max_bytes)
+
+
+def request(method: str, url: str, *, headers: Mapping[str, str] | None = None,
+            body: bytes | None = None, max_bytes: int | None = None,
+            accept: Collection[int] = (), sink: BinaryIO | None = None) -> Response:
+    """``method`` ``url`` (with ``body``) under the fetch policy.
+
+    A 2xx Response, or one whose status is in ``accept`` (e.g. 304 for a conditional request,
+    400 to read a search engine's error), else a KoopError (see the module doc). With ``sink``
+    the body is written there as it arrives (``get_to_file``).
+    """
+    method = method.upper()
+    if not method.isascii() or not method.isalpha():
+        raise ValueError(f"invalid method {method!r}")
     limit = int(koop_settings.MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes)
-    return _Fetch(url, dict(headers or {}), limit).run()
+    return _Fetch(url, dict(headers or {}), limit, sink, method=method, body=body,
+                  accept=frozenset(accept)).run()
 
 
 def get_to_file(url: str, sink: BinaryIO, *, headers: Mapping[str, str] | None = None,
@@ -80,8 +109,7 @@ def get_to_file(url: str, sink: BinaryIO, *, headers: Mapping[str, str] | None =
     The same checks and limits; the Response's ``body`` is empty. On failure ``sink`` may
     hold part of the body: the caller discards it.
     """
-    limit = int(koop_settings.MAX_DOWNLOAD_BYTES if max_bytes is None else max_bytes)
-    return _Fetch(url, dict(headers or {}), limit, sink).run()
+    return request("GET", url, headers=headers, max_bytes=max_bytes, sink=sink)
 
 
 class _Clock:
@@ -202,7 +230,8 @@ class _Fetch:
     """One fetch: the hops of a redirect chain under one clock, one watchdog and one limit."""
 
     def __init__(self, url: str, headers: dict[str, str], limit: int,
-                 sink: BinaryIO | None = None) -> None:
+                 sink: BinaryIO | None = None, *, method: str = "GET", body: bytes | None = None,
+                 accept: frozenset[int] = frozenset()) -> None:
         for name, value in headers.items():
             if not _header_ok(name, value):
                 raise ValueError(f"invalid request header {name!r}")
@@ -210,6 +239,7 @@ class _Fetch:
         self.headers = {k: v for k, v in headers.items() if k.lower() not in RESERVED_HEADERS}
         self.limit = limit
         self.sink = sink
+        self.method, self.body, self.accept = method, body, accept
         self.clock = _Clock(float(koop_settings.MAX_FETCH_SECONDS))
 
     def run(self) -> Response:
@@ -220,21 +250,22 @@ class _Fetch:
                 target = self._parse(current)
                 if previous.scheme == "https" and target.scheme == "http":
                     raise SourceRefusedError(
-                        log_message=f"GET {self.url}: redirect from https to plain http {current}")
+                        log_message=f"{self.method} {self.url}: redirect from https to plain "
+                                    f"http {current}")
                 if target.origin != first.origin:
                     self.headers = {}  # credentials meant for the first origin stay there
                 answer = self._hop(current, target, watchdog)
                 if isinstance(answer, Response):
                     return answer
                 previous, current = target, answer
-        raise SourceRefusedError(log_message=f"GET {self.url}: more than "
+        raise SourceRefusedError(log_message=f"{self.method} {self.url}: more than "
                                  f"{koop_settings.MAX_REDIRECTS} redirects")
 
     def _parse(self, url: str) -> SourceURL:
         try:
             return parse_url(url)
         except URLError as exc:
-            raise SourceRefusedError(log_message=f"GET {url}: {exc}") from None
+            raise SourceRefusedError(log_message=f"{self.method} {url}: {exc}") from None
 
     def _hop(self, url: str, target: SourceURL, watchdog: _Watchdog) -> Response | str:
         """The Response, or the next URL when the answer is a redirect."""
@@ -245,13 +276,10 @@ class _Fetch:
         try:
             response = self._send(url, target, conn, watchdog)
             status = response.status
-            if status in REDIRECTS and response.getheader("Location"):
+            if self._follows(status) and response.getheader("Location"):
                 return urljoin(url, _location(response)).split("#", 1)[0]
-            if status == 404:
-                raise SourceNotFoundError(log_message=f"GET {url}: HTTP 404")
-            if not 200 <= status < 300:
-                raise SourceError(f"The data source answered HTTP {status}.",
-                                  log_message=f"GET {url}: HTTP {status}")
+            if not 200 <= status < 300 and status not in self.accept:
+                raise _status_error(self.method, url, status, response)
             body = self._read(url, response, watchdog)
             return Response(url, status, {k.lower(): v for k, v in response.getheaders()}, body)
         finally:
@@ -259,13 +287,19 @@ class _Fetch:
                 response.close()  # with "Connection: close" the response owns the socket
             conn.close()
 
+    def _follows(self, status: int) -> bool:
+        """Whether a redirect is followed: a request with a body keeps it only on 307/308."""
+        if status in self.accept or status not in REDIRECTS:
+            return False
+        return self.body is None or status in (307, 308)
+
     def _send(self, url: str, target: SourceURL, conn: _PinnedHTTPConnection,
               watchdog: _Watchdog) -> http.client.HTTPResponse:
         """Connect, send the request and read the status line and headers."""
         headers = {"User-Agent": USER_AGENT, "Accept": "*/*", **self.headers,
                    "Accept-Encoding": "gzip, deflate", "Connection": "close"}
         try:
-            conn.request("GET", target.target, headers=headers)
+            conn.request(self.method, target.target, body=self.body, headers=headers)
             response = conn.getresponse()
             if watchdog.fired:  # the shut-down socket ended the head early: not an answer
                 response.close()
@@ -275,16 +309,17 @@ class _Fetch:
             where = f" ({conn.address})" if conn.address else ""
             late = "; fetch time limit reached" if watchdog.fired else ""
             raise SourceConnectError(
-                log_message=f"GET {url}{where}: {type(exc).__name__}: {exc}{late}") from None
+                log_message=f"{self.method} {url}{where}: {type(exc).__name__}: {exc}{late}"
+            ) from None
 
     def _read(self, url: str, response: http.client.HTTPResponse, watchdog: _Watchdog) -> bytes:
         declared = response.getheader("Content-Length", "")
         if declared.isdigit() and int(declared) > self.limit:
-            raise SourceTooLargeError(log_message=f"GET {url}: Content-Length {declared}")
+            raise SourceTooLargeError(log_message=f"{self.method} {url}: Content-Length {declared}")
         try:
             decoder = content_decoder(response.getheader("Content-Encoding"))
         except DecodeError as exc:
-            raise SourceFormatError(log_message=f"GET {url}: {exc}") from None
+            raise SourceFormatError(log_message=f"{self.method} {url}: {exc}") from None
         body, wire, size = bytearray(), 0, 0
         try:
             total = int(declared) if declared.isdigit() else None
@@ -292,12 +327,14 @@ class _Fetch:
                 wire += len(piece)
                 progress.read(wire, total)  # a refresh's progress (koop_app/data/progress.py)
                 if wire > self.limit:
-                    raise SourceTooLargeError(log_message=f"GET {url}: over {self.limit} bytes")
+                    raise SourceTooLargeError(
+                        log_message=f"{self.method} {url}: over {self.limit} bytes")
                 for decoded in decoder.feed(piece):
                     size += len(decoded)
                     if size > self.limit:
                         raise SourceTooLargeError(
-                            log_message=f"GET {url}: over {self.limit} bytes once decoded")
+                            log_message=f"{self.method} {url}: over {self.limit} bytes once "
+                                        "decoded")
                     if self.sink is not None:
                         self.sink.write(decoded)
                     else:
@@ -308,17 +345,34 @@ class _Fetch:
                 raise http.client.IncompleteRead(b"", response.length)
             decoder.finish()
         except DecodeError as exc:
-            raise SourceFormatError(log_message=f"GET {url}: {exc}") from None
+            raise SourceFormatError(log_message=f"{self.method} {url}: {exc}") from None
         except TimeoutError as exc:
-            raise SourceTimeoutError(log_message=f"GET {url}: body not received in time: "
+            raise SourceTimeoutError(log_message=f"{self.method} {url}: body not received in time: "
                                      f"{exc}") from None
         except (OSError, http.client.HTTPException) as exc:
             if watchdog.fired:
-                raise SourceTimeoutError(log_message=f"GET {url}: body not received in "
+                raise SourceTimeoutError(log_message=f"{self.method} {url}: body not received in "
                                          f"time: {exc}") from None
             raise SourceError("The data source broke off its answer.",
-                              log_message=f"GET {url}: {type(exc).__name__}: {exc}") from None
+                              log_message=f"{self.method} {url}: {type(exc).__name__}: {exc}"
+                              ) from None
         return bytes(body)
+
+
+def _status_error(method: str, url: str, status: int, response: http.client.HTTPResponse
+                  ) -> SourceError | SourceNotFoundError:
+    """The error for a status the caller did not accept (the URL only in the log)."""
+    where = f"{method} {url}: HTTP {status}"
+    if status == 404:
+        return SourceNotFoundError(log_message=where)
+    if status in (401, 403):
+        return SourceAuthError(log_message=where)
+    if status == 429:
+        wait = (response.getheader("Retry-After") or "").strip()
+        after = f" Retry after {wait} seconds." if wait.isdigit() else ""
+        return SourceRateLimitedError(f"The data source is limiting our requests (HTTP 429)."
+                                      f"{after}", log_message=where)
+    return SourceError(f"The data source answered HTTP {status}.", log_message=where)
 
 
 def _location(response: http.client.HTTPResponse) -> str:

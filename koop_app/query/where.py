@@ -210,10 +210,7 @@ def _compile(text: str, schema: LayerSchema, parameter: str, aggregates: bool,
         if any(token.token_type == sqlglot.TokenType.SEMICOLON for token in tokens):
             raise _Rejected("';' is not allowed")
         _check_size(tokens)
-        # An expression, never a statement; parsed from the tokens already read (not twice).
-        (tree,) = _DIALECT.parser().parse_into(exp.Condition, tokens, text)
-        if tree is None:
-            raise _Rejected("the clause is empty")
+        tree = _parse(tokens, text)
         _check_tree(tree)
         if _always_true(tree):
             return None, True
@@ -227,6 +224,30 @@ def _compile(text: str, schema: LayerSchema, parameter: str, aggregates: bool,
     except RecursionError:
         raise InvalidParameterError(parameter, "the clause is too complex") from None
     return WhereClause(sql, tuple(emitter.params)), emitter.read_now is None
+
+
+def _parse(tokens: list[Any], text: str) -> exp.Expression:
+    """An expression, never a statement; parsed from the tokens already read (not twice)."""
+    (tree,) = _DIALECT.parser().parse_into(exp.Condition, tokens, text)
+    if tree is None:
+        raise _Rejected("the clause is empty")
+    return tree
+
+
+def checked_tree(text: str | None, schema: LayerSchema, *, parameter: str = "where",
+                 case_sensitive: bool = False) -> exp.Expression | None:
+    """The sqlglot tree of a clause ``compile_where`` accepts, for a pass-through provider to
+    re-emit in its source's own language (SQL of another database, a search query).
+
+    The same checks run first, so a bad clause is the same 400 here; None for an absent or
+    always-true clause. Every node of the tree is of a type in ``EMITTERS`` (AGGREGATES are
+    not allowed in a where), its columns are fields of ``schema`` (their names as the client
+    wrote them: look them up with ``schema.field``), and the kinds of its operands agree.
+    """
+    if compile_where(text, schema, parameter=parameter, case_sensitive=case_sensitive) is None:
+        return None
+    assert text is not None
+    return _parse(_DIALECT.tokenize(text), text)
 
 
 def _check_size(tokens: list[Any]) -> None:
