@@ -111,6 +111,9 @@ class Provider:
                             the name, made readable, when empty (see ``get_title``).
       ``description``       a sentence or two under the picker: what the source must be.
       ``hosts``             routes take a ``:host`` segment before ``:id``.
+      ``connection_hosts``  the ``:host`` names a server configured in
+                            ``KOOP["CONNECTIONS"][name]`` (koop_app/connections.py): the admin
+                            offers those names and refuses others.
       ``disable_id_param``  routes take no ``:id`` segment.
       ``version``           the plugin's version, shown in ``/<name>/rest/info``.
       ``cache_policy``      ``"cached"`` (fetch, keep for the TTL) or ``"pass-through"``
@@ -123,6 +126,7 @@ class Provider:
     title: ClassVar[str] = ""
     description: ClassVar[str] = ""
     hosts: ClassVar[bool] = False
+    connection_hosts: ClassVar[bool] = False
     disable_id_param: ClassVar[bool] = False
     version: ClassVar[str] = "0.0.0"
     cache_policy: ClassVar[CachePolicy] = "cached"
@@ -218,6 +222,8 @@ def contract_problems(provider_class: type) -> list[str]:
         )
     if provider_class.get_data is Provider.get_data:
         problems.append("get_data(request) must be overridden")
+    if provider_class.connection_hosts and not provider_class.hosts:
+        problems.append("connection_hosts needs hosts = True (the :host names the connection)")
     if provider_class.cache_policy not in ("cached", "pass-through"):
         problems.append(f"cache_policy {provider_class.cache_policy!r} is not cached/pass-through")
     if not all(isinstance(option, Option) for option in provider_class.options_schema):

@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils.html import conditional_escape, format_html, format_html_join
 
 from koop_app.admin.files import SourceWidget
+from koop_app.connections import connections
 from koop_app.data.schema import esri_type
 from koop_app.errors import KoopError, NotFoundError, OptionsError
 from koop_app.models import Dataset, Provider
@@ -96,6 +97,9 @@ class ProviderSelect(forms.Select):
         if plugin is not None:
             option["attrs"]["data-description"] = plugin.get_description()
             option["attrs"]["data-hosts"] = "true" if plugin.hosts else "false"
+            if plugin.connection_hosts:
+                option["attrs"]["data-connections"] = orjson.dumps(
+                    sorted(connections(plugin.name))).decode()
         return option
 
 
@@ -344,6 +348,8 @@ class DatasetForm(forms.ModelForm):
         if provider is not None and plugin is None:
             self.add_error("provider", "The provider plugin is not registered.")
             return cleaned
+        if plugin is not None and "host" not in self.errors:
+            self._check_host(plugin, cleaned.get("host") or "")
         if plugin is None or any(name in self.errors for name in self.option_field_names):
             return cleaned
         raw = self._raw_options()
@@ -363,6 +369,17 @@ class DatasetForm(forms.ModelForm):
             return cleaned
         self.instance.options = given_options(raw, typed)
         return cleaned
+
+    def _check_host(self, plugin: Any, host: str) -> None:
+        """A provider whose host names a configured server takes one of those names (an empty
+        host is the model's to refuse)."""
+        if plugin.connection_hosts and host:
+            names = sorted(connections(plugin.name))
+            if host not in names:
+                listed = ", ".join(names) if names else "none yet"
+                self.add_error("host", f"No server named {host!r} is configured for "
+                                       f"{plugin.name} in KOOP['CONNECTIONS'] (configured: "
+                                       f"{listed}).")
 
     def clean_access(self) -> str:
         return self.cleaned_data.get("access") or Dataset.PUBLIC
@@ -542,5 +559,7 @@ def provider_options_view(request: HttpRequest) -> JsonResponse:
         "title": plugin.get_title() if plugin else provider.name,
         "description": plugin.get_description() if plugin else "",
         "hosts": bool(plugin and plugin.hosts),
+        "connections": sorted(connections(plugin.name)) if plugin and plugin.connection_hosts
+        else [],
         "options": [PREFIX + option.name for option in form.options_schema],
     })

@@ -43,6 +43,14 @@ class TypedProvider(ProviderPlugin):
         return collection([])
 
 
+class ServerProvider(TypedProvider):
+    """A provider whose host names a server configured in KOOP["CONNECTIONS"]."""
+
+    name = "served"
+    connection_hosts = True
+    options_schema = (Option("table", str, required=True),)
+
+
 @pytest.fixture
 def admin_client(client, db):
     client.force_login(get_user_model().objects.create_superuser("root", "", "pw"))
@@ -182,6 +190,28 @@ class TestTypedOptions:
         response = admin_client.post(reverse(ADD), post_data(typed, opt_source="s.geojson",
                                                              skip_check="on"))
         assert "need a host" in str(form_of(response).errors["host"])
+
+    def test_a_connection_host_is_one_of_the_configured_servers(self, admin_client, settings):
+        settings.KOOP = {
+            **settings.KOOP,
+            "PROVIDERS": [*koop_settings.PROVIDERS, "tests.admin.test_dataset_form.ServerProvider"],
+            "CONNECTIONS": {"served": {"gis": {"dsn": "postgresql://u:pw-123@db/gis"},
+                                       "warehouse": {"dsn": "postgresql://db2/w"}}}}
+        served = {p.name: p for p in Provider.sync_from_registry()}["served"]
+        page = admin_client.get(reverse(ADD)).content.decode()
+        assert 'data-connections="[&quot;gis&quot;,&quot;warehouse&quot;]"' in page
+        assert "pw-123" not in page and "db2" not in page  # names only, never settings
+        options = admin_client.get(reverse("admin:koop_app_dataset_provider_options"),
+                                   {"provider": served.pk}).json()
+        assert options["connections"] == ["gis", "warehouse"]
+        response = admin_client.post(reverse(ADD), post_data(served, host="other",
+                                                             opt_table="t", skip_check="on"))
+        message = str(form_of(response).errors["host"])
+        assert "No server named &#x27;other&#x27;" in message and "gis, warehouse" in message
+        response = admin_client.post(reverse(ADD), post_data(served, host="gis",
+                                                             opt_table="t", skip_check="on"))
+        assert response.status_code == 302, form_of(response).errors
+        assert Dataset.objects.get().host == "gis"
 
     def test_unknown_stored_options_stay_visible(self, admin_client, rows, data_dir):
         parks(data_dir)

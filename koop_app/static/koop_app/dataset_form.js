@@ -45,6 +45,28 @@
       var wanted = Boolean(chosen && chosen.dataset.hosts === "true");
       hostRow.classList.toggle("hidden", !wanted && !(hostInput && hostInput.value));
     }
+    offerConnections(hostInput, chosen && chosen.dataset.connections);
+  }
+
+  // A provider whose host names a configured server: its names as suggestions of the input.
+  function offerConnections(input, names) {
+    if (!input) { return; }
+    var list = document.getElementById("koop-host-names");
+    if (!list) {
+      list = document.createElement("datalist");
+      list.id = "koop-host-names";
+      input.insertAdjacentElement("afterend", list);
+    }
+    list.textContent = "";
+    var parsed = [];
+    try { parsed = names ? JSON.parse(names) : []; } catch (e) { parsed = []; }
+    parsed.forEach(function (name) {
+      var option = document.createElement("option");
+      option.value = name;
+      list.appendChild(option);
+    });
+    if (parsed.length) { input.setAttribute("list", list.id); }
+    else { input.removeAttribute("list"); }
   }
 
   function swap(select) {
