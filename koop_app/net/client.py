@@ -207,6 +207,10 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
 class _PinnedHTTPSConnection(_PinnedHTTPConnection):
     """HTTPS to checked addresses; SNI and the certificate check use the URL's host name."""
 
+    # http.client writes "Host: name:port" unless the port is the scheme's default; signed
+    # requests (S3's SigV4 signs the Host header) must see the plain name on 443.
+    default_port = 443
+
     def connect(self) -> None:
         raw = self._open()
         try:

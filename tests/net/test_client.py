@@ -404,3 +404,16 @@ def test_a_utf8_location_is_followed(source_server):
     source_server.route("/caf%C3%A9.json", body=b"[1]")
     source_server.route("/to-cafe", status=302, headers={"Location": "/café.json"})
     assert read_source(source_server.url("/to-cafe")) == b"[1]"
+
+
+def test_the_host_header_leaves_out_the_default_https_port():
+    """``Host: name`` on 443, as sent by every client (S3 signs the Host header)."""
+    from koop_app.net.client import _Clock, _PinnedHTTPSConnection, _Watchdog
+    from koop_app.net.urls import parse_url
+
+    clock = _Clock(5)
+    for url, host in [("https://data.test/x", b"Host: data.test"),
+                      ("https://data.test:8443/x", b"Host: data.test:8443")]:
+        conn = _PinnedHTTPSConnection(parse_url(url), [], clock, _Watchdog(clock))
+        conn.putrequest("GET", "/x")  # buffered: nothing connects
+        assert host + b"\r\n" in b"\r\n".join(conn._buffer) + b"\r\n"
