@@ -13,6 +13,7 @@ log line: only the method, the URL (which carries none) and the error code do.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -48,6 +49,15 @@ REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 # metadata, containers, SSO, assume-role) fetch over HTTP outside koop_app.net's policy.
 LOCAL_CREDENTIAL_METHODS = ("env", "shared-credentials-file", "config-file")
 LIST_PAGE = 1000  # S3's own maximum of keys per ListObjectsV2 page
+
+
+def _no_signing_details(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+# botocore's signer logs the canonical request, the string to sign and the signature at DEBUG:
+# none of it may reach a log.
+logging.getLogger("botocore.auth").addFilter(_no_signing_details)
 
 
 @dataclass(frozen=True)

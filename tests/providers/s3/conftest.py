@@ -90,6 +90,15 @@ class S3Server:
         raw = orjson.dumps(body) if isinstance(body, dict) else body
         return self.client().put_object(Bucket=bucket, Key=key, Body=raw)["ETag"]
 
+    def make_public(self, bucket: str) -> None:
+        """A bucket policy letting anyone list the bucket and read its objects."""
+        self.client().put_bucket_policy(Bucket=bucket, Policy=orjson.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": "*",
+                           "Action": ["s3:GetObject", "s3:ListBucket"],
+                           "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}],
+        }).decode())
+
     def gets(self, bucket: str, key: str) -> list[Seen]:
         """The GetObject requests of ``key`` (path-style), in order."""
         return [r for r in self.requests if r.method == "GET" and r.path == f"/{bucket}/{key}"]
