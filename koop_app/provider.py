@@ -51,6 +51,10 @@ class ProviderRequest:
     # not depend on the layer's fields: a pass-through provider may read them instead of
     # ``query``; None elsewhere.
     parsed: Any = None
+    # In a cached refresh, the ``validators`` the provider returned with the stored copy (e.g.
+    # {"etag": ...}) when that copy can still be served; None otherwise (first load, cleared
+    # cache, admin check). A provider whose source still matches them raises NotModified.
+    validators: dict[str, Any] | None = None
 
     @property
     def host(self) -> str | None:
@@ -69,7 +73,10 @@ class FileSource:
     "csv" (``options``: latitude, longitude, wkt, delimiter, encoding as the csv provider takes
     them). ``parse(raw bytes) -> dict`` reads the file whole, as ``get_data`` would: used for
     small files and for documents the stream does not take (a single Feature, several layers).
-    ``temporary`` files (a download) are deleted once read.
+    ``temporary`` files (a download) are deleted once read. ``validators`` (JSON-able, e.g. the
+    source's ETag) are stored with the copy and handed back as ``ProviderRequest.validators``
+    at the next refresh (see NotModified); a dict from ``get_data`` carries them as its
+    ``validators`` member.
     """
 
     path: Path
@@ -77,10 +84,27 @@ class FileSource:
     options: Mapping[str, Any] = field(default_factory=dict)
     temporary: bool = False
     parse: Callable[[bytes], dict[str, Any]] | None = None
+    validators: Mapping[str, Any] | None = None
 
     def discard(self) -> None:
         if self.temporary:
             self.path.unlink(missing_ok=True)
+
+
+class NotModified(Exception):
+    """Raised by ``get_source``/``get_data`` in a cached refresh: the source still matches
+    ``request.validators``, so the stored copy is kept as it is (same version, no re-read) and
+    only its lifetime starts again. ``ttl`` (seconds) overrides the dataset's for that renewal.
+
+        def get_source(self, request):
+            if request.validators and remote_etag() == request.validators["etag"]:
+                raise NotModified
+            ...
+    """
+
+    def __init__(self, ttl: float | None = None) -> None:
+        self.ttl = ttl
+        super().__init__("the source has not changed since the stored copy")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,10 @@ SAMPLES = {
     # a URL source: the path is served by the session's SourceServer
     "records": ("/sample-records", b'{"records": [{"id": 1, "lat": 10.5, "lon": 20.25}], '
                                    b'"total": 1}'),
+    # an object of a bucket (host) on an S3-compatible endpoint: the SourceServer, path-style
+    "s3": ("/sample-bucket/sample.geojson", b'{"type": "FeatureCollection", "features": [{'
+           b'"type": "Feature", "properties": {"name": "A"}, "geometry": {"type": "Point", '
+           b'"coordinates": [20.25, 10.5]}}]}'),
 }
 
 
@@ -42,7 +46,12 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, sourc
     assert "no_such_option" in bad.value.errors
 
     filename, raw = SAMPLES[name]
-    if filename.startswith("/"):
+    host = None
+    if name == "s3":  # host = bucket, on the SourceServer as an S3-compatible endpoint
+        source_server.route(filename, body=raw)
+        host, key = filename.strip("/").split("/", 1)
+        options = {"endpoint": source_server.url(""), "key": key, "anonymous": True}
+    elif filename.startswith("/"):
         options = {"url": source_server.route(filename, body=raw)}
     else:
         options = {"source": filename}
@@ -52,15 +61,16 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, sourc
         else:
             (data_dir / filename).write_bytes(raw)
     row = Provider.sync_from_registry()[registry.names().index(name)]
-    dataset = Dataset.objects.create(provider=row, dataset_id="sample", options=options)
+    dataset = Dataset.objects.create(provider=row, host=host or "", dataset_id="sample",
+                                     options=options)
     request = provider_request(dataset)
     assert isinstance(request, ProviderRequest)
-    assert request.params == {"host": None, "id": "sample", "layer": None, "method": None}
+    assert request.params == {"host": host, "id": "sample", "layer": None, "method": None}
     assert request.dataset == dataset
     result = plugin.get_data(request)
     assert result["type"] == "FeatureCollection"
     assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
-    assert plugin.create_key(request) == f"{name}::sample"
+    assert plugin.create_key(request) == f"{name}:{host or ''}:sample"
 
 
 class Minimal(ProviderPlugin):

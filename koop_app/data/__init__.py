@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import pyarrow as pa
 from django.db import connection as db_connection
@@ -36,10 +37,10 @@ from koop_app.data.progress import Progress, reporting
 from koop_app.data.recorder import refreshed
 from koop_app.data.served import ServedLayers, hot_key
 from koop_app.data.stored import StoredCopies
-from koop_app.errors import DatasetLoadingError, KoopError, ProviderError
+from koop_app.errors import DatasetLoadingError, KoopError, ProviderError, SourceError
 from koop_app.logs import log_event
 from koop_app.models import Dataset, Provider
-from koop_app.provider import ProviderRequest
+from koop_app.provider import NotModified, ProviderRequest
 
 __all__ = ["LayerSet", "LayerTable", "Pointer", "clear", "described", "forget", "get_layers",
            "get_table", "needs_refresh", "overrides_of", "provider_request", "refresh",
@@ -235,21 +236,30 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     trace = Trace()
     fields = {"dataset": dataset.route_label, "dataset_id": dataset.pk,
               "provider": dataset.provider.name, "trigger": trigger}
+    unchanged = False
     try:
         if built is not None:
             new = built
         else:
-            with reporting(recording.progress):
-                new = build_copy(dataset, request, key=key, pass_through=False,
-                                 progress=recording.progress, trace=trace)
+            previous = _revalidatable(key)
+            if previous is not None:
+                request = replace(request, validators=previous.validators)
+            try:
+                with reporting(recording.progress):
+                    new = build_copy(dataset, request, key=key, pass_through=False,
+                                     progress=recording.progress, trace=trace)
+            except NotModified as signal:
+                new, unchanged = _renewed(dataset, previous, signal), True
         recording.progress("store", recording.state["bytes_read"],
                            recording.state["bytes_total"], new.pointer.count)
         clock = time.perf_counter()
-        cache.store(new.pointer, new.blobs)
+        cache.store(new.pointer, new.blobs)  # unchanged: no blobs, the pointer's times only
         trace.store_ms = round((time.perf_counter() - clock) * 1000)
         stored_copies.remember(new.pointer)
         layers = LayerSet.of(new.pointer)
-        if keep_hot:
+        if keep_hot and unchanged:
+            layers = served_layers.serve(new.pointer) or layers
+        elif keep_hot:
             layers = LayerSet.of(new.pointer, _put_hot(new, pass_through=False))
             served_layers.keep(layers)
     except KoopError as exc:
@@ -268,7 +278,8 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     duration_ms = recording.succeeded(key=key, version=pointer.version, features=pointer.count,
                                       fetched_at=pointer.fetched_at, ttl=ttl)
     log_event(logger, logging.INFO, "refresh.done",
-              f"{dataset.route_label}: refreshed {pointer.count} features", **fields,
+              f"{dataset.route_label}: {'source unchanged, kept' if unchanged else 'refreshed'}"
+              f" {pointer.count} features", **fields, unchanged=unchanged,
               key=key, version=pointer.version, features=pointer.count,
               layers=trace.layers, bytes=trace.bytes, duration_ms=duration_ms,
               fetch_ms=trace.fetch_ms, normalize_ms=trace.normalize_ms,
@@ -276,6 +287,27 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     if not keep_hot and koop_settings.HOT_PREBUILD:
         _prebuild_hot(new)
     return layers
+
+
+def _revalidatable(key: str) -> Pointer | None:
+    """The stored copy of ``key`` when its provider may answer "not modified" against it: it
+    has validators and all its data is still in the cache (else a full read is needed)."""
+    pointer = cache.get_pointer(key)
+    if pointer is None or not pointer.validators or not cache.has_blobs(pointer):
+        return None
+    return pointer
+
+
+def _renewed(dataset: Dataset, previous: Pointer | None, signal: NotModified) -> Copy:
+    """The stored copy confirmed by the source (provider.NotModified): same version and data,
+    checked now, expiring one TTL from now."""
+    if previous is None:
+        raise SourceError("The provider answered 'not modified' with no stored copy to keep.",
+                          log_message=f"{dataset.route_label}: NotModified raised without "
+                                      "request.validators")
+    now = time.time()
+    ttl = signal.ttl if signal.ttl is not None else dataset.effective_ttl
+    return Copy(replace(previous, fetched_at=now, expires_at=now + ttl), ())
 
 
 def _prebuild_hot(new: Copy) -> None:

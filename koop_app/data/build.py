@@ -73,8 +73,8 @@ def build_copy(dataset: Dataset, request: ProviderRequest, *, key: str, pass_thr
     ttl = ingested.ttl if ingested.ttl is not None else dataset.effective_ttl
     entries = tuple(cache.LayerEntry(layer.layer_id, layer.kind, layer.schema, layer.count,
                                      len(layer.blob)) for layer in ingested.layers)
-    return Copy(Pointer(key, version, now, now + ttl, entries, ingested.relationships),
-                ingested.layers)
+    return Copy(Pointer(key, version, now, now + ttl, entries, ingested.relationships,
+                        ingested.validators or {}), ingested.layers)
 
 
 def overrides_of(dataset: Dataset) -> Overrides:

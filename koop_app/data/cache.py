@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.cache import cache
@@ -47,6 +47,8 @@ class Pointer:
     expires_at: float
     layers: tuple[LayerEntry, ...]
     relationships: tuple[dict[str, Any], ...] = ()
+    # What the provider said identifies its source's state (ETag...): see provider.NotModified.
+    validators: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def count(self) -> int:
@@ -107,6 +109,16 @@ def get_blob(key: str, version: str, layer_id: int) -> bytes | None:
     except Exception:
         _unavailable("read", key)
         return None
+
+
+def has_blobs(pointer: Pointer) -> bool:
+    """Whether every layer's blob of ``pointer`` is still in the cache (without reading it)."""
+    try:
+        return all(cache.has_key(blob_key(pointer.key, pointer.version, layer.id))
+                   for layer in pointer.layers)
+    except Exception:
+        _unavailable("read", pointer.key)
+        return False
 
 
 def store(pointer: Pointer, blobs: dict[int, bytes]) -> bool:

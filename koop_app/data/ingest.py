@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ class Ingested:
     fetch_ms: int = 0
     normalize_ms: int = 0
     streamed: bool = False
+    validators: dict[str, Any] | None = None  # stored with the copy (provider.NotModified)
 
 
 def read_layers(provider: Provider, request: ProviderRequest, *, key: str, label: str,
@@ -92,13 +93,15 @@ def read_layers(provider: Provider, request: ProviderRequest, *, key: str, label
         fetched = time.perf_counter()
         result = from_collection(collection, key=key, label=label, overrides=overrides,
                                  report=report)
-        return _timed(result, clock, fetched)
+        return replace(_timed(result, clock, fetched),
+                       validators=_validators(collection.get("validators")))
     try:  # bugs of the streaming code are not source failures: they stay crashes
         result = guarded(provider, label, "reading the source", lambda: _from_file(
             source, clock, key=key, label=label, overrides=overrides, report=report),
             catch=(KoopError, OSError))
     finally:
         source.discard()
+    result = replace(result, validators=_validators(source.validators))
     log_event(logger, logging.INFO, "fetch.done", f"{label}: fetched from {provider.name}",
               dataset=label, provider=provider.name, streamed=result.streamed,
               duration_ms=result.fetch_ms, features=sum(layer.count for layer in result.layers))
@@ -307,6 +310,15 @@ def from_collection(collection: dict[str, Any], *, key: str, label: str,
                                     layer.table, layer.answers))
         report("store", None, None, layer.table.num_rows)
     return Ingested(tuple(layers), ttl=_ttl(collection), relationships=_relationships(parts))
+
+
+def _validators(value: Any) -> dict[str, Any] | None:
+    """A provider's validators as stored with the copy: a JSON-able mapping, or None."""
+    if not value:
+        return None
+    if not isinstance(value, Mapping):
+        raise SourceFormatError("The provider's validators must be a mapping.")
+    return dict(value)
 
 
 def _ttl(members: dict[str, Any]) -> float | None:
