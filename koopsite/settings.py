@@ -253,7 +253,8 @@ KOOP = {
     "PROVIDERS": _env_list(
         "KOOP_PROVIDERS",
         ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider",
-         "providers.records.RecordsProvider"],
+         "providers.records.RecordsProvider",
+         "providers.googleanalytics.GoogleAnalyticsProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).
