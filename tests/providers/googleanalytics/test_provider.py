@@ -332,3 +332,23 @@ def test_a_broken_key_is_refused_without_quoting_it(credentials):
 ])
 def test_name_folding(name, folded, cored):
     assert fold(name) == folded and core(name) == cored
+
+
+@pytest.mark.django_db
+def test_keeps_the_provider_contract(make_dataset, ga_options):
+    from koop_app.data import provider_request
+    from koop_app.provider import contract_problems
+    from koop_app.registry import registry
+
+    plugin = registry.get("googleanalytics")
+    assert contract_problems(type(plugin)) == [] and plugin.cache_policy == "cached"
+    with pytest.raises(OptionsError) as bad:
+        plugin.clean_options({**ga_options, "no_such_option": 1})
+    assert "no_such_option" in bad.value.errors
+    dataset = make_dataset("googleanalytics", "sample", options=ga_options)
+    request = provider_request(dataset)
+    result = plugin.get_data(request)
+    assert result["type"] == "FeatureCollection" and result["ttl"] == 6 * 3600
+    assert plugin.create_key(request) == "googleanalytics::sample"
+    dataset.ttl = 600  # the administrator's TTL wins over the provider's default
+    assert "ttl" not in plugin.get_data(provider_request(dataset))
