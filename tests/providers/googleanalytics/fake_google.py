@@ -75,6 +75,8 @@ class FakeGoogle:
         self.visits: list[Visit] = []
         self.token_lifetime = 3600
         self.quota: int | None = None  # runReport calls left; None: no limit
+        self.delay = 0.0  # seconds runReport waits before answering
+        self.garbage: bytes | None = None  # runReport answers this (HTTP 200) instead
         self.issued: dict[str, tuple[str, float]] = {}  # token -> (account, expiry)
         self.every_token: list[str] = []  # revoked ones too
         self.token_requests: list[dict[str, Any]] = []  # decoded claims of each assertion
@@ -94,11 +96,14 @@ class FakeGoogle:
                 if self.path == "/token":
                     status, answer = fake.token(body)
                 elif match := REPORT.match(self.path):
+                    time.sleep(fake.delay)
                     status, answer = fake.run_report(match[1], self.headers, body)
+                    if fake.garbage is not None:
+                        status, answer = 200, fake.garbage
                 else:
                     status, answer = 404, {"error": {"code": 404, "message": "Not found",
                                                      "status": "NOT_FOUND"}}
-                data = orjson.dumps(answer)
+                data = answer if isinstance(answer, bytes) else orjson.dumps(answer)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))

@@ -267,6 +267,32 @@ def test_unreachable_google(client, make_dataset, ga_options):
 
 
 @pytest.mark.django_db
+def test_slow_google(client, make_dataset, ga_options, google, settings):
+    google.delay = settings.KOOP["READ_TIMEOUT"] + 1
+    make_dataset("googleanalytics", "ga", options=ga_options)
+    started = time.monotonic()
+    error = error_of(client)
+    # No answer's head within the read timeout: koop_app.net's "could not connect", at once.
+    assert error["code"] == 502 and "connect" in error["message"].lower()
+    assert time.monotonic() - started < settings.KOOP["MAX_FETCH_SECONDS"] + 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("garbage", [
+    b"<html>502 Bad Gateway</html>", b"[]",
+    b'{"dimensionHeaders": [{"name": "city"}], "metricHeaders": [], "rows": []}',
+    b'{"dimensionHeaders": [{"name": "countryId"}, {"name": "country"}], "metricHeaders": '
+    b'[{"name": "activeUsers", "type": "TYPE_INTEGER"}], "rows": [{"dimensionValues": []}], '
+    b'"rowCount": 1}',
+])
+def test_broken_answers(client, make_dataset, ga_options, google, garbage):
+    google.garbage = garbage
+    make_dataset("googleanalytics", "ga", options=ga_options)
+    error = error_of(client)
+    assert error["code"] == 502 and "Google Analytics" in error["message"]
+
+
+@pytest.mark.django_db
 def test_secrets_stay_out_of_logs_and_messages(client, make_dataset, ga_options, google,
                                                credentials, caplog):
     caplog.set_level(logging.DEBUG)
