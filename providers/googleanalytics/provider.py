@@ -205,8 +205,8 @@ class GoogleAnalyticsProvider(Provider):
             try:
                 settings = connection(self.name, options["connection"])
             except UnknownConnectionError:
-                raise ProviderError(500, "The dataset names a Google Analytics connection that "
-                                    "is not configured.", log_message=(
+                raise ProviderError("The dataset names a Google Analytics connection that is "
+                                    "not configured.", log_message=(
                                         f"KOOP['CONNECTIONS']['googleanalytics'] has no "
                                         f"{options['connection']!r}")) from None
             raw = settings.get("credentials")

@@ -206,6 +206,11 @@ def test_connection_with_a_key_file(client, make_dataset, settings, google, cred
     with pytest.raises(ValidationError, match="no such connection"):
         make_dataset("googleanalytics", "other", options={"property": PROPERTY,
                                                           "connection": "nope"})
+    make_dataset("googleanalytics", "later", options={"property": PROPERTY,
+                                                      "connection": "main"})
+    settings.KOOP = {**settings.KOOP, "CONNECTIONS": {}}  # removed by the operator since
+    error = error_of(client, "later")  # the stored options no longer check out
+    assert "no such connection" in " ".join([error["message"], *error.get("details", [])])
 
 
 def error_of(client, name: str = "ga") -> dict[str, Any]:
