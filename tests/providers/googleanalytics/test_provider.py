@@ -198,11 +198,17 @@ def test_connection_with_a_key_file(client, make_dataset, settings, google, cred
                                     tmp_path):
     key_file = tmp_path / "ga-key.json"
     key_file.write_text(credentials)
-    settings.KOOP = {**settings.KOOP, "CONNECTIONS": {"googleanalytics": {"main": {
-        "credentials_file": str(key_file), "api_url": google.api_url,
-        "token_url": google.token_url}}}}
+    settings.KOOP = {**settings.KOOP, "CONNECTIONS": {"googleanalytics": {
+        "main": {"credentials_file": str(key_file), "api_url": google.api_url,
+                 "token_url": google.token_url},
+        "inline": {"credentials": orjson.loads(credentials), "api_url": google.api_url,
+                   "token_url": google.token_url}}}}
     make_dataset("googleanalytics", "ga", options={"property": PROPERTY, "connection": "main"})
     assert len(query(client)["features"]) == 9
+    make_dataset("googleanalytics", "ga-inline", options={"property": PROPERTY,
+                                                          "connection": "inline"})
+    assert len(query(client, "ga-inline")["features"]) == 9
+    assert len(google.token_requests) == 1  # the same account: one token for both
     with pytest.raises(ValidationError, match="no such connection"):
         make_dataset("googleanalytics", "other", options={"property": PROPERTY,
                                                           "connection": "nope"})
