@@ -185,7 +185,8 @@ class City:
 class Places:
     """Cities by (country, folded name) and region centres by (country, folded name)."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, *, with_cities: bool = True) -> None:
+        """``with_cities=False`` keeps the region centres only (a few thousand, not 155,000)."""
         rows = orjson.loads(gzip.decompress((path or _geonames_file()).read_bytes()))
         self.cities: dict[tuple[str, str], list[City]] = defaultdict(list)
         # by core name, for names that have kind words ("New York City" -> "new york")
@@ -199,11 +200,12 @@ class Places:
                 continue
             population = int(row.get("population") or 0)
             region = fold(row.get("state") or "")
-            city = City(lon, lat, population, region)
-            name = fold(row.get("city") or "")
-            self.cities[(code, name)].append(city)
-            if core(name) != name:
-                self.city_cores[(code, core(name))].append(city)
+            if with_cities:
+                city = City(lon, lat, population, region)
+                name = fold(row.get("city") or "")
+                self.cities[(code, name)].append(city)
+                if core(name) != name:
+                    self.city_cores[(code, core(name))].append(city)
             if region:
                 members[(code, region)].append((lon, lat, population))
         self.regions = {key: _centre(points) for key, points in members.items()}
@@ -287,7 +289,18 @@ def countries() -> Countries:
 
 
 def places() -> Places:
+    """Cities and regions (for city reports)."""
     with _lock:
         if "places" not in _loaded:
             _loaded["places"] = Places()
         return _loaded["places"]
+
+
+def regions() -> Places:
+    """Region centres only (for region reports), unless the cities are loaded anyway."""
+    with _lock:
+        if "places" in _loaded:
+            return _loaded["places"]
+        if "regions" not in _loaded:
+            _loaded["regions"] = Places(with_cities=False)
+        return _loaded["regions"]

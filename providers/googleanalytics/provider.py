@@ -309,7 +309,11 @@ class GoogleAnalyticsProvider(Provider):
                  types: dict[str, str], rows: list[dict[str, Any]]
                  ) -> tuple[list[dict[str, Any]], Counter[str]]:
         countries = places.countries()
-        gazetteer = places.places() if level != "country" else None
+        gazetteer: places.Places | None = None
+        if level == "region":
+            gazetteer = places.regions()  # the centres only: cities take more memory
+        elif level == "city":
+            gazetteer = places.places()
         names = {metric: field_name(metric) for metric in metrics}
         features: list[dict[str, Any]] = []
         unmatched: Counter[str] = Counter()
