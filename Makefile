@@ -15,10 +15,12 @@ $(BIN)/.installed: requirements.txt
 
 venv: $(BIN)/.installed
 
-# The map previews' browser libraries (Leaflet, Esri Leaflet) come from the npm registry.
+# The map previews' browser libraries (Leaflet, Esri Leaflet) come from the npm registry, and
+# so do the googleanalytics provider's country outlines (world-atlas).
 web-assets:
 	scripts/ensure-debs node:nodejs npm:npm
 	scripts/ensure-web-assets
+	scripts/ensure-npm providers/googleanalytics/geodata
 
 run: venv web-assets
 	$(BIN)/python manage.py migrate --noinput
@@ -37,6 +39,7 @@ test: venv
 	scripts/ensure-npm tests/clients/arcgis_js
 	scripts/ensure-npm tests/clients/esri_leaflet
 	scripts/ensure-npm tests/encoders/pbf_node
+	scripts/ensure-npm providers/googleanalytics/geodata
 	scripts/ensure-web-assets
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest

@@ -252,8 +252,11 @@ KOOP = {
     "CONNECTIONS": _env_json("KOOP_CONNECTIONS", {}),
     "PROVIDERS": _env_list(
         "KOOP_PROVIDERS",
-        ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider",
-         "providers.records.RecordsProvider", "providers.s3.S3Provider"],
+        ["providers.geojson.GeoJSONProvider",
+         "providers.csv_.CSVProvider",
+         "providers.records.RecordsProvider",
+         "providers.s3.S3Provider",
+         "providers.googleanalytics.GoogleAnalyticsProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

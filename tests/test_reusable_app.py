@@ -119,7 +119,8 @@ print(json.dumps({
 '''
 
 # Modules imported by optional parts of the app, and the extra that declares their package.
-OPTIONAL_IMPORTS = {"axes": "login-throttle", "django_redis": "redis", "redis": "redis"}
+OPTIONAL_IMPORTS = {"axes": "login-throttle", "django_redis": "redis", "redis": "redis",
+                    "cryptography": "googleanalytics"}
 
 
 def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 300
@@ -229,8 +230,10 @@ def test_declared_requirements_cover_what_the_app_imports(work: Path, venv: Path
         if not {owner.lower().replace("_", "-") for owner in owners} & pool:
             undeclared.append(f"{module} ({where}; from {owners or 'nothing installed'})")
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
-    assert found["entry_points"] == {"geojson": "koop_app.providers.geojson:GeoJSONProvider",
-                                     "csv": "koop_app.providers.csv_:CSVProvider"}
+    assert found["entry_points"] == {
+        "geojson": "koop_app.providers.geojson:GeoJSONProvider",
+        "csv": "koop_app.providers.csv_:CSVProvider",
+        "googleanalytics": "koop_app.providers.googleanalytics:GoogleAnalyticsProvider"}
     assert found["importable"] == {"providers": False, "koopsite": False, "tests": False,
                                    "koop_app.providers.records": True}
 
@@ -278,7 +281,7 @@ def test_fresh_project_registers_the_builtin_providers(project, venv: Path) -> N
     home, env = project
     out = _run([str(venv), "manage.py", "shell", "-c", "from koop_app.registry import "
                 "registry; print(registry.names())"], home, env).stdout
-    assert out.strip().splitlines()[-1] == "['csv', 'geojson']"
+    assert out.strip().splitlines()[-1] == "['csv', 'geojson', 'googleanalytics']"
 
 
 @pytest.fixture(scope="module")
