@@ -51,6 +51,11 @@ class ProviderRequest:
     # not depend on the layer's fields: a pass-through provider may read them instead of
     # ``query``; None elsewhere.
     parsed: Any = None
+    # In a refresh of a cached dataset that has a stored copy: that copy's version and when it
+    # was made (epoch seconds); None otherwise. A provider that asks its source conditionally
+    # (ETag -> 304) may then raise SourceUnchanged to keep the copy instead of sending data.
+    stored_version: str | None = None
+    stored_at: float | None = None
 
     @property
     def host(self) -> str | None:
@@ -59,6 +64,16 @@ class ProviderRequest:
     @property
     def id(self) -> str | None:
         return self.params.get("id")
+
+
+class SourceUnchanged(Exception):
+    """Raised by ``get_source``/``get_data`` in a refresh: the source has not changed since the
+    stored copy (``request.stored_at``) was read from it, e.g. it answered a conditional request
+    with HTTP 304. The refresh keeps that copy, extends its lifetime and reads nothing.
+
+    Only raise it when ``request.stored_at`` is set and what the provider remembers of its last
+    read (validators, options) dates from no later than that copy; otherwise read the source.
+    """
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import pyarrow as pa
 from django.db import connection as db_connection
@@ -39,7 +40,7 @@ from koop_app.data.stored import StoredCopies
 from koop_app.errors import DatasetLoadingError, KoopError, ProviderError
 from koop_app.logs import log_event
 from koop_app.models import Dataset, Provider
-from koop_app.provider import ProviderRequest
+from koop_app.provider import ProviderRequest, SourceUnchanged
 
 __all__ = ["LayerSet", "LayerTable", "Pointer", "clear", "described", "forget", "get_layers",
            "get_table", "needs_refresh", "overrides_of", "provider_request", "refresh",
@@ -235,13 +236,13 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     trace = Trace()
     fields = {"dataset": dataset.route_label, "dataset_id": dataset.pk,
               "provider": dataset.provider.name, "trigger": trigger}
+    unchanged = False
     try:
         if built is not None:
             new = built
         else:
             with reporting(recording.progress):
-                new = build_copy(dataset, request, key=key, pass_through=False,
-                                 progress=recording.progress, trace=trace)
+                new, unchanged = _build_or_keep(dataset, request, key, recording.progress, trace)
         recording.progress("store", recording.state["bytes_read"],
                            recording.state["bytes_total"], new.pointer.count)
         clock = time.perf_counter()
@@ -249,7 +250,9 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
         trace.store_ms = round((time.perf_counter() - clock) * 1000)
         stored_copies.remember(new.pointer)
         layers = LayerSet.of(new.pointer)
-        if keep_hot:
+        if keep_hot and unchanged:  # the same version: its hot tables (or blobs) are there
+            layers = served_layers.serve(new.pointer) or layers
+        elif keep_hot:
             layers = LayerSet.of(new.pointer, _put_hot(new, pass_through=False))
             served_layers.keep(layers)
     except KoopError as exc:
@@ -268,14 +271,40 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     duration_ms = recording.succeeded(key=key, version=pointer.version, features=pointer.count,
                                       fetched_at=pointer.fetched_at, ttl=ttl)
     log_event(logger, logging.INFO, "refresh.done",
-              f"{dataset.route_label}: refreshed {pointer.count} features", **fields,
-              key=key, version=pointer.version, features=pointer.count,
+              f"{dataset.route_label}: refreshed {pointer.count} features"
+              f"{' (source unchanged: stored copy kept)' if unchanged else ''}", **fields,
+              key=key, version=pointer.version, features=pointer.count, unchanged=unchanged,
               layers=trace.layers, bytes=trace.bytes, duration_ms=duration_ms,
               fetch_ms=trace.fetch_ms, normalize_ms=trace.normalize_ms,
               store_ms=trace.store_ms, ttl_s=round(ttl))
     if not keep_hot and koop_settings.HOT_PREBUILD:
         _prebuild_hot(new)
     return layers
+
+
+def _build_or_keep(dataset: Dataset, request: ProviderRequest, key: str, progress: Progress,
+                   trace: Trace) -> tuple[Copy, bool]:
+    """A new copy, or the stored one with a new lifetime when the provider raises
+    SourceUnchanged (its source answered a conditional request with "not modified").
+
+    The provider is told which copy is stored (``stored_version``/``stored_at``); when that
+    copy is gone by the time it answers "unchanged", the source is read again in full.
+    """
+    stored = cache.get_pointer(key)
+    if stored is not None:
+        try:
+            return build_copy(dataset, replace(request, stored_version=stored.version,
+                                               stored_at=stored.fetched_at),
+                              key=key, pass_through=False, progress=progress, trace=trace), False
+        except SourceUnchanged:
+            current = cache.get_pointer(key)
+            if current is not None and current.version == stored.version:
+                now = time.time()
+                kept = replace(current, fetched_at=now,
+                               expires_at=now + (current.expires_at - current.fetched_at))
+                return Copy(kept, ()), True
+    return build_copy(dataset, request, key=key, pass_through=False, progress=progress,
+                      trace=trace), False
 
 
 def _prebuild_hot(new: Copy) -> None:

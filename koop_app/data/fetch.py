@@ -19,7 +19,7 @@ from koop_app.errors import (
     SourceTimeoutError,
 )
 from koop_app.logs import log_event
-from koop_app.provider import Provider, ProviderRequest
+from koop_app.provider import Provider, ProviderRequest, SourceUnchanged
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,6 +50,8 @@ def guarded(provider: Provider, label: str, what: str, call: Callable[[], T], *,
     clock = time.perf_counter()
     try:
         return call()
+    except SourceUnchanged:
+        raise  # not a failure: the refresh keeps its stored copy (koop_app.data.refresh)
     except catch as exc:
         error = map_exception(exc)  # type: ignore[arg-type]
         log_event(logger, logging.WARNING, "fetch.failed",
