@@ -383,3 +383,25 @@ def test_server_speaks_json_media_type_too(tmp_path):
         large = orjson.loads(net.get(f"{server.url}/repos/octo/maps/contents/large.csv",
                                      max_bytes=5_000_000).body)
         assert large["encoding"] == "none" and large["content"] == ""
+
+
+@pytest.mark.django_db
+def test_keeps_the_provider_contract(github, github_dataset):
+    """What tests/test_provider.py checks of every provider, with a host and the fake API."""
+    from koop_app.provider import contract_problems
+
+    plugin = registry.get("github")
+    assert contract_problems(type(plugin)) == []
+    assert plugin.hosts and plugin.cache_policy == "cached"
+    with pytest.raises(OptionsError) as bad:
+        plugin.clean_options({"no_such_option": 1})
+    assert "no_such_option" in bad.value.errors
+    token = next(o for o in plugin.options_schema if o.name == "token")
+    assert token.kind == "secret" and token.label and token.help
+    github.write("sample.csv", "name,lat,lon\nA,10.5,20.25\n")
+    request = provider_request(github_dataset("octo~maps", "sample.csv"))
+    assert request.params == {"host": "octo~maps", "id": "sample.csv", "layer": None,
+                              "method": None}
+    result = plugin.get_data(request)
+    assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
+    assert plugin.create_key(request) == "github:octo~maps:sample.csv"
