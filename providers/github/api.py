@@ -36,6 +36,7 @@ from koop_app.errors import (
     SourceError,
     SourceNotFoundError,
     SourceRateLimitedError,
+    SourceTooLargeError,
 )
 
 from .names import Repository
@@ -173,14 +174,14 @@ def refusal(status: int, headers: Mapping[str, str], body: bytes | None,
             repository: Repository, path: str) -> SourceError | SourceNotFoundError:
     """The error for a status GitHub refused with; never holds the token or the API URL."""
     said = github_message(body)
-    kind, message = _refusal_kind(status, headers, repository, path)
+    kind, message = _refusal_kind(status, headers, said, repository, path)
     log = f"{message} [GitHub {repository.label}:{path or '/'}: HTTP {status}" + (
         f": {said}]" if said else "]")
     return kind(message, details=[f"GitHub: {said}"] if said else [], log_message=log)
 
 
-def _refusal_kind(status: int, headers: Mapping[str, str], repository: Repository, path: str
-                  ) -> tuple[type[SourceError] | type[SourceNotFoundError], str]:
+def _refusal_kind(status: int, headers: Mapping[str, str], said: str, repository: Repository,
+                  path: str) -> tuple[type[SourceError] | type[SourceNotFoundError], str]:
     remaining = (headers.get("x-ratelimit-remaining") or "").strip()
     wait = (headers.get("retry-after") or "").strip()
     if status in (403, 429) and remaining == "0":
@@ -193,6 +194,9 @@ def _refusal_kind(status: int, headers: Mapping[str, str], repository: Repositor
     if status == 401:
         return SourceAuthError, ("GitHub refused the access token (HTTP 401): it is wrong, "
                                  "expired or revoked; set a valid one in the dataset's options.")
+    if status == 403 and "too large" in said.lower():
+        return SourceTooLargeError, (f"{path!r} is larger than GitHub serves through its API "
+                                     "(100 MB).")
     if status == 403:
         return SourceAuthError, (f"GitHub refused access to {repository.label} (HTTP 403): "
                                  "the token lacks the permission to read its contents.")

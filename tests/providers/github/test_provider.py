@@ -321,6 +321,20 @@ class TestRefusals:
         body = query(client, "octo~maps", "parks.geojson")
         assert body["error"]["code"] == 503 and "resets at" in body["error"]["message"]
 
+    def test_refusals_read_github_words(self):
+        from providers.github.api import refusal
+        from providers.github.names import Repository
+
+        repository = Repository("octo", "maps", "dev")
+        huge = refusal(403, {}, b'{"message": "This file is too large to be fetched"}',
+                       repository, "big.csv")
+        assert "larger than GitHub serves" in huge.message
+        denied = refusal(403, {}, b'{"message": "Resource not accessible"}', repository, "a")
+        assert isinstance(denied, SourceAuthError) and "octo/maps@dev" in denied.message
+        assert denied.details == ["GitHub: Resource not accessible"]
+        broken = refusal(500, {}, b"<html>", repository, "a")
+        assert broken.message == "GitHub answered HTTP 500 for octo/maps@dev:a."
+
     def test_secondary_rate_limit(self, github, github_dataset):
         github.write("parks.geojson", PARKS)
         github.secondary = True
