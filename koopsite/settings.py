@@ -256,7 +256,8 @@ KOOP = {
          "providers.csv_.CSVProvider",
          "providers.records.RecordsProvider",
          "providers.s3.S3Provider",
-         "providers.googleanalytics.GoogleAnalyticsProvider"],
+         "providers.googleanalytics.GoogleAnalyticsProvider",
+         "providers.github.GitHubProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

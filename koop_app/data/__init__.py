@@ -241,7 +241,7 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
         if built is not None:
             new = built
         else:
-            previous = _revalidatable(key)
+            previous = _revalidatable(key, dataset)
             if previous is not None:
                 request = replace(request, validators=previous.validators)
             try:
@@ -289,11 +289,15 @@ def _refresh_locked(dataset: Dataset, request: ProviderRequest, key: str, lock: 
     return layers
 
 
-def _revalidatable(key: str) -> Pointer | None:
+def _revalidatable(key: str, dataset: Dataset) -> Pointer | None:
     """The stored copy of ``key`` when its provider may answer "not modified" against it: it
-    has validators and all its data is still in the cache (else a full read is needed)."""
+    has validators, all its data is still in the cache, and the dataset was not edited since it
+    was made (new options over an unchanged source still need a full read)."""
     pointer = cache.get_pointer(key)
     if pointer is None or not pointer.validators or not cache.has_blobs(pointer):
+        return None
+    edited = getattr(dataset, "updated", None)
+    if edited is not None and edited.timestamp() >= pointer.fetched_at:
         return None
     return pointer
 

@@ -78,3 +78,15 @@ def test_not_modified_without_a_copy_is_a_source_error(versioned):
     with pytest.raises(SourceError) as failed:
         data.refresh(versioned)
     assert "not modified" in failed.value.message
+
+
+def test_an_edited_dataset_is_read_in_full_although_the_source_is_unchanged(versioned):
+    """New options over the same source (another column, another layer) need a new copy."""
+    data.refresh(versioned)
+    time.sleep(0.01)
+    versioned.description = "edited"
+    versioned.save()
+    data.refresh(versioned)
+    assert Versioned.reads == [None, None]  # no validators offered: a full read
+    data.refresh(versioned)
+    assert Versioned.reads[-1] == {"rev": 2}  # the edit is older than the new copy
