@@ -230,7 +230,7 @@ class TestConditionalRefresh:
         assert github.requests[-1]["if-none-match"]
         assert second.version == first.version and second.fetched_at > first.fetched_at
         assert len(second.layers) == 1 and second.count == 2
-        assert "stored copy kept" in caplog.text
+        assert "source unchanged, kept" in caplog.text
         dataset.refresh_from_db()
         assert dataset.version == first.version
         # The file changes: read in full, a new version.
