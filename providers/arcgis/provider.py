@@ -249,7 +249,7 @@ class _Reader:
             return self.collection(entry, features, {"objectIds": True})
         filters, applied = self.filters(query)
         if method == "generateRenderer":  # classified by our engine on every matching row
-            return self.collection(entry, self.everything(entry, filters)["features"], {})
+            return self.collection(entry, self.all_rows(entry, filters), {})
         parsed = request.parsed or parse_common(query)
         special = self.special(entry, query, parsed, filters, applied, oid)
         if special is not None:
@@ -268,8 +268,8 @@ class _Reader:
                 ordered and not self.paginates(entry)):
             # The engine needs every matching row: distinct values, its own count or extent,
             # or an order the source cannot page in.
-            rows = self.everything(entry, filters, out_fields=out_fields, geometry=geometry,
-                                   order=query.get("orderByFields") or "")["features"]
+            rows = self.all_rows(entry, filters, out_fields=out_fields, geometry=geometry,
+                                 order=query.get("orderByFields") or "")
             return self.collection(entry, rows, applied)
         # One window of the answer: one row past it tells whether more exist.
         rows, more = self.window(entry, {**filters, "outFields": out_fields,
@@ -371,9 +371,13 @@ class _Reader:
         capabilities = entry.get("advancedQueryCapabilities") or {}
         return bool(capabilities.get("supportsPagination"))
 
-    def everything(self, entry: dict[str, Any], filters: dict[str, str] | None = None, *,
-                   out_fields: str = "*", geometry: bool = True, order: str = ""
-                   ) -> dict[str, Any]:
+    def everything(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """The whole layer as a FeatureCollection (a cached copy)."""
+        return self.collection(entry, self.all_rows(entry), {})
+
+    def all_rows(self, entry: dict[str, Any], filters: dict[str, str] | None = None, *,
+                 out_fields: str = "*", geometry: bool = True, order: str = ""
+                 ) -> list[dict[str, Any]]:
         """Every matching row (at most ``max_features``, else a clear error)."""
         form = {**(filters or {"where": "1=1"}), "outFields": out_fields,
                 "returnGeometry": _flag(geometry)}
@@ -384,7 +388,7 @@ class _Reader:
                 "most read at once (the dataset's max_features option).",
                 log_message=f"arcgis {self.service.server.name}: {self.service.url} layer "
                             f"{entry['id']}: over max_features={self.max_features}")
-        return self.collection(entry, rows, {})
+        return rows
 
     def window(self, entry: Mapping[str, Any], form: dict[str, str],
                window: tuple[int, int] | None, *, order: str = ""

@@ -99,3 +99,23 @@ def upstream(transactional_db, make_dataset, live_server, settings, data_dir):
     tokens.clear()
     yield Upstream(live_server.url, services)
     tokens.clear()
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[dict[str, Any]]:
+    """Every request the provider sent (url, form fields), passed on to the real client."""
+    from urllib.parse import parse_qsl
+
+    from koop_app import net
+
+    calls: list[dict[str, Any]] = []
+    real = net.request
+
+    def recording(method: str, url: str, **kwargs: Any) -> Any:
+        form = dict(parse_qsl((kwargs.get("body") or b"").decode()))
+        calls.append({"method": method, "url": url, "form": form,
+                      "headers": dict(kwargs.get("headers") or {})})
+        return real(method, url, **kwargs)
+
+    monkeypatch.setattr("providers.arcgis.source.net.request", recording)
+    return calls
