@@ -22,6 +22,16 @@ SAMPLES = {
     # a URL source: the path is served by the session's SourceServer
     "records": ("/sample-records", b'{"records": [{"id": 1, "lat": 10.5, "lon": 20.25}], '
                                    b'"total": 1}'),
+    # a configured server (KOOP["CONNECTIONS"]): a FeatureServer scripted on the SourceServer
+    "arcgis": ("/rest/services", None),
+}
+ARCGIS_SAMPLE = {
+    "/rest/services/sample/FeatureServer/layers": b'{"layers": [{"id": 0, "name": "S", '
+    b'"type": "Feature Layer", "geometryType": "esriGeometryPoint", "objectIdField": "oid", '
+    b'"advancedQueryCapabilities": {"supportsPagination": true}, '
+    b'"fields": [{"name": "oid", "type": "esriFieldTypeOID"}]}]}',
+    "/rest/services/sample/FeatureServer/0/query": b'{"features": [{"attributes": {"oid": 1}, '
+    b'"geometry": {"x": 20.25, "y": 10.5}}]}',
 }
 
 
@@ -31,7 +41,8 @@ def test_every_registered_provider_has_a_sample():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, source_server):
+def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, source_server,
+                                               settings):
     plugin = registry.get(name)
     assert contract_problems(type(plugin)) == []
     assert plugin.name == name
@@ -42,7 +53,14 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, sourc
     assert "no_such_option" in bad.value.errors
 
     filename, raw = SAMPLES[name]
-    if filename.startswith("/"):
+    host, method, layer = "", None, None
+    if plugin.hosts:  # the host names a configured server; data comes with a layer's query
+        for path, body in ARCGIS_SAMPLE.items():
+            source_server.route(path, body=body)
+        settings.KOOP = {**settings.KOOP, "CONNECTIONS": {
+            name: {"main": {"url": source_server.url(filename)}}}}
+        options, host, method, layer = {}, "main", "query", 0
+    elif filename.startswith("/"):
         options = {"url": source_server.route(filename, body=raw)}
     else:
         options = {"source": filename}
@@ -52,15 +70,19 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, sourc
         else:
             (data_dir / filename).write_bytes(raw)
     row = Provider.sync_from_registry()[registry.names().index(name)]
-    dataset = Dataset.objects.create(provider=row, dataset_id="sample", options=options)
-    request = provider_request(dataset)
+    dataset = Dataset.objects.create(provider=row, host=host, dataset_id="sample",
+                                     options=options)
+    request = provider_request(dataset, layer=layer, method=method)
     assert isinstance(request, ProviderRequest)
-    assert request.params == {"host": None, "id": "sample", "layer": None, "method": None}
+    assert request.params == {"host": host or None, "id": "sample", "layer": layer,
+                              "method": method}
     assert request.dataset == dataset
     result = plugin.get_data(request)
+    if "layers" in result:  # a service of several layers
+        result = result["layers"][0]
     assert result["type"] == "FeatureCollection"
     assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
-    assert plugin.create_key(request) == f"{name}::sample"
+    assert plugin.create_key(request) == f"{name}:{host}:sample"
 
 
 class Minimal(ProviderPlugin):
