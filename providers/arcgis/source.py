@@ -57,10 +57,12 @@ class Server:
     def named(cls, name: str | None) -> Server:
         values = connection("arcgis", name)
         url = str(values.get("url") or "").rstrip("/")
-        if not url.lower().startswith(("http://", "https://")):
+        # Credentials go in username/password (secrets), never in the URL that logs print.
+        if not url.lower().startswith(("http://", "https://")) or "@" in url.split("/")[2]:
             raise SourceError("The ArcGIS server is not configured correctly.",
                               log_message=f"KOOP['CONNECTIONS']['arcgis'][{name!r}]: 'url' "
-                                          "must be the server's http(s) .../rest/services URL")
+                                          "must be the server's http(s) .../rest/services URL, "
+                                          "without user:password@")
         return cls(str(name), url, **{key: str(values.get(key) or "") for key in
                                       ("token", "username", "password", "referer", "token_url")})
 

@@ -171,3 +171,13 @@ def test_wrong_password_is_an_auth_error(secured_upstream, client, settings, cap
     code, message = error_of(proxy(client, "/0/query", {"where": "1=1", "f": "json"}))
     assert code == 502 and "username and password" in message
     assert "wrong horse" not in caplog.text
+
+
+@pytest.mark.parametrize("url", ["ftp://gis.example.org/rest/services",
+                                 "http://reader:hunter2@127.0.0.1:9/rest/services", ""])
+def test_a_badly_configured_server(transactional_db, client, settings, caplog, url):
+    connect(settings, bad={"url": url})
+    arcgis_dataset(host="bad")
+    code, message = error_of(proxy(client, "/0/query", {"f": "json"}, host="bad"))
+    assert code == 502 and "not configured correctly" in message
+    assert "hunter2" not in caplog.text
