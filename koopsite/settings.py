@@ -257,7 +257,8 @@ KOOP = {
          "providers.records.RecordsProvider",
          "providers.s3.S3Provider",
          "providers.googleanalytics.GoogleAnalyticsProvider",
-         "providers.github.GitHubProvider"],
+         "providers.github.GitHubProvider",
+         "providers.arcgis.ArcGISProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

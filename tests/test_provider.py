@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,18 +16,35 @@ from koop_app.provider import Provider as ProviderPlugin
 from koop_app.registry import registry
 from tests.conftest import collection, feature, point, write_json
 
-# A working source for each built-in provider; a new provider must add one here.
-SAMPLES = {
-    "geojson": ("sample.geojson", None),
-    "csv": ("sample.csv", b"name,lat,lon\nA,10.5,20.25\nB,-5,7\n"),
-    # a URL source: the path is served by the session's SourceServer
-    "records": ("/sample-records", b'{"records": [{"id": 1, "lat": 10.5, "lon": 20.25}], '
-                                   b'"total": 1}'),
-    # an object of a bucket (host) on an S3-compatible endpoint: the SourceServer, path-style
-    "s3": ("/sample-bucket/sample.geojson", b'{"type": "FeatureCollection", "features": [{'
-           b'"type": "Feature", "properties": {"name": "A"}, "geometry": {"type": "Point", '
-           b'"coordinates": [20.25, 10.5]}}]}'),
+# A working source for each built-in provider; a new provider must add one here. Each sample
+# is (host, dataset id, source paths served by the session's SourceServer, options): "{url}" in
+# an option is the server's root URL. Providers whose host names a configured server get
+# KOOP["CONNECTIONS"][name]["main"] = {"url": <root>} and are asked a layer's query.
+POINT_FEATURES = (b'{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": '
+                  b'{"name": "A"}, "geometry": {"type": "Point", "coordinates": [20.25, 10.5]}}]}')
+SAMPLES: dict[str, tuple[str, str, dict[str, bytes], dict[str, Any]]] = {
+    "geojson": ("", "sample", {}, {"source": "sample.geojson"}),
+    "csv": ("", "sample", {}, {"source": "sample.csv"}),
+    "records": ("", "sample", {"/sample-records": b'{"records": [{"id": 1, "lat": 10.5, '
+                                                  b'"lon": 20.25}], "total": 1}'},
+                {"url": "{url}/sample-records"}),
+    # an object of a bucket (host) on an S3-compatible endpoint, path-style
+    "s3": ("sample-bucket", "sample", {"/sample-bucket/sample.geojson": POINT_FEATURES},
+           {"endpoint": "{url}", "key": "sample.geojson", "anonymous": True}),
+    # a file of a repository (host owner~repo, id the path) through the contents API
+    "github": ("octo~maps", "sample.geojson",
+               {"/repos/octo/maps/contents/sample.geojson": POINT_FEATURES},
+               {"api_url": "{url}"}),
+    # a configured server: a FeatureServer scripted on the SourceServer
+    "arcgis": ("main", "sample", {
+        "/rest/services/sample/FeatureServer/layers": b'{"layers": [{"id": 0, "name": "S", '
+        b'"type": "Feature Layer", "geometryType": "esriGeometryPoint", "objectIdField": "oid", '
+        b'"advancedQueryCapabilities": {"supportsPagination": true}, '
+        b'"fields": [{"name": "oid", "type": "esriFieldTypeOID"}]}]}',
+        "/rest/services/sample/FeatureServer/0/query": b'{"features": [{"attributes": '
+        b'{"oid": 1}, "geometry": {"x": 20.25, "y": 10.5}}]}'}, {}),
 }
+CONNECTION_ROOTS = {"arcgis": "/rest/services"}
 # Providers whose source needs a server of its own: run through the contract in their tests.
 CONTRACT_TESTED_ELSEWHERE = {
     "googleanalytics": "tests/providers/googleanalytics/test_provider.py",
@@ -39,7 +57,8 @@ def test_every_registered_provider_has_a_sample():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, source_server):
+def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, source_server,
+                                               settings):
     plugin = registry.get(name)
     assert contract_problems(type(plugin)) == []
     assert plugin.name == name
@@ -49,32 +68,35 @@ def test_registered_provider_keeps_the_contract(name: str, data_dir: Path, sourc
         plugin.clean_options({"no_such_option": 1})
     assert "no_such_option" in bad.value.errors
 
-    filename, raw = SAMPLES[name]
-    host = None
-    if name == "s3":  # host = bucket, on the SourceServer as an S3-compatible endpoint
-        source_server.route(filename, body=raw)
-        host, key = filename.strip("/").split("/", 1)
-        options = {"endpoint": source_server.url(""), "key": key, "anonymous": True}
-    elif filename.startswith("/"):
-        options = {"url": source_server.route(filename, body=raw)}
-    else:
-        options = {"source": filename}
-        if raw is None:
-            write_json(data_dir / filename,
-                       collection([feature({"name": "A"}, point(20.25, 10.5))]))
-        else:
-            (data_dir / filename).write_bytes(raw)
+    host, dataset_id, served, options = SAMPLES[name]
+    assert bool(host) == plugin.hosts
+    for path, body in served.items():
+        source_server.route(path, body=body)
+    root = source_server.url("").rstrip("/")
+    options = {k: v.replace("{url}", root) if isinstance(v, str) else v
+               for k, v in options.items()}
+    write_json(data_dir / "sample.geojson", collection([feature({"name": "A"},
+                                                                point(20.25, 10.5))]))
+    (data_dir / "sample.csv").write_bytes(b"name,lat,lon\nA,10.5,20.25\nB,-5,7\n")
+    method = layer = None
+    if plugin.connection_hosts:  # the host names a configured server; data comes by query
+        settings.KOOP = {**settings.KOOP, "CONNECTIONS": {
+            name: {host: {"url": root + CONNECTION_ROOTS.get(name, "")}}}}
+        method, layer = "query", 0
     row = Provider.sync_from_registry()[registry.names().index(name)]
-    dataset = Dataset.objects.create(provider=row, host=host or "", dataset_id="sample",
+    dataset = Dataset.objects.create(provider=row, host=host, dataset_id=dataset_id,
                                      options=options)
-    request = provider_request(dataset)
+    request = provider_request(dataset, layer=layer, method=method)
     assert isinstance(request, ProviderRequest)
-    assert request.params == {"host": host, "id": "sample", "layer": None, "method": None}
+    assert request.params == {"host": host or None, "id": dataset_id, "layer": layer,
+                              "method": method}
     assert request.dataset == dataset
     result = plugin.get_data(request)
+    if "layers" in result:  # a service of several layers
+        result = result["layers"][0]
     assert result["type"] == "FeatureCollection"
     assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
-    assert plugin.create_key(request) == f"{name}:{host or ''}:sample"
+    assert plugin.create_key(request) == f"{name}:{host}:{dataset_id}"
 
 
 class Minimal(ProviderPlugin):

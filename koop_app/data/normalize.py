@@ -148,12 +148,18 @@ def normalize(
     else:
         names, columns = _columns(features, count)
     declared = _declared_fields(metadata, overrides, label)
+    # Fields the provider declares that no feature carries (a pass-through answer with no
+    # rows, or outFields narrowed at the source): still fields of the layer, all null.
+    absent = _absent_declared(metadata, names)
     fields: list[Field] = []
     arrays: dict[str, pa.Array] = {}
-    for name in names:
+    for name in [*names, *absent]:
         spec = declared.get(name.lower(), {})
         typed_array = None
-        if struct is not None and not spec.get("type"):
+        if name in absent:
+            kind, boolean = spec.get("type") or STRING, spec.get("boolean", False)
+            typed_array = pa.nulls(count, ARROW_TYPES[kind]), kind, boolean
+        elif struct is not None and not spec.get("type"):
             typed_array = _typed_array(struct.field(name))
         if typed_array is not None:
             array, kind, boolean = typed_array
@@ -197,6 +203,8 @@ def normalize(
             float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
             float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3])),
         )
+    if extent is None:  # no feature has a geometry: the extent the provider declares, if any
+        extent = _extent_of(metadata.get("extent"))
     ordered = [f.name for f in fields]
     table = pa.table(
         {
@@ -328,6 +336,19 @@ def _column_name(key: str, canonical: dict[str, str]) -> str:
         name = f"{base}_{n}"
     canonical[name.lower()] = name
     return name
+
+
+def _absent_declared(metadata: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Names of ``metadata["fields"]`` that are not among the features' ``names``."""
+    seen = {name.lower() for name in names}
+    absent = []
+    for spec in metadata.get("fields") or []:
+        name = spec.get("name") if isinstance(spec, Mapping) else None
+        if isinstance(name, str) and name and name.lower() not in seen and \
+                name.lower() not in RESERVED_COLUMNS:
+            seen.add(name.lower())
+            absent.append(name)
+    return absent
 
 
 def _declared_fields(
