@@ -192,6 +192,22 @@ class Dataset(models.Model):
         return self.access == self.PUBLIC
 
     @property
+    def cache_policy(self) -> str:
+        """``Provider.CACHED`` or ``PASS_THROUGH`` for this dataset: its plugin's choice for its
+        options (``cache_policy_for``), else the Provider row's."""
+        plugin = None
+        try:
+            plugin = self.provider.plugin
+        except NotFoundError:  # not registered now: the row says
+            pass
+        chosen = plugin.cache_policy_for(self) if plugin is not None else None
+        return chosen or self.provider.cache_policy
+
+    @property
+    def is_cached(self) -> bool:
+        return self.cache_policy == Provider.CACHED
+
+    @property
     def effective_ttl(self) -> int:
         for value in (self.ttl, self.provider.default_ttl):
             if value is not None:

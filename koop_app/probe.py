@@ -107,7 +107,7 @@ def probe(dataset: Dataset, *, rows: int = ROWS_SHOWN) -> Probe:
     except OptionsError as exc:
         problems = "; ".join(f"{key}: {msg}" for key, msg in exc.errors.items())
         raise CheckFailed(f"The options are not valid: {problems}.", error=exc) from None
-    pass_through = dataset.provider.cache_policy == Provider.PASS_THROUGH
+    pass_through = dataset.cache_policy == Provider.PASS_THROUGH
     query = {"where": "1=1", "outFields": "*", "resultOffset": "0",
              "resultRecordCount": str(rows)} if pass_through else {}
     request = ProviderRequest(

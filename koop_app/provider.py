@@ -200,6 +200,11 @@ class Provider:
         """
         return None
 
+    def cache_policy_for(self, dataset: Dataset) -> CachePolicy | None:
+        """The cache policy of one dataset, when its options choose one (e.g. "cache this slow
+        server"); None (the default): the Provider row's policy, as set in the admin."""
+        return None
+
     def create_key(self, request: ProviderRequest) -> str:
         """Return the cache key of the data ``request`` asks for.
 

@@ -10,7 +10,7 @@ import orjson
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from koop_app.conf import koop_settings
-from koop_app.models import Dataset, Provider
+from koop_app.models import Dataset
 
 TASK = "koop_app.tasks.refresh_dataset"
 REFRESH_SHARE_OF_TTL = 0.8
@@ -30,7 +30,7 @@ def sync_schedule(dataset: Dataset, ttl: float | None = None) -> PeriodicTask | 
 
     ``ttl`` is the one the data itself asked for (a provider's ``ttl``), when it did.
     """
-    cached = dataset.provider.cache_policy == Provider.CACHED
+    cached = dataset.is_cached
     existing = PeriodicTask.objects.filter(name=task_name(dataset)).first()
     if not cached and existing is None:
         return None

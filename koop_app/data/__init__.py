@@ -83,7 +83,7 @@ def described(dataset: Dataset, request: ProviderRequest) -> Pointer | None:
     Views check a request's parameters and its conditional headers against it, so that a bad
     parameter or a client's current copy costs no data at all.
     """
-    if dataset.provider.cache_policy == Provider.PASS_THROUGH:
+    if dataset.cache_policy == Provider.PASS_THROUGH:
         return None
     return stored_copies.recent(dataset.provider.plugin.create_key(request))
 
@@ -95,7 +95,7 @@ def get_layers(dataset: Dataset, request: ProviderRequest) -> LayerSet:
     revalidate); with no copy at all, one fetch runs for every thread and process, and each
     request waits for it at most KOOP["FETCH_WAIT_SECONDS"] (then DatasetLoadingError).
     """
-    if dataset.provider.cache_policy == Provider.PASS_THROUGH:
+    if dataset.cache_policy == Provider.PASS_THROUGH:
         return _pass_through(dataset, request)
     key = dataset.provider.plugin.create_key(request)
     pointer = stored_copies.recent(key)

@@ -13,8 +13,9 @@ answer's spatial reference is always the one it says. A window larger than the s
 maxRecordCount is read page by page: ``resultOffset`` where the source supports pagination,
 else the matching object ids first, then features by chunks of object ids.
 
-Cached (the Provider row's policy set to "cached"): a refresh reads every layer whole, paged
-the same way, into our cache; the engine answers from it until the next refresh.
+Cached (a dataset's ``cached`` option, for a slow server; or the Provider row's policy set to
+"cached" for all): a refresh reads every layer whole, paged the same way, into our cache; the
+engine answers from it until the next refresh.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import orjson
 
 from koop_app.errors import NotFoundError, SourceFormatError, SourceTooLargeError
 from koop_app.options import Option
-from koop_app.provider import Provider, ProviderRequest
+from koop_app.provider import CachePolicy, Provider, ProviderRequest
 from koop_app.query import RecordLimits, parse_common
 from koop_app.query.sr import WGS84, from_wkid, transformer
 
@@ -89,6 +90,9 @@ class ArcGISProvider(Provider):
     connection_hosts = True  # the host names a server of KOOP["CONNECTIONS"]["arcgis"]
     cache_policy = "pass-through"
     options_schema = (
+        Option("cached", bool, default=False, label="Cache the whole service",
+               help="For a slow server: read every layer on refresh and answer from our cache "
+                    "(refreshed after the cache lifetime) instead of asking on each request."),
         Option("service", str, default="", check=_check_service_path, label="Service path",
                help="The service's path under the server's rest/services, e.g. Hosted/Parks; "
                     "empty: the route's id, '::' read as '/'."),
@@ -110,6 +114,10 @@ class ArcGISProvider(Provider):
                     "before it is asked again; 0: on every request."),
     )
 
+    def cache_policy_for(self, dataset: Any) -> CachePolicy | None:
+        """A dataset with the ``cached`` option is cached whatever the row's policy."""
+        return "cached" if (dataset.options or {}).get("cached") is True else None
+
     def get_data(self, request: ProviderRequest) -> dict[str, Any]:
         service = SourceService(Server.named(request.host), service_path(request),
                                 request.options.get("service_type") or "FeatureServer")
@@ -117,7 +125,7 @@ class ArcGISProvider(Provider):
         entries = _entries(info)
         reader = _Reader(service, request.options)
         dataset = request.dataset
-        if dataset is not None and dataset.provider.cache_policy == "cached":
+        if dataset is not None and dataset.is_cached:
             return _document([(entry, reader.everything(entry)) for entry in entries])
         layer, method = request.params.get("layer"), request.params.get("method")
         if layer is None or method not in ("query", "feature", "generateRenderer"):

@@ -10,7 +10,7 @@ from tqdm import tqdm
 from koop_app import data
 from koop_app.errors import KoopError
 from koop_app.management.help import explain
-from koop_app.models import Dataset, Provider
+from koop_app.models import Dataset
 
 
 def find(label: str) -> Dataset:
@@ -49,8 +49,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if opts["all"]:
-            targets = list(Dataset.objects.select_related("provider").filter(
-                enabled=True, provider__enabled=True, provider__cache_policy=Provider.CACHED))
+            targets = [dataset for dataset in Dataset.objects.select_related("provider").filter(
+                enabled=True, provider__enabled=True) if dataset.is_cached]
         elif opts["datasets"]:
             targets = [find(label) for label in opts["datasets"]]
         else:

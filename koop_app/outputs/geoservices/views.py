@@ -297,7 +297,7 @@ class QueryView(DatasetView):
                     id: str | None = None, **kwargs: Any) -> Response | None:
         dataset = self.dataset(provider, host, id)
         layer_id = self.layer_id(layer)
-        if dataset.provider.cache_policy == Provider.PASS_THROUGH:
+        if dataset.cache_policy == Provider.PASS_THROUGH:
             # The source answers each request: what can be checked is, before it is asked.
             self._parsed_common = query.parse_common(request.koop_params)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import orjson
@@ -216,10 +217,15 @@ def test_service_path_with_folders(upstream, client, sent):
                for call in sent)
 
 
-def test_cached_mode_reads_everything_once(upstream, client, sent):
+@pytest.mark.parametrize("chosen_by", ["dataset option", "provider row"])
+def test_cached_mode_reads_everything_once(upstream, client, sent, chosen_by):
     Provider.sync_from_registry()
-    Provider.objects.filter(name="arcgis").update(cache_policy=Provider.CACHED)
-    arcgis_dataset(max_record_count=2000)
+    if chosen_by == "provider row":  # every arcgis dataset of the site
+        Provider.objects.filter(name="arcgis").update(cache_policy=Provider.CACHED)
+        arcgis_dataset(max_record_count=2000)
+    else:  # this dataset only, on a slow server
+        dataset = arcgis_dataset(max_record_count=2000, options={"cached": True})
+        assert dataset.is_cached and dataset.provider.cache_policy == Provider.PASS_THROUGH
     first = proxy(client, "/0/query", {"where": "rank = 3", "outFields": "*", "f": "json"})
     asked = len(sent)
     assert asked > COUNT // SOURCE_PAGE  # every layer, page by page
@@ -234,3 +240,18 @@ def test_cached_mode_reads_everything_once(upstream, client, sent):
     assert comparable(first) == comparable(wanted)
     assert sum(row["attributes"]["n"] for row in stats["features"]) == COUNT
     assert table["count"] == 30
+
+
+def test_a_dataset_cached_by_its_option_is_scheduled_and_refreshed_with_all(upstream):
+    from django.core.management import call_command
+
+    from koop_app.schedules import sync_schedule
+
+    cached = arcgis_dataset("cached", options={"cached": True, "service": "parks"})
+    passing = arcgis_dataset("passing", options={"service": "parks"})
+    assert sync_schedule(cached) is not None  # beat refreshes it on its TTL
+    assert sync_schedule(passing) is None
+    out = io.StringIO()
+    call_command("koop_refresh", "--all", "--no-progress", stdout=out)
+    assert "arcgis/local/cached" in out.getvalue()
+    assert "arcgis/local/passing" not in out.getvalue()
