@@ -148,12 +148,18 @@ def normalize(
     else:
         names, columns = _columns(features, count)
     declared = _declared_fields(metadata, overrides, label)
+    absent = _absent_declared(metadata, names, declared)
     fields: list[Field] = []
     arrays: dict[str, pa.Array] = {}
-    for name in names:
+    for name in [*names, *absent]:
         spec = declared.get(name.lower(), {})
         typed_array = None
-        if struct is not None and not spec.get("type"):
+        if name in absent:
+            # Declared by the provider but in no feature (an empty or partial pass-through
+            # answer): the layer keeps the field, with nulls.
+            kind, boolean = spec["type"], spec.get("boolean", False)
+            typed_array = (pa.nulls(count, ARROW_TYPES[kind]), kind, boolean)
+        elif struct is not None and not spec.get("type"):
             typed_array = _typed_array(struct.field(name))
         if typed_array is not None:
             array, kind, boolean = typed_array
@@ -197,6 +203,8 @@ def normalize(
             float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
             float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3])),
         )
+    elif not count:
+        extent = _extent_of(metadata.get("extent"))  # a pass-through layer's info answer
     ordered = [f.name for f in fields]
     table = pa.table(
         {
@@ -214,6 +222,21 @@ def normalize(
         metadata=_layer_metadata(metadata, overrides, fields),
     )
     return NormalizedLayer(table, schema, SourceAnswers.from_collection(collection))
+
+
+def _absent_declared(metadata: Mapping[str, Any], names: list[str],
+                     declared: dict[str, dict[str, Any]]) -> list[str]:
+    """Fields the provider's metadata declares with a type that no feature holds."""
+    present = {name.lower() for name in names}
+    out: list[str] = []
+    for item in metadata.get("fields") or ():
+        name = item.get("name") if isinstance(item, Mapping) else None
+        if (isinstance(name, str) and name and name.lower() not in present
+                and name.lower() not in RESERVED_COLUMNS
+                and declared.get(name.lower(), {}).get("type")):
+            present.add(name.lower())
+            out.append(name)
+    return out
 
 
 def _properties_struct(features: list[dict[str, Any]]) -> pa.StructArray | None:
