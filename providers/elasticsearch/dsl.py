@@ -322,8 +322,11 @@ def _none() -> dict[str, Any]:
 
 # --- geometry -----------------------------------------------------------------------------------
 
-RELATIONS = {"intersects": "intersects", "envelope": "intersects", "within": "within",
-             "contains": "contains"}
+# The engine's relations (koop_app/query/engine.py): "within" is the query geometry within
+# the feature, "contains" the query geometry containing it; Elasticsearch's relation names
+# what the indexed shape does to the query shape.
+RELATIONS = {"intersects": "intersects", "envelope": "intersects", "within": "contains",
+             "contains": "within"}
 
 
 def spatial_query(spatial: SpatialFilter, layer: IndexLayer, raw: dict[str, str]
@@ -339,8 +342,9 @@ def spatial_query(spatial: SpatialFilter, layer: IndexLayer, raw: dict[str, str]
                                     "contains are)")
     point_field = layer.geometry_kind == "geo_point"
     if point_field and relation == "contains":
-        # A point contains only an equal point; Elasticsearch refuses CONTAINS on points.
-        raise InvalidParameterError("spatialRel", "a point layer cannot contain a geometry")
+        # A geometry within a point: Elasticsearch refuses CONTAINS on geo_point fields.
+        raise InvalidParameterError("spatialRel", "a geometry within a point is not "
+                                    "supported on a geo_point field")
     circle = _circle(raw) if relation == "intersects" and point_field else None
     if circle is not None:  # exact on the sphere, where the parser's buffer is a polygon
         centre, meters = circle

@@ -264,17 +264,21 @@ class ElasticsearchProvider(Provider):
         if start + size + 1 <= window:
             body.update({"from": start, "size": size + 1,
                          "sort": self._sort(ask, parsed, unique=False)})
+            hits = _hits(ask.cluster.call("POST", ask.index, "_search", body))
         else:
+            # Past the window: walk to the offset, then read the page in steps of at most
+            # the window, each after the last document of the step before (search_after).
             sort = self._sort(ask, parsed, unique=True)
-            body.update({"size": min(size + 1, window), "sort": sort})
             after = self._walk(ask, query_dsl, sort, start)
-            if after is None:  # fewer documents than the offset
-                return _collection([], ask, geometry_type, {**applied, "offset": True,
-                                                            "limit": True})
-            if after:
-                body["search_after"] = after
-        answer = ask.cluster.call("POST", ask.index, "_search", body)
-        hits = _hits(answer)
+            hits = []
+            while after is not None and len(hits) < size + 1:
+                step = min(size + 1 - len(hits), window)
+                body.update({"size": step, "sort": sort})
+                if after:
+                    body["search_after"] = after
+                got = _hits(ask.cluster.call("POST", ask.index, "_search", body))
+                hits.extend(got)
+                after = (got[-1].get("sort") or None) if len(got) == step else None
         exceeded = len(hits) > size
         features = [feature_of(hit, ask.layer, geometry) for hit in hits[:size]]
         collection = _collection(features, ask, geometry_type,

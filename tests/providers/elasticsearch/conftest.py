@@ -158,7 +158,7 @@ def es_dataset(cluster, make_dataset):
 def twins(es_dataset, make_dataset):
     """The places and parcels indices, pass-through, and their cached GeoJSON twins."""
     Provider.sync_from_registry()
-    es_dataset("places", id_field="oid", time_field="founded")
+    es_dataset("places", id_field="oid", time_field="founded", max_result_window=250)
     es_dataset("parcels", id_field="pid")
     make_dataset("geojson", "places_cached", as_geojson(PLACES, "location"), id_field="oid",
                  start_time_field="founded")
