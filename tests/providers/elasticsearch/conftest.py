@@ -149,7 +149,7 @@ def es_dataset(cluster, make_dataset):
     def make(index: str, *, host: str = "local", dataset_id: str | None = None,
              **options: Any):
         return make_dataset("elasticsearch", dataset_id or index, None, host=host,
-                            options=options)
+                            options=options or {"max_features": 100_000})
 
     return make
 
