@@ -35,6 +35,7 @@ from koop_app.errors import (
     SourceError,
     SourceFormatError,
     SourceNotFoundError,
+    SourceRateLimitedError,
     SourceTimeoutError,
 )
 
@@ -111,6 +112,9 @@ class Cluster:
              params: str = "") -> dict[str, Any]:
         """``method /<index>/<endpoint>`` with a JSON ``body``: the answer's JSON, or an error."""
         path = f"/{quote(index, safe=',*')}/{endpoint}" + (f"?{params}" if params else "")
+        if endpoint == "_search" and self.timeout and isinstance(body, dict):
+            # The cluster stops searching at the limit and says timed_out (read in _read).
+            body = {**body, "timeout": f"{int(self.timeout * 1000)}ms"}
         payload = None if body is None else orjson.dumps(body)
         failure: KoopError | None = None
         for base in self.urls:
@@ -167,8 +171,6 @@ def error_of(status: int, data: Any, index: str, where: str) -> KoopError:
     if status == 404:
         return SourceNotFoundError(log_message=log)
     if status == 429:
-        from koop_app.errors import SourceRateLimitedError
-
         return SourceRateLimitedError("The Elasticsearch cluster is limiting our requests "
                                       "(HTTP 429).", log_message=log)
     if status == 400:

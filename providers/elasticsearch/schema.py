@@ -2,7 +2,7 @@
 
 Only top-level leaf fields are served (objects and ``nested`` fields are not: the query
 language of the layer cannot name them). A ``text`` field with a ``keyword`` sub-field is
-filtered and sorted on the sub-field; a text field without one can only be searched by LIKE.
+filtered and sorted on the sub-field; a text field without one cannot be filtered on.
 Documents are turned into GeoJSON features here too (geo_point in any of its five forms,
 geo_shape as GeoJSON or WKT).
 """

@@ -667,6 +667,8 @@ class FakeElasticsearch:
         self.requests: list[dict[str, Any]] = []
         self.delay = 0.0  # seconds before each answer (timeouts)
         self.broken = False  # answer garbage instead of JSON
+        self.timed_out = False  # searches stop at their timeout with partial hits
+        self.throttled = False  # 429 es_rejected_execution_exception
         self._server: ThreadingHTTPServer | None = None
 
     def add_index(self, name: str, properties: dict[str, Any],
@@ -720,6 +722,9 @@ class FakeElasticsearch:
             time.sleep(self.delay)
         try:
             self._authenticate(handler.headers.get("Authorization"), parts.path)
+            if self.throttled:
+                raise ESError(429, "es_rejected_execution_exception", "rejected execution of "
+                              "coordinating operation")
             status, body = 200, self._route(handler.command, parts.path, record["body"])
         except ESError as exc:
             status, body = exc.status, exc.body()
@@ -828,7 +833,7 @@ class FakeElasticsearch:
             rows = rows[self._first_after(index, keys, rows, after):]
         page = rows[start:start + size]
         hits = [self._hit(index, keys, int(row), body.get("_source", True)) for row in page]
-        out: dict[str, Any] = {"took": 1, "timed_out": False,
+        out: dict[str, Any] = {"took": 1, "timed_out": self.timed_out and "timeout" in body,
                                "_shards": {"total": 1, "successful": 1, "skipped": 0,
                                            "failed": 0},
                                "hits": {"max_score": None, "hits": hits}}

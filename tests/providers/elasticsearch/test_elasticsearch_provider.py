@@ -173,6 +173,29 @@ def test_unreachable_slow_and_broken_clusters(client, es_dataset, cluster, setti
     cluster.delay = 0.0
 
 
+@pytest.mark.expected_server_error(503, 504)
+def test_search_timeouts_and_throttling(client, es_dataset, cluster, settings):
+    connections = settings.KOOP["CONNECTIONS"]["elasticsearch"]
+    settings.KOOP = {**settings.KOOP, "CONNECTIONS": {"elasticsearch": {
+        **connections, "local": {**connections["local"], "timeout": 2.5}}}}
+    es_dataset("parcels", id_field="pid")
+    url = ROOT.format(host="local", index="parcels") + "/0/query"
+    cluster.requests.clear()
+    get(client, url, where="1=1")
+    assert cluster.requests[-1]["body"]["timeout"] == "2500ms"
+    cluster.timed_out = True
+    try:
+        error = error_of(client, url, where="1=1")
+        assert error["code"] == 504 and "timed out" in error["message"]
+    finally:
+        cluster.timed_out = False
+    cluster.throttled = True
+    try:
+        assert error_of(client, url, where="1=1")["code"] == 503
+    finally:
+        cluster.throttled = False
+
+
 def test_connection_secrets_are_masked_for_the_admin(cluster):
     from koop_app.connections import connection, redacted
 
