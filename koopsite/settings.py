@@ -258,7 +258,8 @@ KOOP = {
          "providers.s3.S3Provider",
          "providers.googleanalytics.GoogleAnalyticsProvider",
          "providers.github.GitHubProvider",
-         "providers.arcgis.ArcGISProvider"],
+         "providers.arcgis.ArcGISProvider",
+         "providers.elasticsearch.ElasticsearchProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

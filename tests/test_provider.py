@@ -43,6 +43,13 @@ SAMPLES: dict[str, tuple[str, str, dict[str, bytes], dict[str, Any]]] = {
         b'"fields": [{"name": "oid", "type": "esriFieldTypeOID"}]}]}',
         "/rest/services/sample/FeatureServer/0/query": b'{"features": [{"attributes": '
         b'{"oid": 1}, "geometry": {"x": 20.25, "y": 10.5}}]}'}, {}),
+    # a configured cluster: the mapping and one search answer scripted on the SourceServer
+    "elasticsearch": ("main", "sample", {
+        "/sample/_mapping": b'{"sample": {"mappings": {"properties": {"name": {"type": '
+        b'"keyword"}, "location": {"type": "geo_point"}}}}}',
+        "/sample/_search": b'{"took": 1, "timed_out": false, "hits": {"total": {"value": 1, '
+        b'"relation": "eq"}, "hits": [{"_index": "sample", "_id": "a1", "_source": {"name": '
+        b'"A", "location": {"lat": 10.5, "lon": 20.25}}, "sort": ["a1"]}]}}'}, {}),
 }
 CONNECTION_ROOTS = {"arcgis": "/rest/services"}
 # Providers whose source needs a server of its own: run through the contract in their tests.

@@ -255,3 +255,16 @@ def test_point_fast_path_matches_the_general_path(monkeypatch):
     monkeypatch.setattr(module, "_points", lambda features: None)
     slow = run(doc)
     assert fast.table.equals(slow.table) and fast.schema == slow.schema
+
+
+def test_declared_fields_absent_from_the_features_stay_in_the_layer():
+    # A pass-through answer with no match (or only some fields) keeps the layer's fields.
+    declared = {"fields": [{"name": "rank", "type": "Integer"}, {"name": "when", "type": "Date"},
+                           {"name": "name", "type": "String"}], "extent": [[0, 1], [2, 3]]}
+    empty = run(collection([], metadata=declared))
+    assert types(empty) == {"OBJECTID": "OID", "rank": "Integer", "when": "Date",
+                            "name": "String"}
+    assert empty.schema.extent == (0.0, 1.0, 2.0, 3.0)
+    partial = run(collection([feature({"name": "a"}, point(5, 6))], metadata=declared))
+    assert partial.table.column("rank").to_pylist() == [None]
+    assert partial.schema.extent == (5.0, 6.0, 5.0, 6.0)  # the features', not the metadata's

@@ -1,0 +1,5 @@
+"""Elasticsearch / OpenSearch indices, passed through: queries run in the cluster."""
+
+from .provider import ElasticsearchProvider
+
+__all__ = ["ElasticsearchProvider"]
