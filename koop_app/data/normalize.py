@@ -148,17 +148,21 @@ def normalize(
     else:
         names, columns = _columns(features, count)
     declared = _declared_fields(metadata, overrides, label)
+    absent = _absent_declared(metadata, names)
     fields: list[Field] = []
     arrays: dict[str, pa.Array] = {}
-    for name in names:
+    for name in [*names, *absent]:
         spec = declared.get(name.lower(), {})
         typed_array = None
-        if struct is not None and not spec.get("type"):
+        if struct is not None and not spec.get("type") and name not in absent:
             typed_array = _typed_array(struct.field(name))
         if typed_array is not None:
             array, kind, boolean = typed_array
         else:
-            values = columns[name] if struct is None else struct.field(name).to_pylist()
+            if name in absent:
+                values = [None] * count
+            else:
+                values = columns[name] if struct is None else struct.field(name).to_pylist()
             if spec.get("type"):
                 kind, boolean = spec["type"], spec.get("boolean", False)
             else:
@@ -328,6 +332,25 @@ def _column_name(key: str, canonical: dict[str, str]) -> str:
         name = f"{base}_{n}"
     canonical[name.lower()] = name
     return name
+
+
+def _absent_declared(metadata: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Typed fields the provider's metadata declares that no feature carries (all null).
+
+    A pass-through answer may hold no feature (nothing matched, or only a count or statistics
+    came back): its layer still has the source's fields, so that outFields, orderByFields and
+    outStatistics naming them are checked as usual rather than refused as unknown.
+    """
+    present = {name.lower() for name in names}
+    out: list[str] = []
+    for spec in metadata.get("fields") or []:
+        if not isinstance(spec, Mapping) or not spec.get("name") or not spec.get("type"):
+            continue
+        name = str(spec["name"])
+        if name.lower() not in present and name.lower() not in RESERVED_COLUMNS:
+            present.add(name.lower())
+            out.append(name)
+    return out
 
 
 def _declared_fields(

@@ -255,3 +255,17 @@ def test_point_fast_path_matches_the_general_path(monkeypatch):
     monkeypatch.setattr(module, "_points", lambda features: None)
     slow = run(doc)
     assert fast.table.equals(slow.table) and fast.schema == slow.schema
+
+
+def test_declared_fields_no_feature_carries_are_null_columns():
+    """A pass-through answer with no rows (a count, statistics, nothing matched) keeps the
+    fields its metadata declares, so parameters naming them are checked as usual."""
+    metadata = {"fields": [{"name": "id", "type": "Integer"}, {"name": "name", "type": "String"},
+                           {"name": "when", "type": "Date"}, {"name": "untyped"}],
+                "idField": "id"}
+    empty = run(collection([], metadata=metadata))
+    assert types(empty) == {"id": "OID", "name": "String", "when": "Date"}
+    assert empty.table.num_rows == 0
+    some = run(collection([feature({"id": 3, "Name": "x"})], metadata=metadata))
+    assert types(some) == {"id": "OID", "Name": "String", "when": "Date"}
+    assert some.table["when"].to_pylist() == [None]
