@@ -178,34 +178,46 @@ class Client:
         if auth == "none":
             return request(method, url, headers=headers, body=body, accept=READ_STATUSES)
         key = (self.server.url, self.server.username)
-        for _ in range(3):  # a kept challenge, then a fresh one, then a stale renewal
-            with _lock:
-                challenge = _challenges.get(key)
-                authorization = None if challenge is None else digest_authorization(
-                    challenge, method, uri, self.server.username, self.server.password)
-            sent = dict(headers)
-            if authorization is not None:
-                sent["Authorization"] = authorization
-            answer = request(method, url, headers=sent, body=body, accept=READ_STATUSES)
+        with _lock:
+            kept = _challenges.get(key)
+            authorization = None if kept is None else digest_authorization(
+                kept, method, uri, self.server.username, self.server.password)
+        answer = self._attempt(method, url, headers, body, authorization)
+        # A kept nonce may be refused for reasons of its own (expired; another thread's request
+        # with a higher count got there first): answer a fresh challenge, used by this call
+        # alone until it succeeds, so that a refusal of it can only mean wrong credentials.
+        for _ in range(2):
             if answer.status != 401:
                 return answer
-            fresh = parse_challenge(answer.headers.get("www-authenticate", ""))
+            offered = answer.headers.get("www-authenticate", "")
+            fresh = parse_challenge(offered)
             if fresh is None:
                 raise SourceAuthError(
                     "MarkLogic asked for an authentication scheme we do not speak; set the "
                     "connection's auth to basic or digest as the app server is configured.",
-                    log_message=f"{method} {self.server.url}{target}: 401 with "
-                                f"{answer.headers.get('www-authenticate', '')!r}")
-            stale = "stale=true" in answer.headers.get("www-authenticate", "").lower().replace(
-                '"', "")
-            with _lock:
-                _challenges[key] = fresh
-            if authorization is not None and not stale:
-                break  # our answer to a live nonce was refused: the credentials are wrong
+                    log_message=f"{method} {self.server.url}{target}: 401 with {offered!r}")
+            authorization = digest_authorization(fresh, method, uri, self.server.username,
+                                                 self.server.password)
+            answer = self._attempt(method, url, headers, body, authorization)
+            if answer.status != 401:
+                with _lock:
+                    _challenges[key] = fresh
+                return answer
+            if "stale=true" not in answer.headers.get("www-authenticate", "").lower().replace(
+                    '"', ""):
+                break  # our answer to a nonce just given was refused: wrong credentials
         raise SourceAuthError(
             "MarkLogic refused the connection's credentials (HTTP 401).",
             log_message=f"{method} {self.server.url}{target}: 401 for user "
                         f"{self.server.username!r}")
+
+    @staticmethod
+    def _attempt(method: str, url: str, headers: dict[str, str], body: bytes | None,
+                 authorization: str | None) -> Response:
+        sent = dict(headers)
+        if authorization is not None:
+            sent["Authorization"] = authorization
+        return request(method, url, headers=sent, body=body, accept=READ_STATUSES)
 
     def _error(self, method: str, path: str, answer: Response) -> ProviderError:
         code, text = _error_body(answer.body)

@@ -58,7 +58,8 @@ class FakeMarkLogic:
     range_indexes: set[str] = field(default_factory=set)  # JSON property names
     geo_pairs: set[str] = field(default_factory=set)  # parent properties with a pair index
     geo_paths: set[str] = field(default_factory=set)
-    delay: float = 0.0
+    delay: float = 0.0  # before the answer's head
+    body_delay: float = 0.0  # between the head and the body
     broken: bool = False
     calls: list[dict[str, Any]] = field(default_factory=list)
     challenges: int = 0
@@ -493,6 +494,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
+            if self.server.fake.body_delay:  # the head at once, the body late
+                self.wfile.flush()
+                time.sleep(self.server.fake.body_delay)
             self.wfile.write(out)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (a timeout test)
@@ -503,6 +507,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # concurrent clients in a test
     fake: FakeMarkLogic
     seen_headers: list[dict[str, str]]
 
