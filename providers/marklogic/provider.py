@@ -628,7 +628,9 @@ class SearchLayer(_Layer):
 
             if any(c.name.lower() == "objectid" for c in tree.find_all(exp.Column)):
                 queries, whole = [], False  # assigned ids: only the engine knows them
-        applied: dict[str, bool] = {"where": True} if whole else {}
+        # "where": False says so explicitly: the engine reads metadata.limitExceeded only
+        # from an answer that reports filtersApplied (koop_app.data.normalize.SourceAnswers).
+        applied: dict[str, bool] = {"where": whole}
         complete = whole and query.time is None and query.object_ids is None
         if query.spatial is not None:
             box = self.envelope(query)

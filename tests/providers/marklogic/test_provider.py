@@ -261,3 +261,29 @@ def test_failures_are_clear_and_keep_the_password_out(client, make_dataset, conn
 def test_bad_options_are_refused(make_dataset, connected, options):
     with pytest.raises(ValidationError):
         make_dataset("marklogic", "main.wells", host="ml", options=options)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [ROWS, SEARCH])
+def test_answers_past_max_records_say_so(client, make_dataset, connected, path):
+    options = ROWS_OPTIONS if path == ROWS else SEARCH_OPTIONS
+    make_dataset("marklogic", "main.wells" if path == ROWS else "wells", host="ml",
+                 options={**options, "max_records": 10})
+    body = get(client, f"{path}/0/query", where="name LIKE '%a%'", outFields="id")
+    # Rows: 10 matching rows read; search: 10 documents read, then filtered by the engine.
+    assert len(body["features"]) == (10 if path == ROWS else 8)
+    assert body["exceededTransferLimit"] is True
+
+
+@pytest.mark.django_db
+def test_documents_without_an_id_field_keep_their_object_ids(client, make_dataset, connected):
+    make_dataset("marklogic", "wells", host="ml", options={
+        "mode": "search", "latitude": "location.lat", "longitude": "location.lon"})
+    first = get(client, f"{SEARCH}/0/query", where="wells = 4", outFields="id")
+    again = get(client, f"{SEARCH}/0/query", where="wells = 4 OR wells = 5", outFields="id")
+    ids = {f["attributes"]["id"]: f["attributes"]["OBJECTID"] for f in first["features"]}
+    assert ids and all({f["attributes"]["id"]: f["attributes"]["OBJECTID"]
+                        for f in again["features"]}[k] == v for k, v in ids.items())
+    chosen = next(iter(ids.values()))
+    body = get(client, f"{SEARCH}/0/query", objectIds=str(chosen), outFields="id")
+    assert [f["attributes"]["OBJECTID"] for f in body["features"]] == [chosen]
