@@ -51,6 +51,8 @@ from .search import NUMERIC_RANGE_TYPES, SearchWhere, geo_box_query
 SCHEMA_SECONDS = 60.0  # how long a layer's columns are trusted before they are read again
 PUSHED_STATISTICS = {"count", "sum", "min", "max", "avg"}
 ENVELOPE_RELATIONS = {"intersects", "envelope"}
+# Service and layer info (no method, or "layers"): fields and extent, not the data.
+DESCRIBE_METHODS = {None, "", "layers"}
 _POINT_TEXT = re.compile(r"^\s*(-?[\d.]+(?:[eE][-+]?\d+)?)\s*,\s*(-?[\d.]+(?:[eE][-+]?\d+)?)\s*$")
 _SMALL_INTEGERS = {"int", "short", "byte", "unsignedShort", "unsignedByte"}
 _WIDE_INTEGERS = {"integer", "long", "unsignedInt", "unsignedLong", "nonNegativeInteger",
@@ -208,7 +210,7 @@ class _Layer:
         self.client, self.options, self.request = client, options, request
         dataset = request.dataset
         self.case_sensitive = bool(getattr(dataset, "case_sensitive_strings", False))
-        self.method = request.params.get("method") or "query"
+        self.method = request.params.get("method")
         self.key = (client.server.url, client.server.database, request.id,
                     tuple(sorted((k, repr(v)) for k, v in options.items())))
 
@@ -341,7 +343,7 @@ class RowsLayer(_Layer):
 
     def answer(self) -> dict[str, Any]:
         info = self.info()
-        if self.method != "query":
+        if self.method in DESCRIBE_METHODS:
             return self.describe(info)
         query = self.parsed(info)
         conditions: list[dict[str, Any]] = []
@@ -394,13 +396,20 @@ class RowsLayer(_Layer):
         return self._answer(rows[:self.options["max_records"]], metadata, applied)
 
     def describe(self, info: LayerInfo) -> dict[str, Any]:
-        """Service and layer info: one row and the extent, not the data."""
-        rows, _ = self.rows(op("offset-limit", 0, 1))
+        """Service and layer info, not the data: the rows at the edges of the layer's extent
+        (the extent of the info is that of the rows given), else one row."""
         extent = None
         if self.points and self._numeric_coordinates(info):
             _, extent = self._extent([])
-        return self._answer(rows, self.metadata(info, **({"extent": extent} if extent else {})),
-                            {})
+        if extent is None:
+            rows, _ = self.rows(op("offset-limit", 0, 1))
+            return self._answer(rows, self.metadata(info), {})
+        lat, lon = col(self.options["latitude"]), col(self.options["longitude"])
+        xmin, ymin, xmax, ymax = extent
+        edges = op("or", op("eq", lon, xmin), op("eq", lon, xmax), op("eq", lat, ymin),
+                   op("eq", lat, ymax))
+        rows, _ = self.rows(op("where", edges), op("offset-limit", 0, 8))
+        return self._answer(rows, self.metadata(info, extent=extent), {})
 
     def _answer(self, rows: list[dict[str, Any]], metadata: dict[str, Any],
                 applied: dict[str, bool], **answers: Any) -> dict[str, Any]:
@@ -611,9 +620,6 @@ class SearchLayer(_Layer):
     def answer(self) -> dict[str, Any]:
         info = self.info()
         metadata = self.metadata(info)
-        if self.method != "query":
-            records = self.records(self.search([], 1, 1))
-            return self._answer(records, metadata, {})
         query = self.parsed(info)
         tree = checked_tree(self.request.query.get("where"), info.schema,
                             case_sensitive=self.case_sensitive)

@@ -114,6 +114,11 @@ def test_service_and_layer_info(client, layers, fake):
                      "wells": "esriFieldTypeInteger", "spud": "esriFieldTypeDate",
                      "lat": "esriFieldTypeDouble", "lon": "esriFieldTypeDouble"}
     assert layer["extent"]["xmin"] == min(w["lon"] for w in WELLS)
+    assert layer["extent"]["ymax"] == max(w["lat"] for w in WELLS)
+    # The extent and its edge rows, not the view: an aggregate, then at most 8 rows.
+    assert [operators(p)[1:] for p in plans(fake)[-2:]] == [["group-by"],
+                                                             ["where", "offset-limit"]]
+    assert plans(fake)[-1][-1]["args"] == [0, 8]
     assert get(client, f"{SEARCH}/0")["objectIdField"] == "id"
 
 
@@ -287,3 +292,9 @@ def test_documents_without_an_id_field_keep_their_object_ids(client, make_datase
     chosen = next(iter(ids.values()))
     body = get(client, f"{SEARCH}/0/query", objectIds=str(chosen), outFields="id")
     assert [f["attributes"]["OBJECTID"] for f in body["features"]] == [chosen]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [ROWS, SEARCH])
+def test_one_feature_by_its_object_id(client, layers, path):
+    assert get(client, f"{path}/0/7")["feature"]["attributes"]["name"] == WELLS[6]["name"]
