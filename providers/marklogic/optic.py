@@ -27,6 +27,7 @@ from sqlglot import exp
 from koop_app.data.schema import DATE, DOUBLE, INTEGER, OID, SMALL_INTEGER, STRING, LayerSchema
 from koop_app.data.values import parse_date_ms
 from koop_app.errors import InvalidParameterError
+from koop_app.query import strings
 
 Node = dict[str, Any]
 TEXT, NUMBER, DATE_KIND = "text", "number", "date"
@@ -132,8 +133,11 @@ class OpticWhere:
             either = terms[0][0] if len(terms) == 1 else op("or", *(t[0] for t in terms))
             return self._guarded((either, frozenset().union(*(t[1] for t in terms))), negated)
         if isinstance(node, exp.Between):
-            low = self._compare("ge", node.this, node.args["low"])
-            high = self._compare("le", node.this, node.args["high"])
+            # Without case unless both bounds are texts with no letter that has a case.
+            bounds = [_text_literal(node.args[k]) for k in ("low", "high")]
+            folded = not all(b is not None and not strings.cased(b) for b in bounds)
+            low = self._compare("ge", node.this, node.args["low"], folded=folded)
+            high = self._compare("le", node.this, node.args["high"], folded=folded)
             return self._guarded((op("and", low[0], high[0]), low[1] | high[1]), negated)
         raise Unsupported(_describe(node))
 
@@ -144,8 +148,8 @@ class OpticWhere:
         defined = [op("is-defined", col(name)) for name in sorted(columns)]
         return op("and", *defined, op("not", node)) if defined else op("not", node)
 
-    def _compare(self, operator: str, a: exp.Expression, b: exp.Expression
-                 ) -> tuple[Node, frozenset[str]]:
+    def _compare(self, operator: str, a: exp.Expression, b: exp.Expression, *,
+                 folded: bool = False) -> tuple[Node, frozenset[str]]:
         if isinstance(_unparen(a), exp.Null) or isinstance(_unparen(b), exp.Null):
             raise Unsupported("a comparison with NULL (use IS NULL)")
         if _text_literal(a) is not None and _text_literal(b) is None:
@@ -155,8 +159,12 @@ class OpticWhere:
             left = self.value(a)
             right = self._beside(b, left.kind)
         columns = left.columns | right.columns
-        if TEXT in (left.kind, right.kind) and not self.case_sensitive:
+        literal = right.node if isinstance(right.node, str) else left.node
+        if TEXT in (left.kind, right.kind) and not self.case_sensitive and (
+                folded or not isinstance(literal, str) or strings.cased(literal)):
             return op(operator, self._folded(left), self._folded(right)), columns
+        # Exact when the dataset has case, or beside a text with no letter that has a case
+        # (as the engine does: the source's indexes then answer it).
         return op(operator, left.node, right.node), columns
 
     def _folded(self, value: Value) -> Any:
@@ -169,7 +177,7 @@ class OpticWhere:
         if pattern is None:
             raise Unsupported("LIKE with a pattern that is not quoted text")
         target = self.value(node.this)
-        flags = "s" if self.case_sensitive else "is"
+        flags = "s" if self.case_sensitive or not strings.cased(pattern) else "is"
         return fn("matches", target.node, like_regex(pattern, escape), flags), target.columns
 
     # values
