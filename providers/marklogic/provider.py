@@ -380,8 +380,9 @@ class RowsLayer(_Layer):
                 if statistics is not None:
                     return self._answer([], metadata, applied, statistics=statistics)
             elif query.count_only and not query.extent_only:
-                (row,), _ = self.rows(*where, op("group-by", None, [op("count", col("count"))]))
-                return self._answer([], metadata, applied, count=int(row.get("count") or 0))
+                rows, _ = self.rows(*where, op("group-by", None, [op("count", col("count"))]))
+                count = int(rows[0].get("count") or 0) if rows else 0  # no group: no rows
+                return self._answer([], metadata, applied, count=count)
             elif query.extent_only and self.points and self._numeric_coordinates(info):
                 count, extent = self._extent(where)
                 if extent is not None:
@@ -459,7 +460,8 @@ class RowsLayer(_Layer):
         aggregates = [op("min", col("xmin"), lon), op("min", col("ymin"), lat),
                       op("max", col("xmax"), lon), op("max", col("ymax"), lat),
                       op("count", col("count"))]
-        (row,), _ = self.rows(*where, op("group-by", None, aggregates))
+        rows, _ = self.rows(*where, op("group-by", None, aggregates))
+        row = rows[0] if rows else {}
         values = [row.get(k) for k in ("xmin", "ymin", "xmax", "ymax")]
         count = int(row.get("count") or 0)
         if not all(_is_number(v) for v in values):
