@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlglot import exp
 
 from koop_app.connections import connection
 from koop_app.data.schema import (
@@ -433,9 +434,7 @@ class RowsLayer(_Layer):
             properties[key] = value
         return {"type": "Feature", "properties": properties, "geometry": geometry}
 
-    def _check_columns(self, tree: Any, info: LayerInfo) -> None:
-        from sqlglot import exp
-
+    def _check_columns(self, tree: exp.Expression, info: LayerInfo) -> None:
         for column in tree.find_all(exp.Column):
             found = info.schema.field(column.name)
             if found is not None and found.name not in info.column_types:
@@ -632,8 +631,6 @@ class SearchLayer(_Layer):
         queries, whole = SearchWhere(info.schema, case_sensitive=self.case_sensitive,
                                      range_indexes=ranges).emit(tree)
         if tree is not None and any(f.name == "OBJECTID" for f in info.schema.fields):
-            from sqlglot import exp
-
             if any(c.name.lower() == "objectid" for c in tree.find_all(exp.Column)):
                 queries, whole = [], False  # assigned ids: only the engine knows them
         # "where": False says so explicitly: the engine reads metadata.limitExceeded only
