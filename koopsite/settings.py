@@ -259,7 +259,8 @@ KOOP = {
          "providers.googleanalytics.GoogleAnalyticsProvider",
          "providers.github.GitHubProvider",
          "providers.arcgis.ArcGISProvider",
-         "providers.elasticsearch.ElasticsearchProvider"],
+         "providers.elasticsearch.ElasticsearchProvider",
+         "providers.marklogic.MarkLogicProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

@@ -50,6 +50,12 @@ SAMPLES: dict[str, tuple[str, str, dict[str, bytes], dict[str, Any]]] = {
         "/sample/_search": b'{"took": 1, "timed_out": false, "hits": {"total": {"value": 1, '
         b'"relation": "eq"}, "hits": [{"_index": "sample", "_id": "a1", "_source": {"name": '
         b'"A", "location": {"lat": 10.5, "lon": 20.25}}, "sort": ["a1"]}]}}'}, {}),
+    # a configured server: one Optic rows answer scripted on the SourceServer
+    "marklogic": ("main", "sample", {
+        "/v1/rows": b'{"columns": [{"name": "s.v.lat", "type": "xs:double"}, '
+                    b'{"name": "s.v.lon", "type": "xs:double"}], '
+                    b'"rows": [{"s.v.lat": 10.5, "s.v.lon": 20.25}]}'},
+                  {"view": "s.v", "latitude": "lat", "longitude": "lon"}),
 }
 CONNECTION_ROOTS = {"arcgis": "/rest/services"}
 # Providers whose source needs a server of its own: run through the contract in their tests.

@@ -92,7 +92,8 @@ class SourceAnswers:
         count = collection.get("count")
         extent = collection.get("extent") or metadata.get("extent")
         statistics = collection.get("statistics")
-        if not (applied or count is not None or extent or statistics):
+        if not (applied or count is not None or extent or statistics
+                or metadata.get("limitExceeded")):
             return None
         names = frozenset(k.lower() for k, v in applied.items() if v) if isinstance(
             applied, Mapping) else frozenset()
@@ -164,7 +165,10 @@ def normalize(
         if typed_array is not None:
             array, kind, boolean = typed_array
         else:
-            values = columns[name] if struct is None else struct.field(name).to_pylist()
+            if name in absent:
+                values = [None] * count
+            else:
+                values = columns[name] if struct is None else struct.field(name).to_pylist()
             if spec.get("type"):
                 kind, boolean = spec["type"], spec.get("boolean", False)
             else:
@@ -339,16 +343,22 @@ def _column_name(key: str, canonical: dict[str, str]) -> str:
 
 
 def _absent_declared(metadata: Mapping[str, Any], names: list[str]) -> list[str]:
-    """Names of ``metadata["fields"]`` that are not among the features' ``names``."""
-    seen = {name.lower() for name in names}
-    absent = []
+    """Typed fields the provider's metadata declares that no feature carries (all null).
+
+    A pass-through answer may hold no feature (nothing matched, or only a count or statistics
+    came back): its layer still has the source's fields, so that outFields, orderByFields and
+    outStatistics naming them are checked as usual rather than refused as unknown.
+    """
+    present = {name.lower() for name in names}
+    out: list[str] = []
     for spec in metadata.get("fields") or []:
-        name = spec.get("name") if isinstance(spec, Mapping) else None
-        if isinstance(name, str) and name and name.lower() not in seen and \
-                name.lower() not in RESERVED_COLUMNS:
-            seen.add(name.lower())
-            absent.append(name)
-    return absent
+        if not isinstance(spec, Mapping) or not spec.get("name") or not spec.get("type"):
+            continue
+        name = str(spec["name"])
+        if name.lower() not in present and name.lower() not in RESERVED_COLUMNS:
+            present.add(name.lower())
+            out.append(name)
+    return out
 
 
 def _declared_fields(

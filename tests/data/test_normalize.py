@@ -268,3 +268,27 @@ def test_declared_fields_absent_from_the_features_stay_in_the_layer():
     partial = run(collection([feature({"name": "a"}, point(5, 6))], metadata=declared))
     assert partial.table.column("rank").to_pylist() == [None]
     assert partial.schema.extent == (5.0, 6.0, 5.0, 6.0)  # the features', not the metadata's
+
+
+def test_declared_fields_no_feature_carries_are_null_columns():
+    """A pass-through answer with no rows (a count, statistics, nothing matched) keeps the
+    fields its metadata declares, so parameters naming them are checked as usual."""
+    metadata = {"fields": [{"name": "id", "type": "Integer"}, {"name": "name", "type": "String"},
+                           {"name": "when", "type": "Date"}, {"name": "untyped"}],
+                "idField": "id"}
+    empty = run(collection([], metadata=metadata))
+    assert types(empty) == {"id": "OID", "name": "String", "when": "Date"}
+    assert empty.table.num_rows == 0
+    some = run(collection([feature({"id": 3, "Name": "x"})], metadata=metadata))
+    assert types(some) == {"id": "OID", "Name": "String", "when": "Date"}
+    assert some.table["when"].to_pylist() == [None]
+
+
+def test_a_source_that_says_more_follow_is_heard_alone():
+    """``metadata.limitExceeded`` with nothing else done at the source still reaches the engine
+    (exceededTransferLimit), e.g. a source read up to its own bound."""
+    from koop_app.data.normalize import SourceAnswers
+
+    answers = SourceAnswers.from_collection({"metadata": {"limitExceeded": True}})
+    assert answers is not None and answers.limit_exceeded and not answers.filters_applied
+    assert SourceAnswers.from_collection({"metadata": {"limitExceeded": False}}) is None
