@@ -106,7 +106,7 @@ def test_one_provider_by_name():
 def test_an_unknown_name_lists_the_registered_ones():
     # every registered name, in order (the built-in ones among them)
     names = ", ".join(sorted(registry.names()))
-    assert re.search(r"csv, geojson, (\w+, )*records", names)
+    assert {"csv", "geojson", "records"} <= set(registry.names())
     with pytest.raises(CommandError, match=rf"Provider 'nope' is not registered \(registered: "
                                            rf"{re.escape(names)}\)"):
         run("nope")
