@@ -31,8 +31,8 @@ SAMPLES: dict[str, tuple[str, str, dict[str, bytes], dict[str, Any]]] = {
     # an object of a bucket (host) on an S3-compatible endpoint, path-style
     "s3": ("sample-bucket", "sample", {"/sample-bucket/sample.geojson": POINT_FEATURES},
            {"endpoint": "{url}", "key": "sample.geojson", "anonymous": True}),
-    # a file of a repository (host owner~repo, id the path) through the contents API
-    "github": ("octo~maps", "sample.geojson",
+    # a file of a repository (host owner::repo, id the path) through the contents API
+    "github": ("octo::maps", "sample.geojson",
                {"/repos/octo/maps/contents/sample.geojson": POINT_FEATURES},
                {"api_url": "{url}"}),
     # a configured server: a FeatureServer scripted on the SourceServer

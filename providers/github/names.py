@@ -1,13 +1,14 @@
-"""Route segments <-> GitHub names: ``owner~repo[@ref]`` hosts and ``folder~file.geojson`` ids.
+"""Route segments <-> GitHub names: ``owner::repo[@ref]`` hosts and ``folder::file.geojson`` ids.
 
 A route segment cannot hold "/" (Django decodes %2F before routing, so an encoded slash does
-not help either), so "~" stands for it: git refuses "~" in ref names and GitHub in owner and
-repository names, and it is rare in file names. "/" is accepted too where a name is given
+not help either), so "::" stands for it, as in Koop's GitHub provider and our s3 and arcgis
+ids: git refuses ":" in ref names and GitHub in owner and repository names, and "::" is rare in
+file names. "/" is accepted too where a name is given
 outside a URL (the shell, the Python API).
 
-    parse_host("koopjs~geodata@release~2024")  -> Repository("koopjs", "geodata", "release/2024")
-    parse_path("north-america~states.geojson") -> "north-america/states.geojson"
-    parse_path("~")                            -> ""   (the repository's root folder)
+    parse_host("koopjs::geodata@release::2024")  -> Repository("koopjs", "geodata", "release/2024")
+    parse_path("north-america::states.geojson") -> "north-america/states.geojson"
+    parse_path("::")                            -> ""   (the repository's root folder)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import quote
 
 from koop_app.errors import ProviderError
 
-SEPARATOR = "~"
+SEPARATOR = "::"
 OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,99})$")
 REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # git check-ref-format: no control characters, space, ~ ^ : ? * [ \ , no "..", no "@{".
@@ -58,13 +59,13 @@ def _slashes(text: str) -> str:
 
 
 def parse_host(host: str | None) -> Repository:
-    """``owner~repo`` or ``owner~repo@ref`` (``~`` in the ref stands for ``/``)."""
+    """``owner::repo`` or ``owner::repo@ref`` (``::`` in the ref stands for ``/``)."""
     text = (host or "").strip()
     repo_part, at, ref = text.partition("@")
     owner, _, name = _slashes(repo_part).partition("/")
     if not OWNER.match(owner) or not REPOSITORY.match(name) or name in (".", ".."):
-        raise GitHubNameError(details=[f"host {text!r} must be owner~repository or "
-                                  "owner~repository@ref"])
+        raise GitHubNameError(details=[f"host {text!r} must be owner::repository or "
+                                  "owner::repository@ref"])
     ref = _slashes(ref)
     if at and (not ref or BAD_REF.search(ref)):
         raise GitHubNameError(details=[f"ref {ref!r} is not a valid branch, tag or commit name"])
@@ -72,7 +73,7 @@ def parse_host(host: str | None) -> Repository:
 
 
 def parse_path(dataset_id: str | None) -> str:
-    """The repository path an id names: ``~`` for ``/``; ``~`` or ``.`` alone for the root."""
+    """The repository path an id names: ``::`` for ``/``; ``::`` or ``.`` alone for the root."""
     parts = [p for p in _slashes((dataset_id or "").strip()).split("/") if p not in ("", ".")]
     if any(p == ".." or any(ord(c) < 32 for c in p) for p in parts):
         raise GitHubNameError(details=[f"path {dataset_id!r} is not a path in a repository"])

@@ -1,6 +1,6 @@
 """Serves GeoJSON, TopoJSON and CSV files of a GitHub repository, one file or a whole folder.
 
-    /github/rest/services/<owner>~<repo>[@<ref>]/<path with ~ for />/FeatureServer
+    /github/rest/services/<owner>::<repo>[@<ref>]/<path with :: for />/FeatureServer
 
 A file is one service (a TopoJSON file: one layer per object); a folder is one service whose
 layers are its data files. The contents are read through GitHub's REST API (``api.py``) and
@@ -57,13 +57,13 @@ def _check_max_files(value: int) -> int:
 
 
 class GitHubProvider(Provider):
-    """``/github/rest/services/<owner>~<repo>[@ref]/<path>/FeatureServer``: repository files."""
+    """``/github/rest/services/<owner>::<repo>[@ref]/<path>/FeatureServer``: repository files."""
 
     name = "github"
     title = "GitHub repository file or folder"
     description = ("GeoJSON, TopoJSON or CSV files in a GitHub repository (or GitHub "
-                   "Enterprise), read through the REST API: the host is owner~repository "
-                   "(@branch, tag or commit), the service name the path with ~ for /; a "
+                   "Enterprise), read through the REST API: the host is owner::repository "
+                   "(@branch, tag or commit), the service name the path with :: for /; a "
                    "folder serves each data file as a layer. Cached; refreshes ask GitHub "
                    "whether the files changed.")
     version = "1.0.0"

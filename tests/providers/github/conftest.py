@@ -21,7 +21,7 @@ def github(tmp_path: Path) -> Iterator[FakeGitHub]:
 
 @pytest.fixture
 def github_dataset(db: Any, github: FakeGitHub):
-    """``github_dataset("octo~maps", "data~parks.geojson", token=..., ...)``, saved."""
+    """``github_dataset("octo::maps", "data::parks.geojson", token=..., ...)``, saved."""
 
     def make(host: str, dataset_id: str, **options: Any) -> Dataset:
         rows = {p.name: p for p in Provider.sync_from_registry()}

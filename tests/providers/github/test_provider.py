@@ -62,8 +62,8 @@ def names(body) -> list:
 class TestFiles:
     def test_geojson_file_through_the_contents_api(self, client, github, github_dataset):
         github.write("data/parks.geojson", PARKS)
-        github_dataset("octo~maps", "data~parks.geojson")
-        body = query(client, "octo~maps", "data~parks.geojson")
+        github_dataset("octo::maps", "data::parks.geojson")
+        body = query(client, "octo::maps", "data::parks.geojson")
         assert names(body) == ["Elm", "Oak"]
         sent = github.requests[-1]
         assert sent["path"] == "/repos/octo/maps/contents/data/parks.geojson"
@@ -74,42 +74,42 @@ class TestFiles:
 
     def test_service_and_layer_info(self, client, github, github_dataset):
         github.write("parks.geojson", PARKS)
-        github_dataset("octo~maps", "parks.geojson")
+        github_dataset("octo::maps", "parks.geojson")
         layer = orjson.loads(client.get(
-            "/github/rest/services/octo~maps/parks.geojson/FeatureServer/0").content)
+            "/github/rest/services/octo::maps/parks.geojson/FeatureServer/0").content)
         assert layer["geometryType"] == "esriGeometryPoint"
         assert {f["name"] for f in layer["fields"]} >= {"name", "acres"}
 
     def test_topojson_objects_become_layers(self, client, github, github_dataset):
         github.write("zones.topojson", TOPOLOGY)
-        github_dataset("octo~maps", "zones.topojson")
+        github_dataset("octo::maps", "zones.topojson")
         service = orjson.loads(client.get(
-            "/github/rest/services/octo~maps/zones.topojson/FeatureServer").content)
+            "/github/rest/services/octo::maps/zones.topojson/FeatureServer").content)
         assert [layer["name"] for layer in service["layers"]] == ["zones", "stops"]
-        zones = query(client, "octo~maps", "zones.topojson", 0, f="geojson")
+        zones = query(client, "octo::maps", "zones.topojson", 0, f="geojson")
         square, reversed_square = zones["features"]
         assert square["properties"]["zone"] == "A"
         ring = square["geometry"]["coordinates"][0]
         assert sorted(map(tuple, ring[:-1])) == [(100, 40), (100, 42.5), (105, 40),
                                                  (105, 42.5)]
         assert reversed_square["properties"]["zone"] == "B"
-        stops = query(client, "octo~maps", "zones.topojson", 1, f="geojson")
+        stops = query(client, "octo::maps", "zones.topojson", 1, f="geojson")
         assert [f["geometry"]["coordinates"] for f in stops["features"]] == [
             [101, 41], [110, 50]]
 
     def test_csv_file_reuses_the_csv_reader(self, client, github, github_dataset):
         github.write("wells.csv", CSV)
         github.write("wells.tsv", CSV.replace(",", "\t"))
-        github_dataset("octo~maps", "wells.csv")
-        github_dataset("octo~maps", "wells.tsv")
+        github_dataset("octo::maps", "wells.csv")
+        github_dataset("octo::maps", "wells.tsv")
         for name in ("wells.csv", "wells.tsv"):
-            body = query(client, "octo~maps", name, f="geojson")
+            body = query(client, "octo::maps", name, f="geojson")
             assert [f["geometry"]["coordinates"] for f in body["features"]] == [
                 [20.25, 10.5], [7, -5]]
 
     def test_csv_options(self, github, github_dataset):
         github.write("odd.csv", "label;north;east\nX;1;2\n")
-        dataset = github_dataset("octo~maps", "odd.csv", latitude="north", longitude="east",
+        dataset = github_dataset("octo::maps", "odd.csv", latitude="north", longitude="east",
                                  delimiter=";")
         layers = refresh(dataset)
         assert layers.count == 1
@@ -122,8 +122,8 @@ class TestFiles:
         raw = orjson.dumps(big)
         assert len(raw) > 2_500_000  # above 1 MB (inline limit) and the streaming threshold
         github.write("big.geojson", raw)
-        github_dataset("octo~maps", "big.geojson")
-        count = query(client, "octo~maps", "big.geojson", returnCountOnly="true")
+        github_dataset("octo::maps", "big.geojson")
+        count = query(client, "octo::maps", "big.geojson", returnCountOnly="true")
         assert count == {"count": 25_000}
         assert github.full_answers["/repos/octo/maps/contents/big.geojson"] == 1
 
@@ -131,14 +131,14 @@ class TestFiles:
         github.write("parks.geojson", PARKS)
         github.write("parks.geojson", collection([feature({"name": "New"}, point(0, 0))]),
                      ref="release/2024")
-        github_dataset("octo~maps@release~2024", "parks.geojson")
-        assert names(query(client, "octo~maps@release~2024", "parks.geojson")) == ["New"]
+        github_dataset("octo::maps@release::2024", "parks.geojson")
+        assert names(query(client, "octo::maps@release::2024", "parks.geojson")) == ["New"]
         assert github.requests[-1]["query"] == "ref=release%2F2024"
 
     def test_a_file_that_is_not_geojson(self, github, github_dataset):
         github.write("notes.json", {"hello": "world"})
         with pytest.raises(SourceFormatError, match="notes.json"):
-            refresh(github_dataset("octo~maps", "notes.json"))
+            refresh(github_dataset("octo::maps", "notes.json"))
 
 
 FOLDER_FILES = {
@@ -156,23 +156,23 @@ class TestFolders:
     def test_a_folder_serves_its_data_files_as_layers(self, client, github, github_dataset):
         for path, data in FOLDER_FILES.items():
             github.write(path, data)
-        github_dataset("octo~maps", "data")
+        github_dataset("octo::maps", "data")
         service = orjson.loads(client.get(
-            "/github/rest/services/octo~maps/data/FeatureServer").content)
+            "/github/rest/services/octo::maps/data/FeatureServer").content)
         assert [(layer["id"], layer["name"]) for layer in service["layers"]] == [
             (0, "a_parks"), (1, "b_wells"), (2, "c_zones/zones"), (3, "c_zones/stops")]
-        assert names(query(client, "octo~maps", "data", 0)) == ["Elm", "Oak"]
-        assert len(query(client, "octo~maps", "data", 1)["features"]) == 2
-        assert len(query(client, "octo~maps", "data", 3)["features"]) == 2
+        assert names(query(client, "octo::maps", "data", 0)) == ["Elm", "Oak"]
+        assert len(query(client, "octo::maps", "data", 1)["features"]) == 2
+        assert len(query(client, "octo::maps", "data", 3)["features"]) == 2
 
     def test_the_root_folder_and_the_files_bound(self, client, github, github_dataset,
                                                  caplog):
         for index in range(4):
             github.write(f"f{index}.geojson", PARKS)
-        github_dataset("octo~maps", "~", max_files=3)
+        github_dataset("octo::maps", "::", max_files=3)
         with caplog.at_level(logging.WARNING):
             service = orjson.loads(client.get(
-                "/github/rest/services/octo~maps/~/FeatureServer").content)
+                "/github/rest/services/octo::maps/::/FeatureServer").content)
         assert [layer["name"] for layer in service["layers"]] == ["f0", "f1", "f2"]
         assert "4 data files, the first 3 served" in caplog.text
         assert github.requests[0]["path"] == "/repos/octo/maps/contents/"
@@ -180,37 +180,37 @@ class TestFolders:
     def test_an_empty_folder(self, github, github_dataset):
         github.write("docs/README.md", "# nothing here")
         with pytest.raises(SourceNotFoundError, match="holds no .geojson"):
-            refresh(github_dataset("octo~maps", "docs"))
+            refresh(github_dataset("octo::maps", "docs"))
 
     def test_the_catalog_lists_files_folders_and_services(self, client, github,
                                                           github_dataset):
         for path, data in FOLDER_FILES.items():
             github.write(path, data)
-        github_dataset("octo~maps", "data")
-        github_dataset("octo~maps", "data~a_parks.geojson")
-        body = orjson.loads(client.get("/github/catalog/octo~maps/data").content)
+        github_dataset("octo::maps", "data")
+        github_dataset("octo::maps", "data::a_parks.geojson")
+        body = orjson.loads(client.get("/github/catalog/octo::maps/data").content)
         assert body["repository"] == "octo/maps" and body["path"] == "data"
         assert [(f["name"], f["id"]) for f in body["files"]] == [
-            ("a_parks.geojson", "data~a_parks.geojson"), ("b_wells.csv", "data~b_wells.csv"),
-            ("c_zones.topojson", "data~c_zones.topojson"), ("package.json", "data~package.json")]
+            ("a_parks.geojson", "data::a_parks.geojson"), ("b_wells.csv", "data::b_wells.csv"),
+            ("c_zones.topojson", "data::c_zones.topojson"), ("package.json", "data::package.json")]
         assert body["files"][0]["service"] == (
-            "http://testserver/github/rest/services/octo~maps/data~a_parks.geojson/FeatureServer")
+            "http://testserver/github/rest/services/octo::maps/data::a_parks.geojson/FeatureServer")
         assert body["files"][1]["service"] is None
         assert [s["url"] for s in body["services"]] == [
-            "http://testserver/github/rest/services/octo~maps/data/FeatureServer",
-            "http://testserver/github/rest/services/octo~maps/data~a_parks.geojson/FeatureServer"]
-        assert body["folders"] == [{"name": "sub", "path": "data/sub", "id": "data~sub",
+            "http://testserver/github/rest/services/octo::maps/data/FeatureServer",
+            "http://testserver/github/rest/services/octo::maps/data::a_parks.geojson/FeatureServer"]
+        assert body["folders"] == [{"name": "sub", "path": "data/sub", "id": "data::sub",
                                     "catalog": None}]
 
     def test_the_catalog_needs_a_registered_readable_folder(self, client, github,
                                                             github_dataset):
         github.write("data/a.geojson", PARKS)
-        missing = client.get("/github/catalog/octo~maps/data")
+        missing = client.get("/github/catalog/octo::maps/data")
         assert missing.status_code == 404
         assert "No such folder" in missing.content.decode()
-        dataset = github_dataset("octo~maps", "data")
+        dataset = github_dataset("octo::maps", "data")
         Dataset.objects.filter(pk=dataset.pk).update(access=Dataset.SIGNED_IN)
-        refused = client.get("/github/catalog/octo~maps/data")
+        refused = client.get("/github/catalog/octo::maps/data")
         assert refused.status_code == 401
         assert github.requests == []  # refused before asking GitHub
 
@@ -219,7 +219,7 @@ class TestFolders:
 class TestConditionalRefresh:
     def test_a_304_keeps_the_stored_copy(self, github, github_dataset, caplog):
         github.write("parks.geojson", PARKS)
-        dataset = github_dataset("octo~maps", "parks.geojson")
+        dataset = github_dataset("octo::maps", "parks.geojson")
         path = "/repos/octo/maps/contents/parks.geojson"
         first = refresh(dataset)
         assert github.full_answers[path] == 1
@@ -242,7 +242,7 @@ class TestConditionalRefresh:
     def test_a_changed_dataset_or_a_cleared_cache_reads_in_full(self, github,
                                                                github_dataset):
         github.write("wells.csv", "name,lat,lon,alt_lat,alt_lon\nA,1,2,3,4\n")
-        dataset = github_dataset("octo~maps", "wells.csv")
+        dataset = github_dataset("octo::maps", "wells.csv")
         path = "/repos/octo/maps/contents/wells.csv"
         refresh(dataset)
         dataset.options = {**dataset.options, "latitude": "alt_lat", "longitude": "alt_lon"}
@@ -256,7 +256,7 @@ class TestConditionalRefresh:
     def test_a_folder_whose_listing_answers_304_reads_no_file(self, github, github_dataset):
         for path, data in FOLDER_FILES.items():
             github.write(path, data)
-        dataset = github_dataset("octo~maps", "data")
+        dataset = github_dataset("octo::maps", "data")
         first = refresh(dataset)
         served = sum(github.full_answers.values())
         second = refresh(dataset)
@@ -276,8 +276,8 @@ class TestRefusals:
         github.token, github.private = secret, True
         github.write("parks.geojson", PARKS)
         with caplog.at_level(logging.DEBUG):
-            dataset = github_dataset("octo~maps", "parks.geojson", token=secret)
-            assert names(query(client, "octo~maps", "parks.geojson")) == ["Elm", "Oak"]
+            dataset = github_dataset("octo::maps", "parks.geojson", token=secret)
+            assert names(query(client, "octo::maps", "parks.geojson")) == ["Elm", "Oak"]
             assert github.requests[-1]["authorization"] == f"Bearer {secret}"
             github.token = "ghp_another"  # revoked: 401
             with pytest.raises(SourceAuthError) as caught:
@@ -297,7 +297,7 @@ class TestRefusals:
         github.token, github.private = "ghp_x", True
         github.write("parks.geojson", PARKS)
         with pytest.raises(SourceNotFoundError, match="private"):
-            refresh(github_dataset("octo~maps", "parks.geojson"))
+            refresh(github_dataset("octo::maps", "parks.geojson"))
 
     def test_environment_token_only_for_api_github_com(self, monkeypatch):
         monkeypatch.setenv("GITHUB_TOKEN", "ghp_env")
@@ -310,7 +310,7 @@ class TestRefusals:
     @pytest.mark.parametrize("status", [403, 429])
     def test_rate_limit_says_when_it_resets(self, client, github, github_dataset, status):
         github.write("parks.geojson", PARKS)
-        dataset = github_dataset("octo~maps", "parks.geojson")
+        dataset = github_dataset("octo::maps", "parks.geojson")
         github.exhausted = status
         with pytest.raises(SourceRateLimitedError) as caught:
             refresh(dataset)
@@ -318,7 +318,7 @@ class TestRefusals:
         assert caught.value.status == 503
         assert "rate limit (5000 requests an hour) is used up" in message
         assert "resets at" in message and "UTC (in about 30 minutes)" in message
-        body = query(client, "octo~maps", "parks.geojson")
+        body = query(client, "octo::maps", "parks.geojson")
         assert body["error"]["code"] == 503 and "resets at" in body["error"]["message"]
 
     def test_refusals_read_github_words(self):
@@ -339,12 +339,12 @@ class TestRefusals:
         github.write("parks.geojson", PARKS)
         github.secondary = True
         with pytest.raises(SourceRateLimitedError, match="retry after 60 seconds"):
-            refresh(github_dataset("octo~maps", "parks.geojson"))
+            refresh(github_dataset("octo::maps", "parks.geojson"))
 
     @pytest.mark.parametrize(("host", "dataset_id", "words"), [
-        ("octo~nothing", "parks.geojson", "default branch of octo/nothing"),
-        ("octo~maps@v9", "parks.geojson", "ref 'v9'"),
-        ("octo~maps", "gone.geojson", "'gone.geojson' at the default branch of octo/maps"),
+        ("octo::nothing", "parks.geojson", "default branch of octo/nothing"),
+        ("octo::maps@v9", "parks.geojson", "ref 'v9'"),
+        ("octo::maps", "gone.geojson", "'gone.geojson' at the default branch of octo/maps"),
     ])
     def test_not_found_names_repository_ref_and_path(self, client, github, github_dataset,
                                                      host, dataset_id, words):
@@ -357,12 +357,12 @@ class TestRefusals:
     def test_the_ref_message_from_github(self, github, github_dataset):
         github.write("parks.geojson", PARKS)
         with pytest.raises(SourceNotFoundError) as caught:
-            refresh(github_dataset("octo~maps@v9", "parks.geojson"))
+            refresh(github_dataset("octo::maps@v9", "parks.geojson"))
         assert caught.value.details == ["GitHub: No commit found for the ref v9"]
 
     def test_a_slow_server_times_out(self, client, github, github_dataset):
         github.write("parks.geojson", PARKS)
-        dataset = github_dataset("octo~maps", "parks.geojson")
+        dataset = github_dataset("octo::maps", "parks.geojson")
         github.stall = 3.0  # the body comes after MAX_FETCH_SECONDS of the test settings
         started = time.monotonic()
         with pytest.raises(SourceTimeoutError):
@@ -370,7 +370,7 @@ class TestRefusals:
         assert time.monotonic() - started < 3.0
         # No answer at all: "could not connect", the fetch policy's word for every silence.
         github.stall, github.delay = 0.0, 3.0
-        body = query(client, "octo~maps", "parks.geojson")
+        body = query(client, "octo::maps", "parks.geojson")
         assert body["error"]["code"] == 502
         assert body["error"]["message"] == "Could not connect to the data source."
 
@@ -382,7 +382,7 @@ class TestRefusals:
         github_dataset("not a host", "parks.geojson")
         body = query(client, "not a host", "parks.geojson")
         assert body["error"]["code"] == 400
-        assert "owner~repository" in body["error"]["details"][0]
+        assert "owner::repository" in body["error"]["details"][0]
 
 
 def test_server_speaks_json_media_type_too(tmp_path):
@@ -413,9 +413,9 @@ def test_keeps_the_provider_contract(github, github_dataset):
     token = next(o for o in plugin.options_schema if o.name == "token")
     assert token.kind == "secret" and token.label and token.help
     github.write("sample.csv", "name,lat,lon\nA,10.5,20.25\n")
-    request = provider_request(github_dataset("octo~maps", "sample.csv"))
-    assert request.params == {"host": "octo~maps", "id": "sample.csv", "layer": None,
+    request = provider_request(github_dataset("octo::maps", "sample.csv"))
+    assert request.params == {"host": "octo::maps", "id": "sample.csv", "layer": None,
                               "method": None}
     result = plugin.get_data(request)
     assert result["features"][0]["geometry"]["coordinates"] == [20.25, 10.5]
-    assert plugin.create_key(request) == "github:octo~maps:sample.csv"
+    assert plugin.create_key(request) == "github:octo::maps:sample.csv"
