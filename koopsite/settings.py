@@ -253,7 +253,7 @@ KOOP = {
     "PROVIDERS": _env_list(
         "KOOP_PROVIDERS",
         ["providers.geojson.GeoJSONProvider", "providers.csv_.CSVProvider",
-         "providers.records.RecordsProvider"],
+         "providers.records.RecordsProvider", "providers.postgis.PostGISProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

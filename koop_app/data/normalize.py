@@ -148,17 +148,21 @@ def normalize(
     else:
         names, columns = _columns(features, count)
     declared = _declared_fields(metadata, overrides, label)
+    absent = _absent_declared(metadata, names)
     fields: list[Field] = []
     arrays: dict[str, pa.Array] = {}
-    for name in names:
+    for name in [*names, *absent]:
         spec = declared.get(name.lower(), {})
         typed_array = None
-        if struct is not None and not spec.get("type"):
+        if struct is not None and not spec.get("type") and name not in absent:
             typed_array = _typed_array(struct.field(name))
         if typed_array is not None:
             array, kind, boolean = typed_array
         else:
-            values = columns[name] if struct is None else struct.field(name).to_pylist()
+            if name in absent:
+                values = [None] * count
+            else:
+                values = columns[name] if struct is None else struct.field(name).to_pylist()
             if spec.get("type"):
                 kind, boolean = spec["type"], spec.get("boolean", False)
             else:
@@ -191,7 +195,9 @@ def normalize(
 
     geometries, geometry_type = _geometries(features, metadata, overrides, label, check_geojson)
     bounds = shapely.bounds(geometries)
-    extent = None
+    # A provider's declared extent stands for a layer it describes without rows (a
+    # pass-through layer's info); rows, when there are some, give it.
+    extent = _extent_of(metadata.get("extent"))
     if count and not np.isnan(bounds).all():
         extent = (
             float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
@@ -238,6 +244,23 @@ def _properties_struct(features: list[dict[str, Any]]) -> pa.StructArray | None:
     if any(pa.types.is_nested(f.type) for f in struct.type):
         return None
     return struct
+
+
+def _absent_declared(metadata: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Fields the provider declares (``metadata.fields`` with a type) that no feature carries.
+
+    A pass-through answer with no rows, or with the few columns a query asked for, still
+    describes the layer's every field: they are kept as columns of nulls, in declared order.
+    """
+    present = {name.lower() for name in names} | RESERVED_COLUMNS
+    absent: list[str] = []
+    for spec in metadata.get("fields") or []:
+        if isinstance(spec, Mapping) and spec.get("name") and spec.get("type"):
+            name = str(spec["name"])
+            if name.lower() not in present:
+                present.add(name.lower())
+                absent.append(name)
+    return absent
 
 
 def _first_appearance_order(features: list[dict[str, Any]], names: list[str]) -> list[str]:
