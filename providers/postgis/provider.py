@@ -248,6 +248,11 @@ class QueryAnswer:
             wanted.add(self.info.id_column.lower())
         return [c for c in self.info.columns if c.name.lower() in wanted]
 
+    def distinct_columns(self) -> list[Column]:
+        """returnDistinctValues: the outFields alone (no id is added to distinct rows)."""
+        wanted = {n.lower() for n in self.query.out_fields or ()}
+        return [c for c in self.info.columns if not wanted or c.name.lower() in wanted]
+
     def out_srid(self) -> int | None:
         """The outSR as an SRID PostGIS knows, when the answer is to be projected."""
         out_sr = self.query.out_sr
@@ -306,7 +311,7 @@ class QueryAnswer:
         q, info = self.query, self.info
         source = info.source_sql
         if q.distinct:
-            columns = ", ".join(c.select_sql() for c in self.selected())
+            columns = ", ".join(c.select_sql() for c in self.distinct_columns())
             sql = (f"SELECT count(*) FROM (SELECT DISTINCT {columns} FROM {source}"
                    f"{filters.sql}) AS d")
             (count,), = self.server.rows(sql, filters.params)
@@ -345,8 +350,7 @@ class QueryAnswer:
 
     def distinct(self, filters: Statement, applied: dict[str, bool]) -> dict[str, Any]:
         q, info = self.query, self.info
-        columns = [c for c in self.selected()
-                   if q.out_fields is None or c.name.lower() in {n.lower() for n in q.out_fields}]
+        columns = self.distinct_columns()
         limit = self.limit()
         chosen = {c.name.lower() for c in columns}
         keys = [(n, d) for n, d in q.order_by if n.lower() in chosen] or [
