@@ -168,7 +168,7 @@ class Server:
         if isinstance(exc, pg_errors.InsufficientPrivilege):
             return SourceAuthError("The database refused access to this table.",
                                    log_message=f"{where}: {text}")
-        if isinstance(exc, pg_errors.DataException):
+        if (exc.sqlstate or "").startswith("22"):  # data exceptions
             error = InvalidParameterError("where", VALUE_PROBLEM)
             error.log_message = f"{where}: query refused on a value: {text}"
             return error
