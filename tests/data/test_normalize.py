@@ -255,3 +255,23 @@ def test_point_fast_path_matches_the_general_path(monkeypatch):
     monkeypatch.setattr(module, "_points", lambda features: None)
     slow = run(doc)
     assert fast.table.equals(slow.table) and fast.schema == slow.schema
+
+
+def test_declared_fields_absent_from_the_features_are_kept():
+    # A pass-through answer with no rows (or only the columns a query asked for) still
+    # describes the layer: its declared fields become columns of nulls, in declared order.
+    fields = [{"name": "gid", "type": "Integer"}, {"name": "label", "type": "String"},
+              {"name": "when", "type": "Date"}, {"name": "flag", "type": "Boolean"}]
+    empty = run(collection([], metadata={"fields": fields, "idField": "gid",
+                                         "geometryType": "Point",
+                                         "extent": [-10, 40, 5, 50]}))
+    assert types(empty) == {"gid": "OID", "label": "String", "when": "Date",
+                            "flag": "SmallInteger"}
+    assert empty.schema.geometry_type == "esriGeometryPoint"
+    assert empty.schema.extent == (-10, 40, 5, 50)  # declared, no rows to compute it from
+    partial = run(collection([feature({"gid": 4, "label": "x"}, point(1, 2))],
+                             metadata={"fields": fields, "idField": "gid",
+                                       "extent": [-10, 40, 5, 50]}))
+    assert [f.name for f in partial.schema.fields] == ["gid", "label", "when", "flag"]
+    assert partial.table.column("when").to_pylist() == [None]
+    assert partial.schema.extent == (1, 2, 1, 2)  # rows, when there are some, give it
