@@ -258,3 +258,23 @@ def test_one_pool_per_connection_and_brief_metadata(client, postgis_dataset, clu
     finally:
         with psycopg.connect(cluster.url, autocommit=True) as conn:
             conn.execute("ALTER TABLE public.readings DROP COLUMN note")
+
+
+def test_the_provider_keeps_the_contract(postgis_dataset):
+    from koop_app.data import provider_request
+    from koop_app.errors import OptionsError
+    from koop_app.provider import contract_problems
+    from koop_app.registry import registry
+
+    plugin = registry.get("postgis")
+    assert contract_problems(type(plugin)) == []
+    assert plugin.hosts and plugin.cache_policy == "pass-through"
+    with pytest.raises(OptionsError):
+        plugin.clean_options({"no_such_option": 1})
+    dataset = postgis_dataset("public.places")
+    request = provider_request(dataset)
+    assert request.params["host"] == "gis" and request.params["id"] == "public.places"
+    answer = plugin.get_data(request)  # the layer's info: no rows, its fields and extent
+    assert answer["type"] == "FeatureCollection" and answer["features"] == []
+    assert answer["metadata"]["idField"] == "gid" and answer["count"] == 240
+    assert plugin.create_key(request) == "postgis:gis:public.places"
