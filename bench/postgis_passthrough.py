@@ -161,7 +161,7 @@ def cache() -> None:
     start_cluster()
     if not Dataset.objects.filter(dataset_id=NAME).exists():
         call_command("koop_dataset", "geojson", NAME, option=[f"source={NAME}.geojson"],
-                     id_field="id", ttl=8640000, max_record_count=2000)
+                     id_field="id", ttl=8640000, max_record_count=2000, check=False)
     if not Dataset.objects.filter(dataset_id="public.points_10m").exists():
         Dataset.objects.create(provider=Provider.objects.get(name="postgis"), host="bench",
                                dataset_id="public.points_10m", options={},

@@ -44,6 +44,10 @@ TYPES = {
     "uuid": STRING, "json": STRING, "jsonb": STRING, "time": STRING, "timetz": STRING,
     "interval": STRING, "inet": STRING, "cidr": STRING, "macaddr": STRING, "xml": STRING,
 }
+# Column types whose non-null values normalize() types as declared when left to infer them:
+# int4 -> Integer, float8/float4/numeric (sent as doubles) -> Double, bool -> boolean
+# SmallInteger. Text is always declared (text that looks like dates would be read as dates).
+INFERRED_AS_DECLARED = {"int4", "float4", "float8", "numeric", "money", "bool"}
 TEXT_TYPES = {"text", "varchar", "bpchar", "name", "citext"}
 TEMPORAL = {"date", "timestamp", "timestamptz"}
 SKIPPED = {"bytea", "geography", "raster", "box2d", "box3d"}
@@ -131,13 +135,19 @@ class LayerInfo:
         return LayerSchema(fields, self.id_column or "OBJECTID", self.geometry_type,
                            self.extent, dict(dataset_metadata or {}))
 
-    def fields_metadata(self) -> list[dict[str, Any]]:
+    def fields_metadata(self, inferred: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """The fields as a FeatureCollection's metadata declares them. Those in ``inferred``
+        are left untyped: the engine types such a column itself, in one vectorised step, the
+        same way (see INFERRED_AS_DECLARED), where a declared type converts value by value."""
         out = []
         for c in self.columns:
             kind = "Boolean" if c.boolean else c.esri
             if c.name == self.id_column:
                 kind = INTEGER
-            out.append({"name": c.name, "type": kind, "alias": c.name})
+            field: dict[str, Any] = {"name": c.name, "alias": c.name}
+            if c.name not in inferred:
+                field["type"] = kind
+            out.append(field)
         return out
 
     def geometry_sql(self) -> str | None:

@@ -128,16 +128,22 @@ class Server:
         return min(limits) if limits else None
 
     @contextmanager
-    def cursor(self) -> Iterator[psycopg.Cursor]:
-        """A cursor in a read-only transaction with the statement timeout set; errors mapped."""
+    def cursor(self, *, parallel: bool = True) -> Iterator[psycopg.Cursor]:
+        """A cursor in a read-only transaction with the statement timeout set; errors mapped.
+
+        ``parallel=False`` for statements that stop early (a page, LIMIT n): starting parallel
+        workers costs tens of milliseconds, more than such a statement's whole scan.
+        """
         try:
             pool = self.pool()
             with pool.connection() as conn:
                 with conn.cursor() as cur:
                     seconds = self.timeout_seconds()
-                    if seconds:
-                        cur.execute("SELECT set_config('statement_timeout', %s, true)",
-                                    (f"{max(1, round(seconds * 1000))}ms",))
+                    timeout = f"{max(1, round(seconds * 1000))}ms" if seconds else "0"
+                    serial = "" if parallel else (
+                        ", set_config('max_parallel_workers_per_gather', '0', true)")
+                    cur.execute(f"SELECT set_config('statement_timeout', %s, true){serial}",
+                                (timeout,))
                     yield cur
         except psycopg_pool.PoolTimeout:
             self.probe()  # the cause, when the server cannot be reached now
@@ -146,8 +152,9 @@ class Server:
         except psycopg.Error as exc:
             raise self.mapped(exc) from None
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.cursor() as cur:
+    def rows(self, sql: str, params: Sequence[Any] = (), *, parallel: bool = True
+             ) -> list[tuple[Any, ...]]:
+        with self.cursor(parallel=parallel) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 

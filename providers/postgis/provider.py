@@ -359,7 +359,7 @@ class QueryAnswer:
         inner = ", ".join(f"{c.select_sql()} AS {ident(c.name)}" for c in columns)
         sql = (f"SELECT * FROM (SELECT DISTINCT {inner} FROM {info.source_sql}{filters.sql}) "
                f"AS d ORDER BY {order} LIMIT %s OFFSET %s")
-        rows = self.server.rows(sql, [*filters.params, limit + 1, q.offset])
+        rows = self.server.rows(sql, [*filters.params, limit + 1, q.offset], parallel=False)
         names = [c.name for c in columns]
         # Distinct rows are no features: numbered here, so that no ids are assigned for them.
         number = "_koop_row" if info.id_column is None or info.id_column.lower() in chosen \
@@ -411,7 +411,7 @@ class QueryAnswer:
         names = [c.name for c in columns]
         count = len(names)
         features = []
-        with self.server.cursor() as cur:
+        with self.server.cursor(parallel=False) as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
         for row in rows[:limit]:
@@ -427,8 +427,15 @@ class QueryAnswer:
         applied = {**applied, "offset": True, "limit": True}
         if srid is not None:
             applied["projection"] = True
+        # Columns the engine may type itself (faster): those of a self-evident type with a
+        # value in this answer (a column of nulls alone must be declared).
+        inferred = frozenset(
+            c.name for i, c in enumerate(columns)
+            if c.pg_type in catalog.INFERRED_AS_DECLARED
+            and any(row[i] is not None for row in rows))
         return self.base(applied, features=features,
-                         metadata={"limitExceeded": len(rows) > limit})
+                         metadata={"limitExceeded": len(rows) > limit,
+                                   "fields": info.fields_metadata(inferred)})
 
     def one(self, object_id: int) -> dict[str, Any]:
         """``/FeatureServer/0/<id>``: the feature by its key (the engine selects it again)."""
