@@ -180,6 +180,15 @@ class QueryAnswer:
                     *box.params, *target_4326.params, meters)
             del target
             return
+        if (relation in ("envelope", "intersects") and spatial.is_box and self.info.srid == 4326
+                and self.info.geometry_type == "esriGeometryPoint"):
+            # Points in a box: the index's && (boxes rounded outward to float4) and the exact
+            # coordinates; 4-5x faster than ST_Intersects over millions of rows.
+            xmin, ymin, xmax, ymax = spatial.bbox
+            out.add(f"{g} && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ST_X({g}) BETWEEN %s "
+                    f"AND %s AND ST_Y({g}) BETWEEN %s AND %s",
+                    xmin, ymin, xmax, ymax, xmin, xmax, ymin, ymax)
+            return
         if relation == "envelope":
             box = self._query_geometry(shapely.box(*spatial.bbox))
             out.add(f"{g} && {box.text} AND ST_Intersects(ST_Envelope({g}), {box.text})",
