@@ -253,3 +253,19 @@ def test_other_formats(client, twins, f):
         assert len(mine["features"]) == 25
     else:
         assert pg == cached  # the same bytes: types, values, quantized coordinates
+
+
+def test_time_and_precision(client, twins):
+    from koop_app.models import Dataset
+
+    Dataset.objects.update(start_time_field="seen")
+    window = "1560000000000,1580000000000"  # 2019-06-08 .. 2020-01-26
+    pg, cached = both(client, time=window, outFields="gid,seen", orderByFields="gid")
+    same_features(pg, cached)
+    assert 0 < len(pg["features"]) < 240
+    pg, cached = both(client, time="1580000000000,null", returnCountOnly="true")
+    assert pg == cached and pg["count"] > 0
+    pg, cached = both(client, geometryPrecision="2", outFields="gid", orderByFields="gid",
+                      resultRecordCount=20)
+    assert [f["geometry"] for f in pg["features"]] == [f["geometry"]
+                                                       for f in cached["features"]]
