@@ -260,7 +260,8 @@ KOOP = {
          "providers.github.GitHubProvider",
          "providers.arcgis.ArcGISProvider",
          "providers.elasticsearch.ElasticsearchProvider",
-         "providers.marklogic.MarkLogicProvider"],
+         "providers.marklogic.MarkLogicProvider",
+         "providers.postgis.PostGISProvider"],
     ),
     "DATA_DIR": str(DATA_DIR),
     # Networks sources may be fetched from although private/loopback (comma-separated CIDRs).

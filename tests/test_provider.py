@@ -61,6 +61,7 @@ CONNECTION_ROOTS = {"arcgis": "/rest/services"}
 # Providers whose source needs a server of its own: run through the contract in their tests.
 CONTRACT_TESTED_ELSEWHERE = {
     "googleanalytics": "tests/providers/googleanalytics/test_provider.py",
+    "postgis": "tests/providers/postgis/test_postgis_provider.py",  # a real PostgreSQL
 }
 
 

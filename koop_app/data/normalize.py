@@ -201,14 +201,14 @@ def normalize(
 
     geometries, geometry_type = _geometries(features, metadata, overrides, label, check_geojson)
     bounds = shapely.bounds(geometries)
-    extent = None
+    # A provider's declared extent stands for a layer it describes without rows (a
+    # pass-through layer's info); rows, when there are some, give it.
+    extent = _extent_of(metadata.get("extent"))
     if count and not np.isnan(bounds).all():
         extent = (
             float(np.nanmin(bounds[:, 0])), float(np.nanmin(bounds[:, 1])),
             float(np.nanmax(bounds[:, 2])), float(np.nanmax(bounds[:, 3])),
         )
-    if extent is None:  # no feature has a geometry: the extent the provider declares, if any
-        extent = _extent_of(metadata.get("extent"))
     ordered = [f.name for f in fields]
     table = pa.table(
         {
@@ -250,6 +250,23 @@ def _properties_struct(features: list[dict[str, Any]]) -> pa.StructArray | None:
     if any(pa.types.is_nested(f.type) for f in struct.type):
         return None
     return struct
+
+
+def _absent_declared(metadata: Mapping[str, Any], names: list[str]) -> list[str]:
+    """Fields the provider declares (``metadata.fields`` with a type) that no feature carries.
+
+    A pass-through answer with no rows, or with the few columns a query asked for, still
+    describes the layer's every field: they are kept as columns of nulls, in declared order.
+    """
+    present = {name.lower() for name in names} | RESERVED_COLUMNS
+    absent: list[str] = []
+    for spec in metadata.get("fields") or []:
+        if isinstance(spec, Mapping) and spec.get("name") and spec.get("type"):
+            name = str(spec["name"])
+            if name.lower() not in present:
+                present.add(name.lower())
+                absent.append(name)
+    return absent
 
 
 def _first_appearance_order(features: list[dict[str, Any]], names: list[str]) -> list[str]:

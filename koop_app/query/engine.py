@@ -359,7 +359,7 @@ def _time(window: tuple[int | None, int | None], time_info: Any, table: LayerTab
 def _geometry_sql(query: Query, table: LayerTable) -> str:
     expression = geometry = source_geometry(table)
     out_sr = query.out_sr or WGS84
-    if not out_sr.is_wgs84:
+    if not out_sr.is_wgs84 and not projected_at_source(table):
         if out_sr.is_web_mercator:
             # Web Mercator is undefined at the poles: clip what reaches past its latitude.
             limit = MERCATOR_MAX_LAT
@@ -408,8 +408,9 @@ def _skip_applied(query: Query, answers: SourceAnswers | None) -> Query:
         changes["object_ids"] = None
     if "time" in applied:
         changes["time"] = None
-    if applied & {"projection", "outsr"}:
-        changes["out_sr"] = None
+    # "projection": the source answered in outSR already. The query keeps its out_sr, which
+    # labels the answer (spatialReference, quantization); the geometries are not moved again
+    # (see projected_at_source).
     if applied & {"offset", "resultoffset"}:
         changes["offset"] = 0
     if applied & {"limit", "resultrecordcount"}:
@@ -422,8 +423,9 @@ APPLIED_PARAMETERS = {
     "geometry": ("geometry", "geometryType", "spatialRel", "inSR", "distance", "units"),
     "objectids": ("objectIds",),
     "time": ("time",),
-    "projection": ("outSR",),
-    "outsr": ("outSR",),
+    # outSR stays: the answer is labelled with it (its coordinates are not moved again).
+    "projection": (),
+    "outsr": (),
     "offset": ("resultOffset",),
     "resultoffset": ("resultOffset",),
     "limit": ("resultRecordCount",),
@@ -443,6 +445,13 @@ def without_applied(params: dict[str, str], table: LayerTable) -> dict[str, str]
     names = set(APPLIED_PARAMETERS) if "all" in applied else applied
     dropped = {p for name in names for p in APPLIED_PARAMETERS.get(name, ())}
     return {key: value for key, value in params.items() if key not in dropped}
+
+
+def projected_at_source(table: LayerTable) -> bool:
+    """Whether a pass-through source answered in the query's outSR ("projection" applied):
+    its rows' coordinates, and so their boxes, are in outSR already."""
+    answers = table.answers
+    return bool(answers and answers.filters_applied & {"projection", "outsr", "all"})
 
 
 def _precomputed(query: Query, table: LayerTable) -> Result | None:
@@ -493,7 +502,8 @@ def run(query: Query, table: LayerTable, limits: RecordLimits) -> Result:
             row = _extent_row(table, where_sql, params, relations)
             count = row[0]
             if row[1] is not None:
-                extent = _out_extent(tuple(row[1:]), out_sr)
+                extent = (tuple(row[1:]) if projected_at_source(table)
+                          else _out_extent(tuple(row[1:]), out_sr))
         elif not where_sql:
             count = table.count  # every row: counted when the table was loaded
         else:

@@ -292,3 +292,21 @@ def test_a_source_that_says_more_follow_is_heard_alone():
     answers = SourceAnswers.from_collection({"metadata": {"limitExceeded": True}})
     assert answers is not None and answers.limit_exceeded and not answers.filters_applied
     assert SourceAnswers.from_collection({"metadata": {"limitExceeded": False}}) is None
+def test_declared_fields_absent_from_the_features_are_kept():
+    # A pass-through answer with no rows (or only the columns a query asked for) still
+    # describes the layer: its declared fields become columns of nulls, in declared order.
+    fields = [{"name": "gid", "type": "Integer"}, {"name": "label", "type": "String"},
+              {"name": "when", "type": "Date"}, {"name": "flag", "type": "Boolean"}]
+    empty = run(collection([], metadata={"fields": fields, "idField": "gid",
+                                         "geometryType": "Point",
+                                         "extent": [-10, 40, 5, 50]}))
+    assert types(empty) == {"gid": "OID", "label": "String", "when": "Date",
+                            "flag": "SmallInteger"}
+    assert empty.schema.geometry_type == "esriGeometryPoint"
+    assert empty.schema.extent == (-10, 40, 5, 50)  # declared, no rows to compute it from
+    partial = run(collection([feature({"gid": 4, "label": "x"}, point(1, 2))],
+                             metadata={"fields": fields, "idField": "gid",
+                                       "extent": [-10, 40, 5, 50]}))
+    assert [f.name for f in partial.schema.fields] == ["gid", "label", "when", "flag"]
+    assert partial.table.column("when").to_pylist() == [None]
+    assert partial.schema.extent == (1, 2, 1, 2)  # rows, when there are some, give it

@@ -67,10 +67,16 @@ def test_all_applied(client, pass_through):
 
 @pytest.mark.django_db
 def test_projection_applied_keeps_coordinates(client, pass_through):
+    # The source answered in outSR: its coordinates stay, and the answer says they are in it.
     pass_through(collection(rows(5), filtersApplied={"projection": True}))
     body = get(client, outSR="3857")
     assert body["features"][0]["geometry"] == {"x": 5.0, "y": 5.0}
-    assert body["spatialReference"]["wkid"] == 4326
+    assert body["spatialReference"]["wkid"] == 3857
+    body = get(client, outSR="3857", returnExtentOnly="true")
+    assert (body["extent"]["xmin"], body["extent"]["xmax"]) == (5, 5)
+    assert body["extent"]["spatialReference"]["wkid"] == 3857
+    geojson = orjson.loads(client.get(URL, {"outSR": "3857", "f": "geojson"}).content)
+    assert geojson["features"][0]["geometry"]["coordinates"] == [5, 5]
 
 
 @pytest.mark.django_db
