@@ -247,6 +247,12 @@ def checked_tree(text: str | None, schema: LayerSchema, *, parameter: str = "whe
     if compile_where(text, schema, parameter=parameter, case_sensitive=case_sensitive) is None:
         return None
     assert text is not None
+    return tree_of_checked(text)
+
+
+def tree_of_checked(text: str) -> exp.Expression:
+    """The sqlglot tree of a clause ``compile_where`` already accepted (a parsed Query's
+    ``having``, say): parsed again, not checked again."""
     return _parse(_DIALECT.tokenize(text), text)
 
 
@@ -360,8 +366,9 @@ def _literal(e: _Emitter, node: exp.Literal) -> Out:
     return e.bind(_number(node.this), NUMBER)
 
 
-def _number(text: str) -> int | float:
-    """A number from the request's text; past 64 bits an integer is a double, as in DuckDB."""
+def literal_number(text: str) -> int | float | None:
+    """The number a literal's text spells (None: not a number); past 64 bits an integer is a
+    double, as in DuckDB. Re-emitters of a ``checked_tree`` read its literals with it."""
     text = text.strip()
     try:
         value: int | float = int(text)
@@ -372,9 +379,16 @@ def _number(text: str) -> int | float:
     try:
         value = float(text)
     except ValueError:
-        raise _Rejected(f"{text!r} is not a number") from None
+        return None
     if math.isnan(value) or (math.isinf(value) and "e" not in text.lower()):
-        raise _Rejected(f"{text!r} is not a number")  # 'nan', 'inf': not SQL numbers
+        return None  # 'nan', 'inf': not SQL numbers
+    return value
+
+
+def _number(text: str) -> int | float:
+    value = literal_number(text)
+    if value is None:
+        raise _Rejected(f"{text.strip()!r} is not a number")
     return value
 
 
@@ -385,16 +399,20 @@ def _date_ms(text: str) -> int:
     return value
 
 
-def _unparen(node: exp.Expression) -> exp.Expression:
+def unparen(node: exp.Expression) -> exp.Expression:
+    """``node`` without the parentheses around it."""
     while isinstance(node, exp.Paren):
         node = node.this
     return node
 
 
-def _text_literal(node: exp.Expression) -> str | None:
+def text_literal(node: exp.Expression) -> str | None:
     """The text of a quoted literal (in parentheses or not), else None."""
-    node = _unparen(node)
+    node = unparen(node)
     return node.this if isinstance(node, exp.Literal) and node.is_string else None
+
+
+_unparen, _text_literal = unparen, text_literal
 
 
 def _beside(e: _Emitter, node: exp.Expression, kind: str | None) -> tuple[Out, list[Any]]:

@@ -31,6 +31,7 @@ from koop_app.query.params.geometry import (
     SpatialFilter,
     parse_spatial_filter,
 )
+from koop_app.query.where import literal_number, unparen
 
 from .schema import IndexLayer, SourceField
 
@@ -109,9 +110,9 @@ class WhereEmitter:
 
     # --- operands -----------------------------------------------------------------------------
     def _field(self, node: exp.Expression) -> SourceField:
-        node = _unparen(node)
+        node = unparen(node)
         if isinstance(node, (exp.Upper, exp.Lower)) and not self.case_sensitive:
-            node = _unparen(node.this)  # upper(name) = 'X' is name = 'X' without case
+            node = unparen(node.this)  # upper(name) = 'X' is name = 'X' without case
         if not isinstance(node, exp.Column):
             raise Unsupported(f"{_snippet(node)}: only a field can be compared")
         found = self.layer.field(node.name)
@@ -123,10 +124,10 @@ class WhereEmitter:
         return found
 
     def _literal(self, node: exp.Expression, found: SourceField) -> Any:
-        node = _unparen(node)
+        node = unparen(node)
         negative = False
         if isinstance(node, exp.Neg):
-            negative, node = True, _unparen(node.this)
+            negative, node = True, unparen(node.this)
         if isinstance(node, exp.Cast) and isinstance(node.this, exp.Literal):
             ms = parse_date_ms(node.this.this)
             if ms is None:
@@ -141,12 +142,12 @@ class WhereEmitter:
                               "a field")
         text = node.this
         if found.esri_type == DATE:
-            ms = parse_date_ms(text) if node.is_string else _number(text)
+            ms = parse_date_ms(text) if node.is_string else literal_number(text)
             if ms is None:
                 raise Unsupported(f"{text!r} is not a date")
             return -ms if negative else ms
         if found.esri_type in (INTEGER, SMALL_INTEGER, DOUBLE):
-            value = _number(text)
+            value = literal_number(text)
             if value is None:
                 raise Unsupported(f"{text!r} is not a number")
             if found.es_type == "boolean":
@@ -201,7 +202,7 @@ class WhereEmitter:
         found = self._field(node.this)
         if found.esri_type != STRING:
             raise Unsupported(f"{_snippet(node)}: LIKE takes a text field")
-        pattern = _unparen(node.expression)
+        pattern = unparen(node.expression)
         if not (isinstance(pattern, exp.Literal) and pattern.is_string):
             raise Unsupported(f"{_snippet(node)}: LIKE takes a quoted pattern")
         wildcard = like_to_wildcard(pattern.this, escape)
@@ -269,26 +270,9 @@ def like_to_wildcard(pattern: str, escape: str | None = None) -> str:
     return "".join(out)
 
 
-def _number(text: str) -> int | float | None:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _is_field(node: exp.Expression) -> bool:
-    node = _unparen(node)
+    node = unparen(node)
     return isinstance(node, (exp.Column, exp.Upper, exp.Lower))
-
-
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
 
 
 def _chain(node: exp.Expression, kind: type) -> list[exp.Expression]:

@@ -28,6 +28,7 @@ from koop_app.data.schema import DATE, DOUBLE, INTEGER, OID, SMALL_INTEGER, STRI
 from koop_app.data.values import parse_date_ms
 from koop_app.errors import InvalidParameterError
 from koop_app.query import strings
+from koop_app.query.where import literal_number, text_literal, unparen
 
 Node = dict[str, Any]
 TEXT, NUMBER, DATE_KIND = "text", "number", "date"
@@ -111,7 +112,7 @@ class OpticWhere:
             truth = bool(node.this) != negated
             return op("eq", 1, 1 if truth else 0)
         if isinstance(node, exp.Is):
-            target = _unparen(node.this)
+            target = unparen(node.this)
             if not isinstance(target, exp.Column):
                 raise Unsupported("IS NULL of an expression")
             defined = op("is-defined", col(self._field(target)))
@@ -134,7 +135,7 @@ class OpticWhere:
             return self._guarded((either, frozenset().union(*(t[1] for t in terms))), negated)
         if isinstance(node, exp.Between):
             # Without case unless both bounds are texts with no letter that has a case.
-            bounds = [_text_literal(node.args[k]) for k in ("low", "high")]
+            bounds = [text_literal(node.args[k]) for k in ("low", "high")]
             folded = not all(b is not None and not strings.cased(b) for b in bounds)
             low = self._compare("ge", node.this, node.args["low"], folded=folded)
             high = self._compare("le", node.this, node.args["high"], folded=folded)
@@ -150,9 +151,9 @@ class OpticWhere:
 
     def _compare(self, operator: str, a: exp.Expression, b: exp.Expression, *,
                  folded: bool = False) -> tuple[Node, frozenset[str]]:
-        if isinstance(_unparen(a), exp.Null) or isinstance(_unparen(b), exp.Null):
+        if isinstance(unparen(a), exp.Null) or isinstance(unparen(b), exp.Null):
             raise Unsupported("a comparison with NULL (use IS NULL)")
-        if _text_literal(a) is not None and _text_literal(b) is None:
+        if text_literal(a) is not None and text_literal(b) is None:
             right = self.value(b)
             left = self._beside(a, right.kind)
         else:
@@ -173,7 +174,7 @@ class OpticWhere:
         return fn("lower-case", value.node)
 
     def _like(self, node: exp.Like, escape: str | None) -> tuple[Node, frozenset[str]]:
-        pattern = _text_literal(node.expression)
+        pattern = text_literal(node.expression)
         if pattern is None:
             raise Unsupported("LIKE with a pattern that is not quoted text")
         target = self.value(node.this)
@@ -182,7 +183,7 @@ class OpticWhere:
 
     # values
     def value(self, node: exp.Expression) -> Value:
-        node = _unparen(node)
+        node = unparen(node)
         if isinstance(node, exp.Column):
             name = self._field(node)
             kind = _KINDS.get(self.schema.field(name).type)  # type: ignore[union-attr]
@@ -194,7 +195,7 @@ class OpticWhere:
         if isinstance(node, exp.Literal):
             if node.is_string:
                 return Value(node.this, TEXT, frozenset())
-            return Value(_number(node.this), NUMBER, frozenset())
+            return Value(literal_number(node.this), NUMBER, frozenset())
         if isinstance(node, exp.Neg):
             inner = self.value(node.this)
             if isinstance(inner.node, (int, float)):
@@ -244,11 +245,11 @@ class OpticWhere:
 
     def _beside(self, node: exp.Expression, kind: str | None) -> Value:
         """A quoted literal beside a number is a number, beside a date a date (as the engine)."""
-        text = _text_literal(node)
+        text = text_literal(node)
         if text is None:
             return self.value(node)
         if kind == NUMBER:
-            return Value(_number(text), NUMBER, frozenset())
+            return Value(literal_number(text), NUMBER, frozenset())
         if kind == DATE_KIND:
             ms = parse_date_ms(text.strip())
             if ms is None:
@@ -283,22 +284,6 @@ def like_regex(pattern: str, escape: str | None = None) -> str:
     return "".join(out)
 
 
-def _number(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
-def _text_literal(node: exp.Expression) -> str | None:
-    node = _unparen(node)
-    return node.this if isinstance(node, exp.Literal) and node.is_string else None
 
 
 def _flatten(node: exp.Expression, kind: type[exp.Expression]) -> list[exp.Expression]:
@@ -309,8 +294,8 @@ def _flatten(node: exp.Expression, kind: type[exp.Expression]) -> list[exp.Expre
         current = pending.pop()
         if type(current) is kind:
             pending.extend([current.expression, current.this])
-        elif isinstance(current, exp.Paren) and type(_unparen(current)) is kind:
-            pending.append(_unparen(current))
+        elif isinstance(current, exp.Paren) and type(unparen(current)) is kind:
+            pending.append(unparen(current))
         else:
             out.append(current)
     return out

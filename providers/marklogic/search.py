@@ -23,6 +23,7 @@ from typing import Any
 from sqlglot import exp
 
 from koop_app.data.schema import DATE, STRING, LayerSchema
+from koop_app.query.where import literal_number, unparen
 
 Node = dict[str, Any]
 # Exact matching of a whole value apart from case (the engine's text equality).
@@ -53,7 +54,7 @@ class SearchWhere:
         return pushed, len(pushed) == len(parts)
 
     def query(self, node: exp.Expression) -> Node | None:
-        node = _unparen(node)
+        node = unparen(node)
         if isinstance(node, (exp.And, exp.Or)):
             parts = [self.query(part) for part in _chain(node, type(node))]
             if any(part is None for part in parts):
@@ -61,7 +62,7 @@ class SearchWhere:
             key = "and-query" if isinstance(node, exp.And) else "or-query"
             return {key: {"queries": parts}}
         if isinstance(node, exp.In):
-            column, values = _unparen(node.this), [_unparen(v) for v in node.expressions]
+            column, values = unparen(node.this), [unparen(v) for v in node.expressions]
             if isinstance(column, exp.Column) and all(isinstance(v, exp.Literal)
                                                       for v in values):
                 return self._values(column, values)
@@ -72,7 +73,7 @@ class SearchWhere:
             return None if low is None or high is None else {"and-query": {"queries": [
                 low, high]}}
         if type(node) in _RANGES:
-            a, b = _unparen(node.this), _unparen(node.expression)
+            a, b = unparen(node.this), unparen(node.expression)
             operator = _RANGES[type(node)]
             if isinstance(b, exp.Column) and not isinstance(a, exp.Column):
                 a, b, operator = b, a, _MIRRORED[operator]
@@ -94,7 +95,7 @@ class SearchWhere:
             return {"value-query": {"json-property": field.name, "type": "string",
                                     "text": [literal.this for literal in literals],
                                     "term-option": [case, *_TEXT_OPTIONS]}}
-        numbers = [_number(literal.this) for literal in literals]
+        numbers = [literal_number(literal.this) for literal in literals]
         if any(number is None for number in numbers):
             return None
         return {"value-query": {"json-property": field.name, "type": "number",
@@ -102,7 +103,7 @@ class SearchWhere:
 
     def _range(self, column: exp.Expression, operator: str, bound: exp.Expression
                ) -> Node | None:
-        column, bound = _unparen(column), _unparen(bound)
+        column, bound = unparen(column), unparen(bound)
         if not isinstance(column, exp.Column):
             return None
         field = self.schema.field(column.name)
@@ -113,7 +114,7 @@ class SearchWhere:
         literal = bound.this if negative else bound
         if not isinstance(literal, exp.Literal):
             return None
-        value = _number(literal.this)
+        value = literal_number(literal.this)
         if value is None:
             return None
         return {"range-query": {"json-property": field.name, "type": f"xs:{kind}",
@@ -142,27 +143,13 @@ def geo_box_query(options: Mapping[str, Any], bbox: tuple[float, float, float, f
     return None
 
 
-def _number(text: str) -> int | float | None:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return None
-
-
-def _unparen(node: exp.Expression) -> exp.Expression:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
 
 
 def _chain(node: exp.Expression, kind: type[exp.Expression]) -> list[exp.Expression]:
     out: list[exp.Expression] = []
     pending = [node]
     while pending:
-        current = _unparen(pending.pop())
+        current = unparen(pending.pop())
         if type(current) is kind:
             pending.extend([current.expression, current.this])
         else:

@@ -25,7 +25,7 @@ from koop_app.query.params import parse_query
 from koop_app.query.params.geometry import UNITS_IN_METERS, parse_spatial_filter
 from koop_app.query.query import Query
 from koop_app.query.sr import MERCATOR_MAX_LAT
-from koop_app.query.where import _DIALECT, _parse, checked_tree
+from koop_app.query.where import checked_tree, tree_of_checked
 
 from . import catalog, pools
 from .catalog import Column, LayerInfo, ident
@@ -484,7 +484,7 @@ class QueryAnswer:
         having = ""
         if q.having is not None:
             text = self.raw.get("havingClause") or ""
-            tree = _parse(_DIALECT.tokenize(text), text)
+            tree = tree_of_checked(text)  # checked as the Query's having
             clause = emit_condition(tree, self.columns, case_sensitive=self.case_sensitive,
                                     parameter="havingClause", aggregates=True)
             having = f" HAVING {clause.text}"

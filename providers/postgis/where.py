@@ -29,7 +29,15 @@ from sqlglot import exp
 from koop_app.data.values import parse_date_ms
 from koop_app.errors import InvalidParameterError
 from koop_app.query import strings
-from koop_app.query.where import DATE_KIND, EXTRACT_PARTS, MS_PER_DAY, NUMBER, TEXT
+from koop_app.query.where import (
+    DATE_KIND,
+    EXTRACT_PARTS,
+    MS_PER_DAY,
+    NUMBER,
+    TEXT,
+    literal_number,
+    text_literal,
+)
 
 from .catalog import Column
 
@@ -118,21 +126,21 @@ class Emitter:
     def literal(self, node: exp.Literal) -> Sql:
         if node.is_string:
             return Sql("CAST(%s AS text)", (node.this,), TEXT, literal=node.this)
-        return Sql("%s", (_number(node.this),), NUMBER)
+        return Sql("%s", (literal_number(node.this),), NUMBER)
 
     def beside(self, node: exp.Expression, kind: str | None) -> Sql:
         """A value beside one of ``kind``: a quoted literal takes that kind."""
-        text = _text_literal(node)
+        text = text_literal(node)
         if text is None:
             return self.emit(node)
         if kind == DATE_KIND:
             return _date_literal(_date_ms(text))
         if kind == NUMBER:
-            return Sql("%s", (_number(text),), NUMBER)
+            return Sql("%s", (literal_number(text),), NUMBER)
         return Sql("CAST(%s AS text)", (text,), TEXT, literal=text)
 
     def pair(self, a: exp.Expression, b: exp.Expression) -> tuple[Sql, Sql]:
-        if _text_literal(a) is not None and _text_literal(b) is None:
+        if text_literal(a) is not None and text_literal(b) is None:
             right = self.emit(b)
             return self.beside(a, right.kind), right
         left = self.emit(a)
@@ -194,7 +202,7 @@ class Emitter:
     def like(self, node: exp.Like, escape: str | None = None) -> Sql:
         text = self.emit(node.this)
         pattern = self.emit(node.expression)
-        pattern_text = _text_literal(node.expression)
+        pattern_text = text_literal(node.expression)
         if not self.case_sensitive and not (pattern_text is not None
                                             and not strings.cased(pattern_text)):
             text, pattern = _join("lower({0})", text), _join("lower({0})", pattern)
@@ -393,28 +401,11 @@ def _pattern(regex: str) -> Sql:
     return Sql("CAST(%s AS text)", (regex,))
 
 
-def _number(text: str) -> int | float:
-    text = text.strip()
-    try:
-        value: int | float = int(text)
-        if -(2**63) <= value < 2**63:
-            return value
-    except ValueError:
-        pass
-    return float(text)
-
-
 def _date_ms(text: str) -> int:
     value = parse_date_ms(text.strip())
     if value is None:
         raise Unsupported(f"{text!r} is not a date")
     return value
-
-
-def _text_literal(node: exp.Expression) -> str | None:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node.this if isinstance(node, exp.Literal) and node.is_string else None
 
 
 def _paren(e: Emitter, node: exp.Paren) -> Sql:
