@@ -21,8 +21,10 @@ DEFAULTS: dict[str, Any] = {
     # Dotted paths of Provider subclasses; installed packages add the "koop.providers" group.
     "PROVIDERS": [],
     "ENTRY_POINT_GROUP": "koop.providers",
-    # Output modules (each with a ``routes`` table), mounted for every provider.
+    # Output modules (each with a ``routes`` table), mounted for every provider; installed
+    # packages add the "koop.outputs" group.
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
+    "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
     # "api_key": ..}}}. Secrets stay in settings (from the environment), never in the database

@@ -53,7 +53,7 @@ def _gated(route: Any, provider: Provider) -> Callable[..., Any]:
     view_class = getattr(route.view, "view_class", None)
     if "$providerParams" not in route.path or getattr(view_class, "checks_dataset_access", False):
         return route.view
-    return guard_dataset_view(route.view, provider)
+    return guard_dataset_view(route.view, provider, route.error_response)
 
 
 def build_urlpatterns() -> list[Any]:

@@ -23,17 +23,20 @@ from koop_app.models import Dataset
 from koop_app.provider import Provider, ProviderRequest
 
 
-def guard_dataset_view(view: Callable[..., Any], provider: Provider) -> Callable[..., Any]:
+def guard_dataset_view(view: Callable[..., Any], provider: Provider,
+                       render_error: Callable[[HttpRequest, KoopError], HttpResponse] | None = None
+                       ) -> Callable[..., Any]:
     """``view`` behind the dataset's access check (its route kwargs name the dataset).
 
     Also a provider's extra routes: guarded when their ``host``/``id`` name a dataset.
+    ``render_error`` answers a refusal in the output's own format (default: JSON).
     """
 
     @functools.wraps(view)
     def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         dataset = _dataset_of(provider, kwargs)
         if dataset is not None:
-            refusal = _refusal(request, dataset, kwargs)
+            refusal = _refusal(request, dataset, kwargs, render_error or error_response)
             if refusal is not None:
                 return refusal
         return view(request, *args, **kwargs)
@@ -51,7 +54,8 @@ def _dataset_of(provider: Provider, kwargs: dict[str, Any]) -> Dataset | None:
         dataset_id=kwargs.get("id") or "").first()
 
 
-def _refusal(request: HttpRequest, dataset: Dataset, kwargs: dict[str, Any]
+def _refusal(request: HttpRequest, dataset: Dataset, kwargs: dict[str, Any],
+             render_error: Callable[[HttpRequest, KoopError], HttpResponse]
              ) -> HttpResponse | None:
     try:  # stored options hold only what was set: the provider's defaults fill the rest
         options = lookup.clean_options(dataset)
@@ -65,13 +69,18 @@ def _refusal(request: HttpRequest, dataset: Dataset, kwargs: dict[str, Any]
     try:
         check_access(request, dataset, provider_request)
     except KoopError as exc:
-        return error_response(request, exc)
+        return render_error(request, exc)
     return None
+
+
+def refusal_status(exc: KoopError) -> int:
+    """The HTTP status of a refusal: 401 for a missing or invalid token, else the error's."""
+    return 401 if exc.code in (498, 499) else exc.status
 
 
 def error_response(request: HttpRequest, exc: KoopError) -> HttpResponse:
     body = {"error": {"code": exc.code, "message": exc.message, "details": exc.details}}
-    status = 401 if exc.code in (498, 499) else exc.status
+    status = refusal_status(exc)
     response = HttpResponse(orjson.dumps(body), status=status, content_type="application/json")
     if status == 401 and isinstance(exc, AuthError):
         response["WWW-Authenticate"] = "Bearer"

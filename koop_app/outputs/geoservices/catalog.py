@@ -22,15 +22,13 @@ from django.urls import NoReverseMatch, reverse
 from koop_app.auth import access as auth_access
 from koop_app.errors import NotFoundError
 from koop_app.models import Dataset
-from koop_app.outputs import folder_route_name
+from koop_app.outputs import folder_route_name, offers_of
 from koop_app.outputs.geoservices.serializers import CURRENT_VERSION
 
-SERVICE_TYPE = "FeatureServer"
 
-
-def service_path(dataset: Dataset) -> str | None:
-    """``/rest/services/<name>/FeatureServer`` of a dataset (None: its provider has no routes)."""
-    name = f"koop:{dataset.provider.name}:{folder_route_name('geoservices-service')}"
+def service_path(dataset: Dataset, route: str = "geoservices-service") -> str | None:
+    """``/rest/services/<name>/<Type>`` of a dataset's ArcGIS service (None: no such route)."""
+    name = f"koop:{dataset.provider.name}:{folder_route_name(route)}"
     try:
         return reverse(name, kwargs=dataset.route_kwargs())
     except NoReverseMatch:
@@ -38,21 +36,28 @@ def service_path(dataset: Dataset) -> str | None:
 
 
 def _services(request: HttpRequest, user: Any, provider: str | None = None
-              ) -> Iterator[tuple[str, dict[str, str]]]:
-    """(folder or "", entry) of the enabled datasets the caller may read, in route order."""
+              ) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(folder or "", entry) of the enabled datasets the caller may read, in route order.
+
+    Each ArcGIS service an output offers (FeatureServer, VectorTileServer) is an entry, as
+    ArcGIS Server lists them; each entry's ``offers`` names every output's URL for the dataset
+    (WFS, WMS, OGC API Features, CSV...), for people and other clients.
+    """
     rows = Dataset.objects.select_related("provider").filter(enabled=True,
                                                              provider__enabled=True)
     if provider is not None:
         rows = rows.filter(provider__name=provider)
     rows = auth_access.readable(rows, user)
     for dataset in rows:
-        path = service_path(dataset)
-        if path is None:
-            continue
+        found = offers_of(dataset)
+        offered = {offer.kind: request.build_absolute_uri(path) for offer, path in found}
         name = dataset.route_label
         folder = name.partition("/")[0] if "/" in name else ""
-        yield folder, {"name": name, "type": SERVICE_TYPE,
-                       "url": request.build_absolute_uri(path)}
+        for offer, _ in found:
+            path = service_path(dataset, offer.route) if offer.service else None
+            if path is not None:
+                yield folder, {"name": name, "type": offer.kind,
+                               "url": request.build_absolute_uri(path), "offers": offered}
 
 
 def root(request: HttpRequest, user: Any) -> dict[str, Any]:

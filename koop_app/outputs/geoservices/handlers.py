@@ -35,12 +35,20 @@ def error_body(code: int, message: str, details: list[str] | None = None) -> dic
     return {"error": {"code": code, "message": message, "details": details or []}}
 
 
-def crash_body(exc: BaseException, path: str = "") -> dict[str, Any]:
-    """Log ``exc`` as a crash under a new reference and return the code-500 body naming it."""
+def log_crash(exc: BaseException, path: str = "") -> str:
+    """Log ``exc`` as a crash (event ``request.crashed``) and return its new short reference.
+
+    Every output answers its crashes through this, so that tests see each of them."""
     reference = secrets.token_hex(4)
     log_event(logger, logging.ERROR, CRASH_EVENT,
               f"unexpected {type(exc).__name__} on {path or 'a GeoServices route'} "
               f"(reference {reference})", exc_info=exc, reference=reference, path=path)
+    return reference
+
+
+def crash_body(exc: BaseException, path: str = "") -> dict[str, Any]:
+    """Log ``exc`` as a crash under a new reference and return the code-500 body naming it."""
+    reference = log_crash(exc, path)
     return error_body(500, f"An unexpected error occurred, reference {reference}.")
 
 

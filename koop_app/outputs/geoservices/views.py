@@ -25,6 +25,7 @@ from koop_app.errors import (
     UnsupportedOperationError,
 )
 from koop_app.models import Dataset, Provider
+from koop_app.outputs import output_modules, output_name
 from koop_app.outputs.geoservices import catalog, drawing, html, serializers
 from koop_app.outputs.geoservices.handlers import geoservices_exception_handler
 from koop_app.outputs.geoservices.http_caching import conditional
@@ -37,6 +38,7 @@ from koop_app.outputs.geoservices.renderers import (
     jsonp_callback,
     streamed_body,
 )
+from koop_app.outputs.serving import private_if_secured
 from koop_app.provider import ProviderRequest
 from koop_app.query import classify, related
 from koop_app.query.where import compile_where
@@ -121,6 +123,10 @@ class RestInfoView(GeoServicesView):
         }
         if provider:
             info["provider"] = provider
+        # What this server offers besides GeoServices: each output and the kinds it serves.
+        info["outputs"] = [{"name": output_name(module),
+                            "offers": sorted({o.kind for o in getattr(module, "offers", ())})}
+                           for module in output_modules()]
         return info
 
 
@@ -187,13 +193,8 @@ class DatasetView(GeoServicesView):
         response = self.before_data(request, **kwargs)
         if response is None:
             response = super().get(request, **kwargs)
-        dataset = self._dataset
-        if dataset is not None and (not dataset.is_public or auth_access.provider_authenticates(
-                dataset.provider.plugin)):
-            # Secured answers may sit in the caller's cache only, keyed by its credentials.
-            cache_control = response.get("Cache-Control", "")
-            response["Cache-Control"] = cache_control.replace("public", "private") or "private"
-            response["Vary"] = "Authorization, X-Esri-Authorization, Cookie"
+        if self._dataset is not None:
+            private_if_secured(response, self._dataset)
         return response
 
     def before_data(self, request: Request, **kwargs: Any) -> Response | None:
