@@ -42,6 +42,9 @@ DROPPED_PARAMETERS = ("resultOffset", "resultRecordCount", "resultType",
                       "returnExceededLimitFeatures", "maxRecordCountFactor",
                       "quantizationParameters", "returnCentroid", "f", "callback")
 GEOMETRY_FORMATS = ("auto", "xy", "wkt", "none")
+# What does not change how many rows match: left out of the count.
+COUNT_UNUSED = ("orderByFields", "outSR", "returnGeometry", "geometryPrecision",
+                "maxAllowableOffset")
 
 
 class ExportTooLargeError(BadRequestError):
@@ -110,19 +113,22 @@ class Planner:
             raise InvalidParameterError("resultRecordCount", "must be at least 1")
         self.pass_through = dataset.cache_policy == ProviderRow.PASS_THROUGH
         self.cap = int(koop_settings.EXPORT_MAX_ROWS)
-        self._opened: tuple[dict[str, str], data.LayerSet, data.LayerTable] | None = None
+        self._opened: dict[tuple[tuple[str, str], ...],
+                           tuple[data.LayerSet, data.LayerTable]] = {}
 
     # --- the layer ----------------------------------------------------------------------------
 
     def open(self, params: Mapping[str, str]) -> tuple[data.LayerSet, data.LayerTable]:
-        """The layers asked with ``params`` (the last answer again for the same ones)."""
-        if self._opened is not None and self._opened[0] == params:
-            return self._opened[1], self._opened[2]
-        layers = serving.open_layers(self.request, self.dataset, layer=self.layer_id,
-                                     method="query", params=params)
-        table = layers.layer(self.layer_id)
-        self._opened = (dict(params), layers, table)
-        return layers, table
+        """The layers asked with ``params`` (an answer again for the same ones: the layer, the
+        count and the first chunk may ask a pass-through source the same question)."""
+        key = tuple(sorted(params.items()))
+        if key not in self._opened:
+            layers = serving.open_layers(self.request, self.dataset, layer=self.layer_id,
+                                         method="query", params=params)
+            if len(self._opened) >= 2:
+                self._opened.clear()
+            self._opened[key] = (layers, layers.layer(self.layer_id))
+        return self._opened[key]
 
     def layers(self) -> data.LayerSet:
         """The layers the answer is validated against (HTTP caching); a pass-through source
@@ -152,8 +158,10 @@ class Planner:
             return self._statistics(layers, table)
         wanted = self._wanted(table)
         xy = self._xy(table)
-        # One row at least, for the columns even of an empty answer.
-        first, more, page = self._chunk(table, common.offset, max(min(chunk, wanted), 1), xy)
+        # One row at least, for the columns even of an empty answer; a pass-through source
+        # is asked as it was for the layer (one request for both).
+        asked = chunk if self.pass_through else max(min(chunk, wanted), 1)
+        first, more, page = self._chunk(table, common.offset, asked, xy)
         first = first.slice(0, wanted)
         columns = self._columns(parsed, page, first.schema.names)
         rest = self._rest(table, common.offset + first.num_rows, wanted - first.num_rows,
@@ -171,7 +179,10 @@ class Planner:
         limit = self.common.limit
         if limit is not None and limit <= self.cap:
             return limit
-        counting = {**self.base, "returnCountOnly": "true"}
+        # Only what selects rows: a source answering counts may not know the other fields.
+        unused = COUNT_UNUSED + (() if self.common.distinct else ("outFields",))
+        counting = {**{k: v for k, v in self.base.items() if k not in unused},
+                    "returnCountOnly": "true"}
         counted = table if not self.pass_through else self.open(counting)[1]
         _, result = serving.run_query(self.dataset, counted, counting)
         rows = max(int(result.count or 0) - self.common.offset, 0)

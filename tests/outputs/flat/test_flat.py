@@ -11,7 +11,6 @@ import orjson
 import pytest
 from django.http import StreamingHttpResponse
 
-from koop_app.outputs.flat import export as flat_export
 from tests.conftest import body_of, collection, feature, point
 
 QUERY = "/geojson/rest/services/{id}/FeatureServer/{layer}/query"
