@@ -82,8 +82,8 @@ def main() -> None:
     started = time.perf_counter()
     client.get(f"/csv/rest/services/{NAME}/FeatureServer/0/query", {"returnCountOnly": "true"})
     print(f"load (first request): {time.perf_counter() - started:.1f} s")
-    print(f"| export | rows | MB | median s | rows/s | RSS above start, MB |\n|---|---:|---:|---:"
-          f"|---:|---:|")
+    print("| export | rows | MB | median s | rows/s | RSS above start, MB |\n|---|---:|---:|---:"
+          "|---:|---:|")
     for ext, params in [("csv", {}), ("ndjson", {}), ("csv", {"geometryFormat": "wkt"})]:
         times, size, peak = [], 0, 0
         for _ in range(REPEAT):

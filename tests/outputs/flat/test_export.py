@@ -229,3 +229,27 @@ def test_listed_as_offers(client, stations):
     assert offers["CSV"] == "http://testserver/geojson/stations/export/0.csv"
     assert offers["JSON records"] == "http://testserver/geojson/stations/export/0.json"
     assert client.get(offers["CSV"]).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.expected_server_error(502)
+def test_a_source_failing_mid_export_breaks_the_transfer(client, make_dataset, source_server):
+    from koop_app.outputs.flat.views import ExportInterruptedError
+
+    api = FakeAPI()
+
+    def failing(query: dict[str, str]) -> bytes:
+        return b"not json" if query.get("offset") == "10" else api(query)
+
+    url = source_server.route("/records-failing-mid-export", body=failing)
+    make_dataset("records", "api", options={"url": url, "page_size": 10})
+    response = client.get("/records/api/export/0.csv", {"where": "kind = 'odd'"})
+    assert response.status_code == 200  # the first chunk was read before answering
+    pieces = iter(response.streaming_content)
+    assert next(pieces) == b"id,kind,size,lat,lon,x,y\r\n"
+    with pytest.raises(ExportInterruptedError):
+        list(pieces)  # no last chunk: the client sees a broken download, not a short file
+    failed = client.get("/records/api/export/0.csv", {"where": "kind = 'odd'",
+                                                      "resultOffset": "10"})
+    assert failed.status_code == 502  # failing before the first byte: a problem answer
+    assert failed.json()["status"] == 502
