@@ -23,7 +23,8 @@ DEFAULTS: dict[str, Any] = {
     "ENTRY_POINT_GROUP": "koop.providers",
     # Output modules (each with a ``routes`` table), mounted for every provider; installed
     # packages add the "koop.outputs" group.
-    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
+                "koop_app.outputs.flat"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
@@ -86,6 +87,11 @@ DEFAULTS: dict[str, Any] = {
     "DUCKDB_THREADS": None,
     # How many rows one query may return at most, whatever maxRecordCount says.
     "MAX_RESULT_RECORDS": 100_000,
+    # The most rows one CSV / JSON records export (koop_app/outputs/flat) may hold. Exports
+    # read every matching row, not one page of maxRecordCount, streamed in chunks of the
+    # engine's pages; a query matching more is refused upfront (HTTP 400, problem JSON with
+    # the count) so that a file is never cut short silently.
+    "EXPORT_MAX_ROWS": 1_000_000,
     # --- Token security and per-dataset access (koop_app/auth) ---
     # Advertise ArcGIS token security in /rest/info and serve generateToken. Off: no token
     # service; datasets that are not public are then readable by admin sessions only.

@@ -117,7 +117,8 @@ def test_unknown_services_folders_and_routes(client, datasets):
 
 
 @pytest.mark.django_db
-def test_root_and_folder_listings(client, datasets, make_dataset):
+def test_root_and_folder_listings(client, datasets, make_dataset, settings):
+    settings.KOOP = {**settings.KOOP, "OUTPUTS": ["koop_app.outputs.geoservices"]}  # alone
     make_dataset("csv", "wells", "x,y\n1,2\n", suffix=".csv",
                  options={"source": "wells.csv"})
     make_dataset("geojson", "off", sites(), enabled=False)
@@ -195,7 +196,8 @@ urlpatterns: list[Any] = []
 def shapes(db):
     providers = ["providers.geojson.GeoJSONProvider"] + [
         f"{__name__}.{cls.__name__}" for cls in (Hosted, HostOnly, Single)]
-    with override_settings(KOOP={**settings.KOOP, "PROVIDERS": providers}):
+    with override_settings(KOOP={**settings.KOOP, "PROVIDERS": providers,
+                                 "OUTPUTS": ["koop_app.outputs.geoservices"]}):
         urlpatterns[:] = [path("", include((build_urlpatterns(), "koop")))]
         with override_settings(ROOT_URLCONF=__name__):
             rows = {row.name: row for row in Provider.sync_from_registry()}
