@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -29,7 +30,6 @@ ITEMS_PARAMETERS = frozenset({
     "filter", "filter-lang", "filter-crs", "sortby", "skipGeometry"})
 FEATURE_PARAMETERS = frozenset({"f", "token", "crs", "properties", "skipGeometry"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass
@@ -219,13 +219,37 @@ def _filter(params: Mapping[str, str], schema: LayerSchema, clauses: list[str],
         return None
     crs = parse_crs(params.get("filter-crs"), "filter-crs")
     node = parse_filter(text, params.get("filter-lang"))
-    found = to_geoservices(node, schema, parameter="filter", in_sr=str(crs.wkid),
-                           swap_xy=crs.swap)
-    where = found.pop("where", "")
+    aliased = _AliasedSchema(schema)
+    found = to_geoservices(node, aliased, parameter="filter",  # type: ignore[arg-type]
+                           in_sr=str(crs.wkid), swap_xy=crs.swap)
+    where = aliased.restore(found.pop("where", ""))
     if where:
         clauses.append(where)
     query.update(found)
     return crs if "geometry" in found else None
+
+
+class _AliasedSchema:
+    """The layer's schema as ``to_geoservices`` reads it, each field under a unique plain
+    alias that is then replaced by the quoted name: ogc_filter writes plain names unquoted,
+    and a field named like an SQL keyword (``when``, ``order``) would not parse."""
+
+    def __init__(self, schema: LayerSchema) -> None:
+        self.schema = schema
+        self.nonce = secrets.token_hex(6)
+        self.aliases: dict[str, str] = {}
+
+    def field(self, name: str) -> Field | None:
+        found = self.schema.field(name)
+        if found is None:
+            return None
+        alias = self.aliases.setdefault(found.name, f"koop{self.nonce}f{len(self.aliases)}")
+        return replace(found, name=alias)
+
+    def restore(self, where: str) -> str:
+        for name, alias in self.aliases.items():
+            where = re.sub(rf"\b{alias}\b", lambda _m, n=name: _quoted(n), where)
+        return where
 
 
 def _datetime(text: str, schema: LayerSchema, clauses: list[str], query: dict[str, str]
@@ -323,8 +347,12 @@ def _sortby(text: str | None, schema: LayerSchema) -> str:
 
 
 def _name(found: Field) -> str:
-    return found.name if _PLAIN_NAME.match(found.name) else '"' + found.name.replace(
-        '"', '""') + '"'
+    return _quoted(found.name)
+
+
+def _quoted(name: str) -> str:
+    # Always quoted: a field may be named like an SQL keyword ("when", "order").
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _literal(found: Field, value: str, parameter: str) -> str:
