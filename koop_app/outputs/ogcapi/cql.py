@@ -25,7 +25,10 @@ from koop_app.errors import InvalidParameterError
 from koop_app.query.ogc_filter import FilterError, parse_cql2_json, parse_cql2_text
 
 TEXT, JSON = "cql2-text", "cql2-json"
-LANGUAGES = (TEXT, JSON)
+# "cql-text": the draft's name, which GDAL up to 3.6 sends (and looks for in the API
+# definition's filter-lang enum before it passes -where on); read as CQL2 text.
+DRAFT_TEXT = "cql-text"
+LANGUAGES = (TEXT, JSON, DRAFT_TEXT)
 _WKT_TYPES = ("POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
               "MULTIPOLYGON", "GEOMETRYCOLLECTION")
 _QUOTE = "\ue000"  # stands for '' inside a string while pygeofilter reads the text
@@ -41,6 +44,8 @@ def parse_filter(text: str, language: str | None) -> ast.Node:
                                     f"{', '.join(LANGUAGES)}")
     if not text.strip():
         raise FilterError("filter", "the filter is empty")
+    if language == DRAFT_TEXT:
+        language = TEXT
     if language == JSON:
         node = parse_cql2_json(text)
     else:

@@ -11,8 +11,13 @@ import pyproj
 import pytest
 from openapi_spec_validator import validate
 
-from koop_app.outputs.ogcapi.conformance import CONFORMANCE, CQL2, FEATURES_1, FEATURES_2, \
-    FEATURES_3
+from koop_app.outputs.ogcapi.conformance import (
+    CONFORMANCE,
+    CQL2,
+    FEATURES_1,
+    FEATURES_2,
+    FEATURES_3,
+)
 from tests.outputs.ogcapi.conftest import ROOT, body, get
 
 pytestmark = pytest.mark.django_db
