@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.clients.conftest import server_requests  # noqa: F401 - for the client tests
 from tests.conftest import collection, feature, point
 
 ROOT = "/geojson/ogc/OGCFeatureServer"

@@ -12,7 +12,6 @@ import pytest
 from owslib.ogcapi.features import Features
 
 from koop_app.models import Dataset
-from tests.clients.conftest import server_requests  # noqa: F401 - a fixture
 from tests.outputs.ogcapi.conftest import ROOT, dataset_document
 
 pytestmark = pytest.mark.slow
