@@ -128,8 +128,9 @@ def test_root_and_folder_listings(client, datasets, make_dataset, settings):
     assert listing == {"currentVersion": 11.3, "folders": [], "services": [
         {"name": "geojson/sites", "type": "FeatureServer",
          "url": "http://testserver/rest/services/geojson/sites/FeatureServer",
-         # What the dataset offers through every output (here GeoServices alone).
-         "offers": {"FeatureServer": "http://testserver/geojson/rest/services/sites/FeatureServer"}}]}
+         # What the dataset offers through every output.
+         "offers": {"FeatureServer": "http://testserver/geojson/rest/services/sites/FeatureServer",
+                    "OGC API Features": "http://testserver/geojson/sites/OGCFeatureServer"}}]}
     # A client builds <root>/rest/services/<name>/<type> from each entry: it works.
     for service in listing["services"]:
         assert "layers" in body(client.get(f"/rest/services/{service['name']}/FeatureServer"))
@@ -214,7 +215,8 @@ def test_names_resolve_for_every_provider_shape(client, shapes):
     assert root["services"] == [{
         "name": "single", "type": "FeatureServer",
         "url": "http://testserver/rest/services/single/FeatureServer",
-        "offers": {"FeatureServer": "http://testserver/single/rest/services/FeatureServer"}}]
+        "offers": {"FeatureServer": "http://testserver/single/rest/services/FeatureServer",
+                   "OGC API Features": "http://testserver/single/OGCFeatureServer"}}]
     hosted = body(client.get("/rest/services/hosted"))["services"]
     assert [s["name"] for s in hosted] == ["hosted/h1/d1", "hosted/h2/d2"]
     host_only = body(client.get("/rest/services/hostonly"))["services"]
