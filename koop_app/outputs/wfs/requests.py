@@ -223,6 +223,7 @@ def _get_feature_kvp(request: WFSRequest, kvp: dict[str, str]) -> None:
         if not names:
             raise invalid("RESOURCEID", "resource ids are written <typename>.<id>")
         typenames_text = ",".join(names)
+        request.extra["typenames_from_ids"] = True
     groups = _groups(typenames_text) or []
     names = [n.strip() for g in groups for n in g.split(",") if n.strip()] if len(
         groups) == 1 else [g.strip() for g in groups]

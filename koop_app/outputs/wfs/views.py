@@ -149,6 +149,8 @@ class Service:
             self._stored_query()
             by_id = True
         fmt = output_format(wfs.output_format, wfs.version)
+        if wfs.extra.get("typenames_from_ids"):  # ids of types we lack match nothing
+            wfs.queries = [q for q in wfs.queries if self._knows(q.typename)]
         plans = [self._plan(q) for q in wfs.queries]
         self._reopen_for_source(plans)
         matched = 0
@@ -176,6 +178,13 @@ class Service:
             return self._geojson(plans, matched, returned, links)
         assert isinstance(fmt, GMLFormat)
         return self._gml(plans, matched, returned, links, fmt)
+
+    def _knows(self, typename: str) -> bool:
+        try:
+            find_type(self.types, typename)
+        except WFSError:
+            return False
+        return True
 
     def _stored_query(self) -> None:
         wfs = self.wfs
