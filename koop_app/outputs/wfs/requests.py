@@ -286,6 +286,15 @@ def _is_number(text: str) -> bool:
 
 # --- XML ---------------------------------------------------------------------------------
 
+def _attr(element: etree._Element, name: str) -> str | None:
+    """An attribute, its name matched without case (OWSLib writes ``outputformat``)."""
+    found = element.get(name)
+    if found is not None:
+        return found
+    wanted = name.lower()
+    return next((v for k, v in element.attrib.items() if str(k).lower() == wanted), None)
+
+
 def from_xml(body: bytes) -> WFSRequest:
     if len(body) > MAX_BODY_BYTES:
         raise WFSError("OperationParsingFailed", "The request body is too large.")
@@ -304,7 +313,7 @@ def from_xml(body: bytes) -> WFSRequest:
     namespace = etree.QName(root).namespace
     default = "1.1.0" if namespace == WFS11 else "2.0.0"
     version = version_named(root.get("version") or default)
-    request = WFSRequest(operation, version, output_format=root.get("outputFormat"))
+    request = WFSRequest(operation, version, output_format=_attr(root, "outputFormat"))
     children = [c for c in root if isinstance(c.tag, str)]
     if operation == "DescribeFeatureType":
         request.typenames = [(c.text or "").strip() for c in children
@@ -313,9 +322,10 @@ def from_xml(body: bytes) -> WFSRequest:
         request.stored_query_ids = [(c.text or "").strip() for c in children
                                     if etree.QName(c).localname == "StoredQueryId"]
     elif operation == "GetFeature":
-        request.count = non_negative(root.get("count") or root.get("maxFeatures"), "count")
-        request.start_index = non_negative(root.get("startIndex"), "startIndex") or 0
-        request.hits = _hits(root.get("resultType"))
+        request.count = non_negative(_attr(root, "count") or _attr(root, "maxFeatures"),
+                                     "count")
+        request.start_index = non_negative(_attr(root, "startIndex"), "startIndex") or 0
+        request.hits = _hits(_attr(root, "resultType"))
         for child in children:
             kind = etree.QName(child).localname
             if kind == "Query":
@@ -332,14 +342,14 @@ def from_xml(body: bytes) -> WFSRequest:
 
 
 def _xml_queries(element: etree._Element) -> list[Query]:
-    names = (element.get("typeNames") or element.get("typeName") or "").strip()
+    names = (_attr(element, "typeNames") or _attr(element, "typeName") or "").strip()
     if not names:
         raise missing("typeNames")
     out = []
     for name in re.split(r"[\s,()]+", names):
         if not name:
             continue
-        query = Query(name, srs_name=element.get("srsName"))
+        query = Query(name, srs_name=_attr(element, "srsName"))
         for child in element:
             if not isinstance(child.tag, str):
                 continue
