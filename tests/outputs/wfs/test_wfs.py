@@ -462,3 +462,19 @@ def test_offered_in_the_services_directory(client, wfs_data):
     offers = [s.get("offers", {}) for s in directory.get("services", [])]
     assert any(o.get("WFS", "").endswith("/geojson/places/WFSServer") for o in offers), offers
     assert NAMES[0] == "Zürich"
+
+
+def test_large_pages_are_streamed_whole(client, make_dataset):
+    make_dataset("geojson", "many", collection([
+        feature({"n": i}, point(i % 100 * 0.01, i // 100 * 0.01)) for i in range(2600)]),
+        max_record_count=3000)
+    response = wfs(client, "/geojson/many/WFSServer", REQUEST="GetFeature",
+                   TYPENAMES="koop:many", COUNT="2500", STARTINDEX="50")
+    assert response.streaming
+    root = xml(response)
+    assert (root.get("numberMatched"), root.get("numberReturned")) == ("2600", "2500")
+    assert [int(f["n"]) for f in features(root)] == list(range(50, 2550))
+    geojson = wfs(client, "/geojson/many/WFSServer", REQUEST="GetFeature",
+                  TYPENAMES="koop:many", OUTPUTFORMAT="application/geo+json")
+    assert geojson.streaming
+    assert len(orjson.loads(body_of(geojson))["features"]) == 2600
