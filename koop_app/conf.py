@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
                 "koop_app.outputs.pages",
                 "koop_app.outputs.flat"],
                 "koop_app.outputs.ogcapi"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
+                "koop_app.outputs.wfs"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
