@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "ENTRY_POINT_GROUP": "koop.providers",
     # Output modules (each with a ``routes`` table), mounted for every provider; installed
     # packages add the "koop.outputs" group.
-    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages", "koop_app.outputs.wms"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
