@@ -50,6 +50,15 @@ def _north_first(crs: str) -> bool:
     return bool(axes) and axes[0].direction.lower() in ("north", "south")
 
 
+@functools.lru_cache(maxsize=256)
+def _area_of_use(crs: str) -> tuple[float, float, float, float] | None:
+    try:
+        area = pyproj.CRS.from_user_input(crs).area_of_use
+    except CRSError:
+        return None
+    return None if area is None else (area.west, area.south, area.east, area.north)
+
+
 def parse_crs(value: str, version: str, parameter: str = "CRS") -> MapCRS:
     """The CRS of a request (``EPSG:<code>``, ``CRS:84``, OGC URNs); InvalidCRS if unknown."""
     text = value.strip().upper()
@@ -107,13 +116,10 @@ def extent_in(bounds: tuple[float, float, float, float], crs: MapCRS
     if crs.sr.is_wgs84:
         return bounds
     xmin, ymin, xmax, ymax = bounds
-    try:
-        area = pyproj.CRS.from_user_input(crs.sr.crs).area_of_use
-    except CRSError:
-        area = None
+    area = _area_of_use(crs.sr.crs)
     if area is not None:
-        xmin, ymin = max(xmin, area.west), max(ymin, area.south)
-        xmax, ymax = min(xmax, area.east), min(ymax, area.north)
+        xmin, ymin = max(xmin, area[0]), max(ymin, area[1])
+        xmax, ymax = min(xmax, area[2]), min(ymax, area[3])
     if crs.sr.is_web_mercator:
         ymin, ymax = max(ymin, -MERCATOR_MAX_LAT), min(ymax, MERCATOR_MAX_LAT)
     if xmin > xmax or ymin > ymax:
