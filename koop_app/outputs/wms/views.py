@@ -239,8 +239,11 @@ def _layer_filter(table: LayerTable, filters: Mapping[str, str]) -> dict[str, st
     if filters.get("where"):
         clauses.append(filters["where"])
     if filters.get("cql"):
-        converted = to_geoservices(parse_cql2_text(filters["cql"]), table.schema,
-                                   parameter="CQL_FILTER")
+        try:
+            converted = to_geoservices(parse_cql2_text(filters["cql"]), table.schema,
+                                       parameter="CQL_FILTER")
+        except InvalidParameterError as exc:
+            raise invalid("CQL_FILTER", "; ".join(exc.details) or exc.message) from None
         if any(k in converted for k in GEOMETRY_PARAMETERS):
             raise invalid("CQL_FILTER", "spatial predicates are not taken here: the map's BBOX "
                           "is its spatial filter")
