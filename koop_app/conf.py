@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
                 "koop_app.outputs.ogcapi"],
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
                 "koop_app.outputs.wfs"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages", "koop_app.outputs.wms"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
