@@ -37,11 +37,11 @@ routes = [
                 rf"/(?P<width>{_N})/(?P<height>{_N})", views.tilemap, "vectortiles-tilemap",
                 error_response=error_response),
     OutputRoute(rf"{XYZ}/(?P<z>{_N})/(?P<x>{_N})/(?P<y>[^/.]+)\.pbf", views.xyz_tile,
-                "vectortiles-xyz", error_response=error_response),
+                "vectortiles-xyz", error_response=views.cors_error_response),
     OutputRoute(rf"{XYZ}/tiles\.json", views.tilejson, "vectortiles-tilejson",
-                error_response=error_response),
+                error_response=views.cors_error_response),
     OutputRoute(rf"{XYZ}/style\.json", views.maplibre_style, "vectortiles-maplibre-style",
-                error_response=error_response),
+                error_response=views.cors_error_response),
 ]
 offers = [
     Offer("VectorTileServer", "vectortiles-service", service=True),

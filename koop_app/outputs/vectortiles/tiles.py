@@ -44,8 +44,8 @@ EXTENT = 4096  # MVT grid units across a tile
 BUFFER = 64  # grid units kept around a tile for lines and polygons (strokes across edges)
 TILE_PIXELS = 512  # ArcGIS's and MapLibre's vector tile size
 DPI = 96
-# ArcGIS's scale of level 0 at 96 dpi (a 512-pixel tile spanning the world).
-SCALE_0 = 591657527.591555
+# ArcGIS's scale of level 0 for 512-pixel vector tiles at 96 dpi (resolution 78271.517 m).
+SCALE_0 = 295828763.7957775
 POINT_TYPES = ("esriGeometryPoint", "esriGeometryMultipoint")
 
 

@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 
 from koop_app.auth.guards import error_response
 from koop_app.data import LayerSet
-from koop_app.errors import NotFoundError
+from koop_app.errors import KoopError, NotFoundError
 from koop_app.models import Dataset
 from koop_app.outputs import serving
 from koop_app.outputs.geoservices.renderers import jsonp_callback
@@ -29,7 +29,27 @@ from koop_app.outputs.vectortiles.tiles import (
 )
 
 MVT_MEDIA_TYPE = "application/x-protobuf"
+# Tiles are for maps on any site. The site's CORS middleware covers paths under /rest/ only:
+# the XYZ routes say it themselves, on errors and refusals too (a map shows a refused tile as
+# an error only if it can read the answer). Simple GETs only: send a token as ?token=, since
+# an Authorization header needs a preflight that a secured dataset's access check refuses.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*",
+                "Access-Control-Expose-Headers": "ETag, Last-Modified"}
+
+
+def with_cors(response: HttpResponseBase) -> HttpResponseBase:
+    for header, value in CORS_HEADERS.items():
+        response.setdefault(header, value)
+    return response
+
+
+def cors_error_response(request: HttpRequest, error: KoopError) -> HttpResponseBase:
+    """A refusal or error of an XYZ route: GeoServices error JSON, its HTTP status, CORS."""
+    return with_cors(error_response(request, error))
+
+
 answering = serving.answering_errors(error_response)
+answering_cors = serving.answering_errors(cors_error_response)
 
 
 def _json(request: HttpRequest, body: Any, params: dict[str, str]) -> HttpResponse:
@@ -133,14 +153,14 @@ def arcgis_tile(request: HttpRequest, provider: str, z: str, y: str, x: str,
     return _tile(request, provider, host, id, Tile.checked(z, x, y))
 
 
-@answering
+@answering_cors
 def xyz_tile(request: HttpRequest, provider: str, z: str, x: str, y: str,
              host: str | None = None, id: str | None = None) -> HttpResponseBase:
     """``{z}/{x}/{y}.pbf``: the XYZ order of MapLibre, OpenLayers and Koop's vector tiles."""
-    return _tile(request, provider, host, id, Tile.checked(z, x, y))
+    return with_cors(_tile(request, provider, host, id, Tile.checked(z, x, y)))
 
 
-@answering
+@answering_cors
 def tilejson(request: HttpRequest, provider: str, host: str | None = None,
              id: str | None = None) -> HttpResponseBase:
     params = serving.request_params(request)
@@ -149,10 +169,11 @@ def tilejson(request: HttpRequest, provider: str, host: str | None = None,
     base, _, query = url.partition("?")
     tiles = base.rsplit("/", 1)[0] + "/{z}/{x}/{y}.pbf" + (f"?{query}" if query else "")
     body = documents.tilejson(dataset, layers, service_name(dataset), tiles)
-    return serving.cacheable(request, _json(request, body, params), dataset, layers, params)
+    return with_cors(serving.cacheable(request, _json(request, body, params), dataset, layers,
+                                       params))
 
 
-@answering
+@answering_cors
 def maplibre_style(request: HttpRequest, provider: str, host: str | None = None,
                    id: str | None = None) -> HttpResponseBase:
     """A MapLibre / Mapbox GL style over the XYZ tiles (their TileJSON)."""
@@ -161,4 +182,5 @@ def maplibre_style(request: HttpRequest, provider: str, host: str | None = None,
     source = {"type": "vector",
               "url": _route(request, "vectortiles-tilejson", provider, host, id)}
     body = documents.style_json(dataset, layers, source)
-    return serving.cacheable(request, _json(request, body, params), dataset, layers, params)
+    return with_cors(serving.cacheable(request, _json(request, body, params), dataset, layers,
+                                       params))
