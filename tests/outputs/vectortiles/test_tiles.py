@@ -313,3 +313,32 @@ def test_dataset_of_tables_only_has_empty_tiles(client, make_dataset):
     assert response.status_code == 200 and response.content == b""
     assert orjson.loads(client.get("/geojson/notes/VectorTileServer/tiles.json").content)[
         "vector_layers"] == []
+
+
+@pytest.mark.django_db
+def test_a_dense_tile_keeps_the_smallest_object_ids(client, make_dataset, settings):
+    """Past the layer's tile record limit, a tile holds the features with the smallest ids:
+    thinned evenly, and a point drawn at one zoom is drawn at every higher zoom."""
+    settings.KOOP = {**settings.KOOP, "MAX_RESULT_RECORDS": 5}
+    make_dataset("geojson", "dense", collection(
+        [feature({"n": i}, point(1 + (i * 7) % 20 / 10, 1 + (i * 3) % 20 / 10))
+         for i in range(1, 41)], metadata={"idField": "n"}))
+    world = decode(client.get("/geojson/dense/VectorTileServer/0/0/0.pbf").content)
+    assert sorted(f["id"] for f in world["dense"]["features"]) == [1, 2, 3, 4, 5]
+    closer = decode(client.get("/geojson/dense/VectorTileServer/4/8/7.pbf").content)
+    assert sorted(f["id"] for f in closer["dense"]["features"]) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.django_db
+def test_pass_through_tiles_are_built_each_time_and_not_cached(client, dataset):
+    from koop_app.models import Provider
+
+    provider = Provider.objects.get(name="geojson")  # saved as the admin does: seen at once
+    provider.cache_policy = Provider.PASS_THROUGH
+    provider.save()
+    response = client.get(f"{XYZ}/1/1/0.pbf")
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert "ETag" not in response
+    names = {f["properties"]["name"] for f in decode(response.content)["Cities"]["features"]}
+    assert names == {"Zürich", "Tokyo"}
+    assert len(tile_cache) == 0
