@@ -342,3 +342,25 @@ def test_pass_through_tiles_are_built_each_time_and_not_cached(client, dataset):
     names = {f["properties"]["name"] for f in decode(response.content)["Cities"]["features"]}
     assert names == {"Zürich", "Tokyo"}
     assert len(tile_cache) == 0
+
+
+@pytest.mark.django_db
+def test_engine_mvt_layer_directly(dataset):
+    """``engine.mvt_layer``: a page of features in Web Mercator -> one MVT layer and its count;
+    no feature -> b""; an answer without geometries is refused."""
+    from koop_app.outputs import serving
+    from koop_app.outputs.vectortiles.tiles import tile_params
+    from koop_app.query.engine import mvt_layer
+
+    layers = data.get_layers(dataset, data.provider_request(dataset))
+    cities = layers.layer(0)
+    tile = Tile(0, 0, 0)
+    _, result = serving.run_query(dataset, cities, tile_params(tile, "esriGeometryPoint"))
+    blob, count = mvt_layer(result, "Städte", tile.bounds)
+    assert count == 3 and [f["id"] for f in decode(blob)["Städte"]["features"]] == [
+        421878, 2011388, 13960000]
+    _, empty = serving.run_query(dataset, cities, tile_params(Tile(5, 0, 0), "esriGeometryPoint"))
+    assert mvt_layer(empty, "Städte", Tile(5, 0, 0).bounds) == (b"", 0)
+    _, counted = serving.run_query(dataset, cities, {"where": "1=1", "returnCountOnly": "true"})
+    with pytest.raises(ValueError):
+        mvt_layer(counted, "Städte", tile.bounds)
