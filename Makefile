@@ -38,6 +38,7 @@ test: venv
 		/usr/share/postgresql/15/extension/postgis.control:postgresql-15-postgis-3
 	scripts/ensure-npm tests/clients/arcgis_js
 	scripts/ensure-npm tests/clients/esri_leaflet
+	scripts/ensure-npm tests/clients/maplibre
 	scripts/ensure-npm tests/encoders/pbf_node
 	scripts/ensure-npm providers/googleanalytics/geodata
 	scripts/ensure-web-assets

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
                 "koop_app.outputs.wfs"],
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages", "koop_app.outputs.wms"],
+    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
+                "koop_app.outputs.vectortiles"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,
@@ -148,6 +150,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_OUT_FIELDS": 1_000,
     # No single DuckDB statement of a request runs longer than this (seconds); None: no limit.
     "QUERY_TIMEOUT_SECONDS": 10.0,
+    # Memory for built vector tiles kept in each process, by (dataset, data version, z/x/y).
+    "VECTOR_TILE_CACHE_BYTES": 64 * 1024**2,
     # Requests per client and window, e.g. "600/minute" (also /second, /hour); None: off.
     # Counted in Django's default cache, so shared by all processes when it is Redis.
     "RATE_LIMIT": None,

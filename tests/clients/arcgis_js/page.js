@@ -7,6 +7,7 @@ import * as reactiveUtils from "@arcgis/core/core/reactiveUtils.js";
 import IdentityManager from "@arcgis/core/identity/IdentityManager.js";
 import ServerInfo from "@arcgis/core/identity/ServerInfo.js";
 import FeatureLayer from "@arcgis/core/layers/FeatureLayer.js";
+import VectorTileLayer from "@arcgis/core/layers/VectorTileLayer.js";
 import EsriMap from "@arcgis/core/Map.js";
 import { version } from "@arcgis/core/kernel.js";
 import esriRequest from "@arcgis/core/request.js";
@@ -286,9 +287,57 @@ async function request(url, query) {
   }
 }
 
+// Draw a VectorTileServer with a VectorTileLayer (its default style, resources/styles/root.json)
+// in a Web Mercator MapView at the layer's full extent (or options.center [x, y] in 3857 with
+// options.scale), wait until it has drawn, and report the layer, its style and the picture.
+// options: {url, center?, scale?, screenshot?}
+async function drawVectorTileLayer(options) {
+  release();
+  const container = document.createElement("div");
+  container.style.cssText = "width:800px;height:600px";
+  document.body.append(container);
+  const layer = new VectorTileLayer({ url: options.url });
+  const map = new EsriMap({ layers: [layer] });
+  const view = new MapView({ container, map, spatialReference: { wkid: 3857 }, ui: { components: [] } });
+  try {
+    await layer.load();
+    await view.when();
+    if (options.center) {
+      await view.goTo({ center: { x: options.center[0], y: options.center[1], spatialReference: { wkid: 3857 } },
+                        scale: options.scale }, { animate: false });
+    } else {
+      await view.goTo(layer.fullExtent.clone().expand(1.2), { animate: false });
+    }
+    const layerView = await view.whenLayerView(layer);
+    await reactiveUtils.whenOnce(() => !view.updating && !layerView.updating);
+    const shot = await picture(view);
+    const style = layer.currentStyleInfo?.style ?? null;
+    const answer = {
+      layer: {
+        loaded: layer.loaded,
+        title: layer.title,
+        lods: layer.tileInfo?.lods?.length ?? 0,
+        spatialReference: layer.spatialReference?.toJSON() ?? null,
+        fullExtent: layer.fullExtent?.toJSON() ?? null,
+        styleLayers: (style?.layers ?? []).map((l) => ({ id: l.id, type: l.type, sourceLayer: l["source-layer"] })),
+      },
+      view: { scale: view.scale, inkPixels: shot.ink },
+    };
+    if (options.screenshot) answer.screenshot = shot.dataUrl;
+    return answer;
+  } catch (error) {
+    return { error: errorJson(error), layerError: layer.loadError ? errorJson(layer.loadError) : null };
+  } finally {
+    view.destroy();
+    map.destroy();
+    container.remove();
+  }
+}
+
 window.koop = {
   version,
   drawLayer,
+  drawVectorTileLayer,
   queryLayer,
   release,
   setHas,

@@ -54,6 +54,14 @@ def sites() -> dict[str, Any]:
 
 
 @pytest.fixture
+def geoservices_only(settings):
+    """Offers of the GeoServices output alone: the listings below are about its services
+    (the other outputs' offers are checked in their own tests)."""
+    settings.KOOP = {**settings.KOOP,
+                     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages"]}
+
+
+@pytest.fixture
 def datasets(make_dataset):
     make_dataset("geojson", "sites", sites())
     make_dataset("geojson", "secret", sites(), access=Dataset.SIGNED_IN)
@@ -119,6 +127,7 @@ def test_unknown_services_folders_and_routes(client, datasets):
 @pytest.mark.django_db
 def test_root_and_folder_listings(client, datasets, make_dataset, settings):
     settings.KOOP = {**settings.KOOP, "OUTPUTS": ["koop_app.outputs.geoservices"]}  # alone
+def test_root_and_folder_listings(client, geoservices_only, datasets, make_dataset):
     make_dataset("csv", "wells", "x,y\n1,2\n", suffix=".csv",
                  options={"source": "wells.csv"})
     make_dataset("geojson", "off", sites(), enabled=False)
@@ -141,7 +150,7 @@ def test_root_and_folder_listings(client, datasets, make_dataset, settings):
 
 
 @pytest.mark.django_db
-def test_a_folder_shows_only_what_the_caller_may_read(client, make_dataset):
+def test_a_folder_shows_only_what_the_caller_may_read(client, geoservices_only, make_dataset):
     make_dataset("geojson", "secret", sites(), access=Dataset.SIGNED_IN)
     make_dataset("csv", "open", "x,y\n1,2\n", suffix=".csv", options={"source": "open.csv"})
     assert body(client.get("/rest/services"))["folders"] == ["csv"]
@@ -209,7 +218,7 @@ def shapes(db):
 
 
 @pytest.mark.django_db
-def test_names_resolve_for_every_provider_shape(client, shapes):
+def test_names_resolve_for_every_provider_shape(client, geoservices_only, shapes):
     root = body(client.get("/rest/services"))
     assert root["folders"] == ["hosted", "hostonly"]
     assert root["services"] == [{
