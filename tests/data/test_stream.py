@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -249,10 +250,12 @@ def test_the_read_reports_bytes_while_duckdb_reads(tmp_path, monkeypatch):
     """One DuckDB statement reads the file: its own progress says how far it got."""
     monkeypatch.setattr(ingest, "PROGRESS_INTERVAL", 0.01)
     path = tmp_path / "big.csv"
-    rows = np.arange(3_000_000)
-    with open(path, "w") as handle:
-        handle.write("id,name,lat,lon\n")
-        handle.writelines(f"{i},n{i},{i % 80},{i % 170}\n" for i in rows)
+    # 3,000,000 rows "i,n<i>,<i % 80>,<i % 170>" written by DuckDB: the same bytes as a Python
+    # loop writes them, in a quarter of the time.
+    duckdb.sql("COPY (SELECT i AS id, 'n' || i AS name, i % 80 AS lat, i % 170 AS lon "
+               "FROM range(3000000) t(i) ORDER BY i) "
+               f"TO '{path}' (FORMAT csv, HEADER, DELIMITER ',')")
+    assert path.read_bytes()[:40].startswith(b"id,name,lat,lon\n0,n0,0,0\n1,n1,1,1\n")
     from koop_app.provider import FileSource
 
     seen: list[tuple] = []

@@ -1,9 +1,11 @@
 """A real PostgreSQL + PostGIS for the postgis provider's tests, and the same rows as GeoJSON.
 
-One throwaway cluster per test module (tests/postgres.py), on a free loopback port picked
-when it starts (retried if another run took it meanwhile), in its own temporary folder: two
-test runs never share one. ``pg`` also writes the rows as a GeoJSON file, served cached by the
-geojson provider, so answers can be compared one to one.
+One throwaway cluster for all of this folder's modules (tests/postgres.py), on a free
+loopback port picked when it starts (retried if another run took it meanwhile), in its own
+temporary folder: two test runs never share one. Each test module gets its own copy of the
+loaded database (``CREATE DATABASE ... TEMPLATE``): what one module changes, no other sees.
+``pg`` also writes the rows as a GeoJSON file, served cached by the geojson provider, so
+answers can be compared one to one.
 """
 
 from __future__ import annotations
@@ -109,18 +111,35 @@ def _schema(conn: psycopg.Connection) -> None:
     conn.execute("ANALYZE")
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+@pytest.fixture(scope="package")
+def postgis_server() -> Iterator[Postgres]:
+    """The cluster of every postgis test module, its database ``gis`` loaded once: the
+    modules' template. Package scope: stopped when the last postgis module is done."""
     pg = _start()
     try:
         with psycopg.connect(pg.url("gis"), autocommit=True) as conn:
             _schema(conn)
-        dsn = f"postgresql://koop@127.0.0.1:{pg.port}/gis"
-        yield Cluster(pg, dsn, pg.url("gis"))
+        yield pg
+    finally:
+        pg.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(request, postgis_server: Postgres) -> Iterator[Cluster]:
+    """This module's own database, a copy of the loaded ``gis`` (a file copy: fast)."""
+    database = f"gis_{request.module.__name__.rsplit('.', 1)[-1]}"
+    admin = postgis_server.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        conn.execute(f'CREATE DATABASE "{database}" TEMPLATE gis')
+    try:
+        dsn = f"postgresql://koop@127.0.0.1:{postgis_server.port}/{database}"
+        yield Cluster(postgis_server, dsn, postgis_server.url(database))
     finally:
         pools.close_all()
         catalog.forget()
-        pg.stop()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture
