@@ -23,15 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "ENTRY_POINT_GROUP": "koop.providers",
     # Output modules (each with a ``routes`` table), mounted for every provider; installed
     # packages add the "koop.outputs" group.
-    "OUTPUTS": ["koop_app.outputs.geoservices",
-                "koop_app.outputs.pages",
-                "koop_app.outputs.flat"],
-                "koop_app.outputs.ogcapi"],
     "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
-                "koop_app.outputs.wfs"],
-    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages", "koop_app.outputs.wms"],
-    "OUTPUTS": ["koop_app.outputs.geoservices", "koop_app.outputs.pages",
-                "koop_app.outputs.vectortiles"],
+                "koop_app.outputs.vectortiles", "koop_app.outputs.wfs", "koop_app.outputs.wms",
+                "koop_app.outputs.ogcapi", "koop_app.outputs.flat"],
     "OUTPUT_ENTRY_POINT_GROUP": "koop.outputs",
     # Named connections to the servers some providers read (the ``:host`` of their routes):
     # {"postgis": {"gis": {"dsn": "postgresql://..."}}, "elasticsearch": {"logs": {"url": ..,

@@ -125,8 +125,6 @@ def test_unknown_services_folders_and_routes(client, datasets):
 
 
 @pytest.mark.django_db
-def test_root_and_folder_listings(client, datasets, make_dataset, settings):
-    settings.KOOP = {**settings.KOOP, "OUTPUTS": ["koop_app.outputs.geoservices"]}  # alone
 def test_root_and_folder_listings(client, geoservices_only, datasets, make_dataset):
     make_dataset("csv", "wells", "x,y\n1,2\n", suffix=".csv",
                  options={"source": "wells.csv"})
@@ -137,9 +135,8 @@ def test_root_and_folder_listings(client, geoservices_only, datasets, make_datas
     assert listing == {"currentVersion": 11.3, "folders": [], "services": [
         {"name": "geojson/sites", "type": "FeatureServer",
          "url": "http://testserver/rest/services/geojson/sites/FeatureServer",
-         # What the dataset offers through every output.
-         "offers": {"FeatureServer": "http://testserver/geojson/rest/services/sites/FeatureServer",
-                    "OGC API Features": "http://testserver/geojson/sites/OGCFeatureServer"}}]}
+         # What the dataset offers through every output (here GeoServices alone).
+         "offers": {"FeatureServer": "http://testserver/geojson/rest/services/sites/FeatureServer"}}]}
     # A client builds <root>/rest/services/<name>/<type> from each entry: it works.
     for service in listing["services"]:
         assert "layers" in body(client.get(f"/rest/services/{service['name']}/FeatureServer"))
@@ -224,8 +221,7 @@ def test_names_resolve_for_every_provider_shape(client, geoservices_only, shapes
     assert root["services"] == [{
         "name": "single", "type": "FeatureServer",
         "url": "http://testserver/rest/services/single/FeatureServer",
-        "offers": {"FeatureServer": "http://testserver/single/rest/services/FeatureServer",
-                   "OGC API Features": "http://testserver/single/OGCFeatureServer"}}]
+        "offers": {"FeatureServer": "http://testserver/single/rest/services/FeatureServer"}}]
     hosted = body(client.get("/rest/services/hosted"))["services"]
     assert [s["name"] for s in hosted] == ["hosted/h1/d1", "hosted/h2/d2"]
     host_only = body(client.get("/rest/services/hostonly"))["services"]
