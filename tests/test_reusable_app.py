@@ -114,7 +114,10 @@ print(json.dumps({
     "closure": {extra: sorted(closure(names)) for extra, names in declared.items()},
     "imports": {top: [owners.get(top, []), where] for top, where in modules.items()},
     "entry_points": {ep.name: ep.value for ep in md.entry_points(group="koop.providers")},
+    # Whether the repository's own top-level folders leak in (a third-party distribution may
+    # ship a top-level "tests" of its own: pygml does; that one is not ours).
     "importable": {name: importlib.util.find_spec(name) is not None
+                   and set(owners.get(name, [])) <= {"koop-django"}
                    for name in ("providers", "koopsite", "tests", "koop_app.providers.records")},
 }))
 '''
@@ -353,8 +356,12 @@ def test_fresh_project_serves_the_layer(server: str) -> None:
             for f in stations["features"]] == [("North", 11), ("South", 7)]
     assert _json(f"{server}/rest/services?f=json")["folders"] == ["csv", "geojson"]
     folder = _json(f"{server}/rest/services/geojson?f=json")  # anonymous: no private dataset
-    assert [entry["name"] for entry in folder["services"]] == ["geojson/parks"]
+    # One entry per ArcGIS service type, as ArcGIS Server lists a tile service beside its
+    # feature service; each names every output's URL for the dataset.
+    assert [(entry["name"], entry["type"]) for entry in folder["services"]] == [
+        ("geojson/parks", "FeatureServer"), ("geojson/parks", "VectorTileServer")]
     assert folder["services"][0]["url"] == f"{server}/rest/services/geojson/parks/FeatureServer"
+    assert {"WFS", "WMS", "OGC API Features", "CSV"} <= set(folder["services"][0]["offers"])
 
 
 def test_fresh_project_keeps_geoservices_behaviour(server: str) -> None:

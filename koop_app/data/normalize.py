@@ -567,6 +567,10 @@ def _layer_metadata(
     for key in ("timeInfo", "limitExceeded", "copyrightText"):
         if key in metadata:
             kept[key] = metadata[key]
+    # A provider's own symbology (Esri drawingInfo): FeatureServer, WMS and tile styles use it.
+    drawing = metadata.get("drawingInfo")
+    if isinstance(drawing, dict) and isinstance(drawing.get("renderer"), dict):
+        kept["drawingInfo"] = drawing
     if overrides.start_time_field:
         kept["timeInfo"] = {"startTimeField": overrides.start_time_field,
                             "endTimeField": overrides.end_time_field or None}

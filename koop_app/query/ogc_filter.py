@@ -9,8 +9,9 @@ push OGC filters to their source as they push ``where``.
 
 Spatial predicates become the spatial filter, so they must be conjuncts of the top-level AND
 (several envelopes are intersected into one); under OR or NOT they are refused with a message
-saying so. Literals are written quoted by us (text doubled-quoted, numbers by ``repr``, dates as
-``timestamp '...'`` in UTC); attributes must be fields of the layer, matched without case.
+saying so. Names and literals are written quoted by us (names double-quoted, text single-quoted
+with quotes doubled, numbers by ``repr``, dates as ``timestamp '...'`` in UTC); attributes must
+be fields of the layer, matched without case.
 
     params = to_geoservices(cql2_text("pop > 5 AND S_INTERSECTS(geom, BBOX(0,0,1,1))"), schema)
     # {"where": "pop > 5", "geometry": "{...GeoJSON...}", "geometryType": ..., ...}
@@ -54,7 +55,6 @@ UNITS = {"m": "esriSRUnit_Meter", "meters": "esriSRUnit_Meter", "metre": "esriSR
          "ft": "esriSRUnit_Foot", "feet": "esriSRUnit_Foot",
          "mi": "esriSRUnit_StatuteMile", "miles": "esriSRUnit_StatuteMile",
          "nmi": "esriSRUnit_NauticalMile"}
-_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class FilterError(InvalidParameterError):
@@ -63,7 +63,8 @@ class FilterError(InvalidParameterError):
 
 def parse_cql2_text(text: str) -> ast.Node:
     try:
-        return _parse_cql2_text(text)
+        prepared = _prepared(text) if _QUOTE not in text else text
+        return _repaired(_parse_cql2_text(prepared))
     except Exception as exc:  # noqa: BLE001 - lark raises many kinds; all are the client's
         raise FilterError("filter", f"not valid CQL2 text: {_first_line(exc)}") from None
 
@@ -71,7 +72,7 @@ def parse_cql2_text(text: str) -> ast.Node:
 def parse_cql2_json(text: str | bytes | dict[str, Any]) -> ast.Node:
     try:
         document = text if isinstance(text, dict) else orjson.loads(text)
-        return _parse_cql2_json(_boxes_as_polygons(document))
+        return _repaired(_parse_cql2_json(_boxes_as_polygons(document)))
     except FilterError:
         raise
     except Exception as exc:  # noqa: BLE001
@@ -94,6 +95,56 @@ def _boxes_as_polygons(node: Any) -> Any:
         return {"type": "Polygon",
                 "coordinates": [[[x1, y1], [x2, y1], [x2, y2], [x1, y2], [x1, y1]]]}
     return {key: _boxes_as_polygons(value) for key, value in node.items()}
+
+
+# pygeofilter 0.4's CQL2 grammar has gaps real filters hit, closed around the parser:
+# - single-letter property names (``a = 1``) do not parse: they are quoted first (``"a" = 1``),
+#   outside string literals and quoted names;
+# - a doubled quote inside a string (``'it''s'``) does not parse: it stands as a private-use
+#   character while parsing and is turned back into a quote in the tree;
+# - LIKE's single-character wildcard is ``_`` in CQL2 (both encodings), but pygeofilter marks it
+#   as ``.``: the tree's LIKE nodes are corrected; ``CASEI(x) LIKE CASEI('p')`` is a LIKE
+#   without case.
+_WKT_TYPES = ("POINT", "LINESTRING", "POLYGON", "MULTIPOINT", "MULTILINESTRING",
+              "MULTIPOLYGON", "GEOMETRYCOLLECTION")
+_QUOTE = "\ue000"
+# A string literal, a quoted name, or a lone letter that is a whole word (not a function name).
+_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(?<![\w.])([A-Za-z])(?![\w.(])")
+
+
+def _prepared(text: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if match.group(1):
+            before = match.string[:match.start()].rstrip().upper()
+            if token.upper() in "ZM" and before.endswith(_WKT_TYPES):  # POINT Z (1 2 3)
+                return token
+            return f'"{token}"'
+        if token.startswith("'"):
+            return "'" + token[1:-1].replace("''", _QUOTE) + "'"
+        return token
+
+    return _TOKENS.sub(replace, text)
+
+
+def _repaired(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.replace(_QUOTE, "'")
+    if isinstance(node, list):
+        return [_repaired(item) for item in node]
+    if isinstance(node, ast.Like):
+        node.singlechar = "_"
+        if isinstance(node.pattern, ast.Function) and node.pattern.name in ("lower", "upper") \
+                and len(node.pattern.arguments) == 1 \
+                and isinstance(node.pattern.arguments[0], str):
+            # CASEI(name) LIKE CASEI('pattern'): a case-insensitive LIKE.
+            node.pattern, node.nocase = node.pattern.arguments[0], True
+        node.pattern = _repaired(node.pattern)
+    if isinstance(node, ast.Node | ast.Function):
+        for name, value in vars(node).items():
+            if isinstance(value, str | list | ast.Node):
+                setattr(node, name, _repaired(value))
+    return node
 
 
 def _first_line(exc: Exception) -> str:
@@ -278,7 +329,8 @@ class _Writer:
             found = self.schema.field(str(node.name))
             if found is None:
                 raise self.bad(f"{node.name!r} is not a field of this layer")
-            return found.name if _PLAIN_NAME.match(found.name) else _quoted_name(found.name)
+            # Always quoted: a field may be named like an SQL keyword ("when", "order").
+            return _quoted_name(found.name)
         if type(node) in ARITHMETIC:
             return f"({self.value(node.lhs)} {ARITHMETIC[type(node)]} {self.value(node.rhs)})"
         if isinstance(node, ast.Function):

@@ -156,6 +156,9 @@ def layer_json(table: LayerTable, *, name: str, limits: RecordLimits,
             "transparency": 0,
             "labelingInfo": None,
         }
+        own = schema.metadata.get("drawingInfo")
+        if isinstance(own, dict):  # the provider's symbology, kept by normalize
+            info["drawingInfo"] = {**info["drawingInfo"], **own}
     time = time_info(table)
     if time:
         info["timeInfo"] = time

@@ -11,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -219,37 +218,13 @@ def _filter(params: Mapping[str, str], schema: LayerSchema, clauses: list[str],
         return None
     crs = parse_crs(params.get("filter-crs"), "filter-crs")
     node = parse_filter(text, params.get("filter-lang"))
-    aliased = _AliasedSchema(schema)
-    found = to_geoservices(node, aliased, parameter="filter",  # type: ignore[arg-type]
-                           in_sr=str(crs.wkid), swap_xy=crs.swap)
-    where = aliased.restore(found.pop("where", ""))
+    found = to_geoservices(node, schema, parameter="filter", in_sr=str(crs.wkid),
+                           swap_xy=crs.swap)
+    where = found.pop("where", "")
     if where:
         clauses.append(where)
     query.update(found)
     return crs if "geometry" in found else None
-
-
-class _AliasedSchema:
-    """The layer's schema as ``to_geoservices`` reads it, each field under a unique plain
-    alias that is then replaced by the quoted name: ogc_filter writes plain names unquoted,
-    and a field named like an SQL keyword (``when``, ``order``) would not parse."""
-
-    def __init__(self, schema: LayerSchema) -> None:
-        self.schema = schema
-        self.nonce = secrets.token_hex(6)
-        self.aliases: dict[str, str] = {}
-
-    def field(self, name: str) -> Field | None:
-        found = self.schema.field(name)
-        if found is None:
-            return None
-        alias = self.aliases.setdefault(found.name, f"koop{self.nonce}f{len(self.aliases)}")
-        return replace(found, name=alias)
-
-    def restore(self, where: str) -> str:
-        for name, alias in self.aliases.items():
-            where = re.sub(rf"\b{alias}\b", lambda _m, n=name: _quoted(n), where)
-        return where
 
 
 def _datetime(text: str, schema: LayerSchema, clauses: list[str], query: dict[str, str]

@@ -19,7 +19,7 @@ from koop_app.outputs.serving import run_query
 from koop_app.outputs.wms import render, styles
 from koop_app.outputs.wms.legend import legend_png
 from koop_app.query.engine import WKB_COLUMN, page_arrow
-from tests.outputs.wms.conftest import SPOT_A, SPOT_B, SPOT_C, image_of, pixel_of, wms
+from tests.outputs.wms.conftest import SPOT_A, SPOT_B, SPOT_C, atlas, image_of, pixel_of, wms
 
 pytestmark = pytest.mark.django_db
 RED, BLUE, GREY = [255, 0, 0, 255], [0, 0, 255, 255], [128, 128, 128, 255]
@@ -112,3 +112,22 @@ def test_legend_graphic(client, dataset, spots):
     served = image_of(wms(client, SERVICE="WMS", REQUEST="GetLegendGraphic", LAYER="2",
                           FORMAT="image/png"))
     assert served.size[1] == 20
+
+
+def test_a_providers_own_drawing_info_styles_the_map_and_the_layer(client, make_dataset):
+    """End to end: the renderer a provider declares is kept with the data (normalize), shown
+    by the FeatureServer's layer JSON and drawn by GetMap."""
+    source = atlas()
+    renderer = {"type": "uniqueValue", "field1": "kind",
+                "uniqueValueInfos": [{"value": "red", "symbol": marker(RED, 16)},
+                                     {"value": "blue", "symbol": marker(BLUE, 16)}],
+                "defaultSymbol": marker(GREY, 16)}
+    source["layers"][0]["metadata"]["drawingInfo"] = {"renderer": renderer}
+    make_dataset("geojson", "atlas", source)
+    layer = client.get("/geojson/rest/services/atlas/FeatureServer/0", {"f": "json"}).json()
+    assert layer["drawingInfo"]["renderer"] == renderer
+    image = image_of(wms(client, SERVICE="WMS", VERSION="1.3.0", REQUEST="GetMap", LAYERS="0",
+                         STYLES="", CRS="CRS:84", BBOX="-180,-90,180,90", WIDTH="360",
+                         HEIGHT="180", FORMAT="image/png")).convert("RGB")
+    assert at(image, SPOT_A) == tuple(RED[:3]) and at(image, SPOT_B) == tuple(BLUE[:3])
+    assert at(image, SPOT_C) == tuple(GREY[:3])
