@@ -419,7 +419,7 @@ class TestResources:
     def test_catalog(self, client, layers):
         assert orjson.loads(client.get("/rest/services").content)["folders"] == ["geojson"]
         body = orjson.loads(client.get("/rest/services/geojson").content)
-        names = [s["name"] for s in body["services"]]
+        names = [s["name"] for s in body["services"] if s["type"] == "FeatureServer"]
         assert names == ["geojson/lines", "geojson/shapes", "geojson/things"]
         assert body["services"][0]["url"] == (
             "http://testserver/rest/services/geojson/lines/FeatureServer")

@@ -247,10 +247,11 @@ def test_default_style_draws_each_layer_with_its_colors(client, dataset):
         assert kinds == [("Cities", "circle"), ("Roads", "line"), ("Zones", "fill"),
                          ("Zones", "line")]
         assert len({x["id"] for x in style["layers"]}) == len(style["layers"])
-        # The FeatureServer's drawing info: SIMPLE_SYMBOLS of each geometry type.
+        # Zones carry the provider's own renderer (kept with the data); Cities have none: the
+        # FeatureServer's default symbol (SIMPLE_SYMBOLS).
         fill = style["layers"][2]["paint"]
-        assert fill["fill-color"] == "rgb(0, 112, 255)"
-        assert fill["fill-opacity"] == pytest.approx(90 / 255, abs=1e-3)
+        assert fill["fill-color"] == "rgb(200, 10, 20)"
+        assert fill["fill-opacity"] == pytest.approx(128 / 255, abs=1e-3)
         assert style["layers"][0]["paint"]["circle-color"] == "rgb(0, 112, 255)"
     folder = orjson.loads(client.get(FOLDER + "/resources/styles/root.json").content)
     assert folder["sources"]["esri"]["url"] == f"http://testserver{FOLDER}"

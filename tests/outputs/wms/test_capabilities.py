@@ -90,7 +90,8 @@ def test_negotiation_and_case(client, dataset):
 
 def test_offered_in_the_services_directory(client, dataset):
     body = orjson.loads(client.get("/rest/services/geojson", {"f": "json"}).content)
-    (entry,) = [s for s in body["services"] if s["name"] == "geojson/atlas"]
+    (entry,) = [s for s in body["services"]
+                if s["name"] == "geojson/atlas" and s["type"] == "FeatureServer"]
     assert entry["offers"]["WMS"] == "http://testserver/geojson/atlas/WMSServer"
     info = orjson.loads(client.get("/rest/info", {"f": "json"}).content)
     assert "wms" in orjson.dumps(info).decode()
