@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -178,6 +180,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def features_of(body: bytes) -> int:
+    if body.lstrip().startswith(b"<"):  # GML: a WFS 2.0 member per feature
+        return body.count(b"<wfs:member")
     return len(orjson.loads(body)["features"])
 
 
@@ -215,15 +219,28 @@ def measure(port: int, path: str) -> dict[str, float]:
             "c8_rps": round(len(latencies) / elapsed, 1)}
 
 
-# ============================================================================================
-# WFS GetFeature comparison: PLACEHOLDER for the integrator.
-# The WFS output is built on another branch at the same time. Wire it here: add cases whose
-# our-side path is  /geojson/points/WFSServer?service=WFS&version=2.0.0&request=GetFeature
-# &typeNames=<layer>&count=100[&startIndex=..][&bbox=..]  and whose pygeoapi side is the same
-# items query as above (pygeoapi has no WFS), or another WFS server if one is installed; then
-# call measure() for each and append them to the results below.
-WFS_CASES: dict[str, tuple[str, str]] = {}  # name: (our path, pygeoapi path)
-# ============================================================================================
+# WFS GetFeature against pygeoapi's items for the same page (pygeoapi serves no WFS): the page
+# a WFS client (QGIS, GDAL) asks of us, beside what an OGC API client asks of pygeoapi.
+WFS = "/geojson/points/WFSServer?service=WFS&version=2.0.0&request=GetFeature&typeNames={name}&"
+WFS_CASES = {  # name: (our query, pygeoapi items query)
+    "WFS GetFeature GML 3.2 count=100": ("count=100", "limit=100"),
+    "WFS GetFeature GML 3.2 count=1000": ("count=1000", "limit=1000"),
+    f"WFS GetFeature GML 3.2 startIndex={DEEP} count=100": (f"count=100&startIndex={DEEP}",
+                                                           f"limit=100&offset={DEEP}"),
+    "WFS GetFeature GML 3.2 bbox (~1% of the area) count=100": (
+        "bbox=-100,35,-94,37.6,EPSG:4326&count=100", "bbox=-100,35,-94,37.6&limit=100"),
+    "WFS GetFeature GeoJSON count=1000": ("count=1000&outputFormat=application/json",
+                                          "limit=1000"),
+}
+
+
+def wfs_type_name(port: int) -> str:
+    status, body, _ = timed_get(port, "/geojson/points/WFSServer?service=WFS&request="
+                                      "GetCapabilities", timeout=300)
+    found = re.search(rb"<wfs:Name>([^<]+)</wfs:Name>", body)
+    if status != 200 or found is None:
+        raise RuntimeError(f"WFS capabilities: HTTP {status}: {body[:200]!r}")
+    return found.group(1).decode()
 
 
 def main() -> None:
@@ -247,9 +264,12 @@ def main() -> None:
                 row["note"] = "feature counts differ"
             rows.append(row)
             print(json.dumps(row), flush=True)
-        for name, (mine_path, their_path) in WFS_CASES.items():
-            row = {"case": name, "ours": measure(ours.port, mine_path),
-                   "pygeoapi": measure(theirs.port, their_path)}
+        wfs = WFS.format(name=quote(wfs_type_name(ours.port)))
+        for name, (mine, other) in WFS_CASES.items():
+            row = {"case": name, "ours": measure(ours.port, wfs + mine),
+                   "pygeoapi": measure(theirs.port, theirs_base + other)}
+            if row["ours"]["features"] != row["pygeoapi"]["features"]:
+                row["note"] = "feature counts differ"
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\npygeoapi {version}, {POINTS} points, c=1: {SAMPLES} requests, c=8: {SECONDS} s")
