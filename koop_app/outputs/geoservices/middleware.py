@@ -141,6 +141,8 @@ class GeoServicesErrorMiddleware:
         status = response.status_code
         if status < 400 or (status >= 500 and settings.DEBUG):
             return response
+        if getattr(response, "keeps_http_status", False):
+            return response  # a missing tile: clients read its 404, not a body (vectortiles)
         if status >= 500:
             reference = secrets.token_hex(4)
             log_event(logger, logging.ERROR, CRASH_EVENT,

@@ -2,7 +2,7 @@
 
 Every view passed the dataset's access check (``koop_app.urls``). Errors are GeoServices error
 JSON with the error's HTTP status; under ``/rest/`` the GeoServices middleware answers them
-with HTTP 200, as ArcGIS Server does.
+with HTTP 200, as ArcGIS Server does, except a missing tile: a real 404.
 """
 
 from __future__ import annotations
@@ -48,7 +48,17 @@ def cors_error_response(request: HttpRequest, error: KoopError) -> HttpResponseB
     return with_cors(error_response(request, error))
 
 
+def tile_error_response(request: HttpRequest, error: KoopError) -> HttpResponseBase:
+    """An error of ``tile/{z}/{y}/{x}.pbf``: a tile that does not exist is an HTTP 404, as
+    ArcGIS Server answers it (map clients draw nothing there); other errors as GeoServices."""
+    response = error_response(request, error)
+    if error.status == 404:
+        response.keeps_http_status = True  # type: ignore[attr-defined]
+    return response
+
+
 answering = serving.answering_errors(error_response)
+answering_tile = serving.answering_errors(tile_error_response)
 answering_cors = serving.answering_errors(cors_error_response)
 
 
@@ -146,7 +156,7 @@ def _tile(request: HttpRequest, provider: str, host: str | None, id: str | None,
     return serving.cacheable(request, response, dataset, layers, question, shared=True)
 
 
-@answering
+@answering_tile
 def arcgis_tile(request: HttpRequest, provider: str, z: str, y: str, x: str,
                 host: str | None = None, id: str | None = None) -> HttpResponseBase:
     """``tile/{z}/{y}/{x}.pbf``: ArcGIS orders the row before the column."""

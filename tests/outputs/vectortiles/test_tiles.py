@@ -180,8 +180,9 @@ def test_tiles_outside_the_scheme_are_404(client, dataset, path):
     assert orjson.loads(response.content)["error"]["code"] == 404
     z, x, y = path.removesuffix(".pbf").split("/")
     arcgis = client.get(f"{SERVICE}/tile/{z}/{y}/{x}.pbf")
-    # Under /rest/ the GeoServices middleware answers errors as ArcGIS Server's JSON.
-    assert orjson.loads(arcgis.content)["error"]["code"] == 404
+    # Under /rest/ errors are ArcGIS Server's JSON (HTTP 200), but a missing tile keeps its
+    # HTTP 404 as ArcGIS Server's tile answers do (map clients draw nothing there).
+    assert orjson.loads(arcgis.content)["error"]["code"] == 404 and arcgis.status_code == 404
 
 
 @pytest.mark.django_db
